@@ -1,0 +1,122 @@
+-- buzz_tenancy schema (bootstrap). Every tenant table carries community_id, every key and
+-- foreign key leads with it, and all tables belong to the NOLOGIN, NOBYPASSRLS role
+-- buzz_owner so that even the extension's own SECURITY DEFINER code is fenced by RLS.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'buzz_owner') THEN
+        CREATE ROLE buzz_owner NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'buzz_admin') THEN
+        CREATE ROLE buzz_admin NOLOGIN;
+    END IF;
+END
+$$;
+-- Whatever existed before, the owner must be unable to bypass RLS.
+ALTER ROLE buzz_owner NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION;
+ALTER ROLE buzz_admin NOSUPERUSER NOBYPASSRLS;
+
+-- Operator-global registry: which communities exist, and which host serves which.
+CREATE TABLE communities (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    slug           text NOT NULL UNIQUE,
+    name           text NOT NULL,
+    admission      text NOT NULL CHECK (admission IN ('open', 'allowlist')),
+    signing_pubkey text CHECK (signing_pubkey ~ '^[0-9a-f]{64}$'),
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE community_hosts (
+    host         text PRIMARY KEY,
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX community_hosts_community ON community_hosts (community_id);
+
+-- Tenant tables.
+CREATE TABLE members (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    pubkey       text NOT NULL CHECK (pubkey ~ '^[0-9a-f]{64}$'),
+    role         text NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    source       text NOT NULL CHECK (source IN ('admin', 'nip43', 'open-auth')),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (community_id, pubkey)
+);
+
+-- Pubkeys revoked from an open community; open AUTH refuses them.
+CREATE TABLE bans (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    pubkey       text NOT NULL CHECK (pubkey ~ '^[0-9a-f]{64}$'),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (community_id, pubkey)
+);
+
+CREATE TABLE channels (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    id           uuid NOT NULL DEFAULT gen_random_uuid(),
+    name         text NOT NULL,
+    visibility   text NOT NULL CHECK (visibility IN ('open', 'private')),
+    created_by   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (community_id, id)
+);
+
+-- Composite foreign keys: membership of a channel without admission to the *same*
+-- community is impossible by construction (I5), and revocation cascades.
+CREATE TABLE channel_members (
+    community_id uuid NOT NULL,
+    channel_id   uuid NOT NULL,
+    pubkey       text NOT NULL,
+    role         text NOT NULL CHECK (role IN ('admin', 'member')),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (community_id, channel_id, pubkey),
+    FOREIGN KEY (community_id, channel_id) REFERENCES channels (community_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
+);
+CREATE INDEX channel_members_pubkey ON channel_members (community_id, pubkey);
+
+CREATE TABLE challenges (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    challenge    text NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (community_id, challenge)
+);
+
+-- Sessions hang off a membership: revoking the member ends them.
+CREATE TABLE sessions (
+    community_id uuid NOT NULL,
+    token_hash   bytea NOT NULL CHECK (length(token_hash) = 32),
+    pubkey       text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (community_id, token_hash),
+    FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
+);
+CREATE INDEX sessions_pubkey ON sessions (community_id, pubkey);
+
+-- A row's community (and the key columns named as trigger arguments) never change, for
+-- anyone, superusers included: nobody can re-tenant a channel or a membership.
+CREATE FUNCTION forbid_retenant() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col text;
+BEGIN
+    FOREACH col IN ARRAY array_prepend('community_id', TG_ARGV) LOOP
+        IF to_jsonb(NEW) -> col IS DISTINCT FROM to_jsonb(OLD) -> col THEN
+            -- Catalog entry "immutable" (buzz.error_catalog()).
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = 'restricted: a row''s community and id cannot change';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION forbid_retenant() IS 'Trigger: refuses any UPDATE that changes community_id or the listed key columns.';
+
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON members FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON bans FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON channels FOR EACH ROW EXECUTE FUNCTION forbid_retenant('id');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON channel_members FOR EACH ROW EXECUTE FUNCTION forbid_retenant('channel_id', 'pubkey');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON challenges FOR EACH ROW EXECUTE FUNCTION forbid_retenant('challenge');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'pubkey');
+CREATE TRIGGER immutable_host BEFORE UPDATE ON community_hosts FOR EACH ROW EXECUTE FUNCTION forbid_retenant('host');

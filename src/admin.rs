@@ -1,0 +1,196 @@
+//! The operator API (superuser or members of `buzz_admin`; EXECUTE revoked from PUBLIC).
+//! These functions run as the RLS-bound owner role, so tenant rows are reached only through
+//! `with_operator_scope(community, …)`, one community at a time.
+
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+use crate::authorize::check_pubkey;
+use crate::context::with_operator_scope;
+use crate::errors::{raise, Error, OrRaise};
+use crate::resolve::normalize_host;
+
+/// The functions a relay role may execute (and nothing else in `buzz`).
+pub const RELAY_API: &[&str] = &[
+    "buzz.enter(text)",
+    "buzz.enter(text, text)",
+    "buzz.current_community()",
+    "buzz.current_actor()",
+    "buzz.auth_challenge()",
+    "buzz.authenticate(text)",
+    "buzz.end_session(text)",
+    "buzz.create_channel(text, text)",
+    "buzz.add_channel_member(uuid, text, text)",
+    "buzz.remove_channel_member(uuid, text)",
+    "buzz.list_channels()",
+    "buzz.event_id(text)",
+    "buzz.verify_event(text)",
+    "buzz.schnorr_verify(text, text, text)",
+    "buzz.normalize_host(text)",
+    "buzz.error_catalog()",
+];
+
+fn community_id(slug: &str) -> Uuid {
+    Spi::get_one_with_args::<Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| raise(Error::CommunityUnknown))
+}
+
+fn check_slug(slug: &str) -> Result<(), Error> {
+    let ok = (1..=63).contains(&slug.len())
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok { Ok(()) } else { Err(Error::SlugInvalid) }
+}
+
+/// `buzz.create_community(slug, name, admission, signing_pubkey)` → the new community's id.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn create_community(
+    slug: &str,
+    name: &str,
+    admission: default!(&str, "'allowlist'"),
+    signing_pubkey: default!(Option<&str>, "NULL"),
+) -> Uuid {
+    check_slug(slug).or_raise();
+    if !(1..=200).contains(&name.chars().count()) {
+        raise(Error::NameInvalid);
+    }
+    if !matches!(admission, "open" | "allowlist") {
+        raise(Error::AdmissionInvalid);
+    }
+    if let Some(pk) = signing_pubkey {
+        check_pubkey(pk).or_raise();
+    }
+    Spi::get_one_with_args::<Uuid>(
+        "INSERT INTO buzz.communities (slug, name, admission, signing_pubkey)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING RETURNING id",
+        &[slug.into(), name.into(), admission.into(), signing_pubkey.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| raise(Error::CommunityExists))
+}
+
+/// `buzz.add_host(community, host)` → the normalized host now serving `community`.
+/// Idempotent for the same community; a host mapped elsewhere is `duplicate:`.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn add_host(community: &str, host: &str) -> String {
+    let id = community_id(community);
+    let host = normalize_host(host).or_raise();
+    let owner = Spi::get_one_with_args::<Uuid>(
+        "WITH ins AS (INSERT INTO buzz.community_hosts (host, community_id) VALUES ($1, $2)
+                      ON CONFLICT (host) DO NOTHING RETURNING community_id)
+         SELECT community_id FROM ins
+         UNION ALL SELECT community_id FROM buzz.community_hosts WHERE host = $1
+         LIMIT 1",
+        &[host.as_str().into(), id.into()],
+    )
+    .or_raise();
+    if owner != Some(id) {
+        raise(Error::HostTaken);
+    }
+    host
+}
+
+/// `buzz.remove_host(host)`: unmap a host; true if it was mapped. Its community keeps its data.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn remove_host(host: &str) -> bool {
+    let host = normalize_host(host).or_raise();
+    Spi::get_one_with_args::<bool>(
+        "WITH gone AS (DELETE FROM buzz.community_hosts WHERE host = $1 RETURNING 1)
+         SELECT count(*) > 0 FROM gone",
+        &[host.as_str().into()],
+    )
+    .or_raise()
+    .unwrap_or(false)
+}
+
+/// `buzz.admit(community, pubkey, role)`: admit (or re-role) a member; lifts a ban.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admit(community: &str, pubkey: &str, role: default!(&str, "'member'")) {
+    check_pubkey(pubkey).or_raise();
+    if !matches!(role, "owner" | "admin" | "member") {
+        raise(Error::MemberRoleInvalid);
+    }
+    let id = community_id(community);
+    with_operator_scope(id, || {
+        Spi::run_with_args(
+            "INSERT INTO buzz.members (community_id, pubkey, role, source) VALUES ($1, $2, $3, 'admin')
+             ON CONFLICT (community_id, pubkey) DO UPDATE SET role = EXCLUDED.role, source = 'admin'",
+            &[id.into(), pubkey.into(), role.into()],
+        )
+        .or_raise();
+        Spi::run_with_args(
+            "DELETE FROM buzz.bans WHERE community_id = $1 AND pubkey = $2",
+            &[id.into(), pubkey.into()],
+        )
+        .or_raise();
+    })
+}
+
+/// `buzz.revoke(community, pubkey)`: remove a member. Channel memberships and sessions go with
+/// it (foreign keys cascade); in an open community a ban keeps open AUTH from re-admitting.
+/// True if the pubkey was a member.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn revoke(community: &str, pubkey: &str) -> bool {
+    check_pubkey(pubkey).or_raise();
+    let id = community_id(community);
+    with_operator_scope(id, || {
+        let was_member = Spi::get_one_with_args::<bool>(
+            "WITH gone AS (DELETE FROM buzz.members WHERE community_id = $1 AND pubkey = $2 RETURNING 1)
+             SELECT count(*) > 0 FROM gone",
+            &[id.into(), pubkey.into()],
+        )
+        .or_raise()
+        .unwrap_or(false);
+        Spi::run_with_args(
+            "INSERT INTO buzz.bans (community_id, pubkey)
+             SELECT id, $2 FROM buzz.communities WHERE id = $1 AND admission = 'open'
+             ON CONFLICT DO NOTHING",
+            &[id.into(), pubkey.into()],
+        )
+        .or_raise();
+        was_member
+    })
+}
+
+/// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles
+/// that could defeat RLS: superuser, BYPASSRLS, CREATEROLE, REPLICATION, the server-file and
+/// program roles, members of the owner or admin roles, and roles that own (or inherit the
+/// owner of) any table with row security or any relation in `buzz`.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn setup_relay_role(role: &str) {
+    let unsafe_role = Spi::get_one_with_args::<bool>(
+        "SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication
+             OR r.rolname LIKE 'pg\\_%' OR r.rolname IN ('buzz_owner', 'buzz_admin')
+             OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')
+             OR pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')
+             OR pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER')
+             OR pg_has_role(r.oid, 'buzz_owner', 'MEMBER')
+             OR pg_has_role(r.oid, 'buzz_admin', 'MEMBER')
+             OR EXISTS (SELECT 1 FROM pg_class c
+                         WHERE (c.relrowsecurity OR c.relnamespace = 'buzz'::regnamespace)
+                           AND pg_has_role(r.oid, c.relowner, 'MEMBER'))
+           FROM pg_roles r WHERE r.rolname = $1",
+        &[role.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| raise(Error::RoleUnknown));
+    if unsafe_role {
+        raise(Error::RoleUnsafe);
+    }
+    let quoted = Spi::get_one_with_args::<String>("SELECT quote_ident($1)", &[role.into()])
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::RoleUnknown));
+    Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();
+    for f in RELAY_API {
+        Spi::run(&format!("GRANT EXECUTE ON FUNCTION {f} TO {quoted}")).or_raise();
+    }
+}

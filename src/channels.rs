@@ -1,0 +1,126 @@
+//! Channels: created inside the entered community by an authenticated member, which stamps
+//! the community from the context (never from an argument); membership is managed by a
+//! channel admin and limited, by composite foreign keys, to members of the same community.
+
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+use crate::authorize::{check_pubkey, is_channel_admin, is_member};
+use crate::context;
+use crate::errors::{raise, Error, OrRaise};
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let n = name.chars().count();
+    if (1..=200).contains(&n) && !name.contains('\0') { Ok(()) } else { Err(Error::NameInvalid) }
+}
+
+/// The authenticated, still-admitted actor of the entered community.
+fn admitted_actor() -> (Uuid, String) {
+    let (ctx, actor) = context::require_actor();
+    if !is_member(ctx.community, &actor) {
+        raise(Error::NotMember);
+    }
+    (ctx.community, actor)
+}
+
+/// `buzz.create_channel(name, visibility)`: a new channel of the entered community, with a
+/// server-generated id; the creator becomes its admin.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn create_channel(name: &str, visibility: default!(&str, "'open'")) -> Uuid {
+    check_name(name).or_raise();
+    if !matches!(visibility, "open" | "private") {
+        raise(Error::VisibilityInvalid);
+    }
+    let (community, actor) = admitted_actor();
+    let id = Spi::get_one_with_args::<Uuid>(
+        "INSERT INTO buzz.channels (community_id, name, visibility, created_by)
+         VALUES ($1, $2, $3, $4) RETURNING id",
+        &[community.into(), name.into(), visibility.into(), actor.as_str().into()],
+    )
+    .or_raise()
+    .unwrap_or_else(|| raise(Error::Internal));
+    Spi::run_with_args(
+        "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
+         VALUES ($1, $2, $3, 'admin')",
+        &[community.into(), id.into(), actor.as_str().into()],
+    )
+    .or_raise();
+    id
+}
+
+/// `buzz.add_channel_member(channel, pubkey, role)`: by a channel admin, for a pubkey admitted
+/// to the same community. Re-adding updates the role.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn add_channel_member(channel: Uuid, pubkey: &str, role: default!(&str, "'member'")) {
+    check_pubkey(pubkey).or_raise();
+    if !matches!(role, "admin" | "member") {
+        raise(Error::ChannelRoleInvalid);
+    }
+    let (community, actor) = admitted_actor();
+    if !is_channel_admin(community, channel, &actor) {
+        raise(Error::ChannelUnknown);
+    }
+    if !is_member(community, pubkey) {
+        raise(Error::NotMember);
+    }
+    Spi::run_with_args(
+        "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (community_id, channel_id, pubkey) DO UPDATE SET role = EXCLUDED.role",
+        &[community.into(), channel.into(), pubkey.into(), role.into()],
+    )
+    .or_raise();
+}
+
+/// `buzz.remove_channel_member(channel, pubkey)`: by a channel admin; true if removed.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn remove_channel_member(channel: Uuid, pubkey: &str) -> bool {
+    check_pubkey(pubkey).or_raise();
+    let (community, actor) = admitted_actor();
+    if !is_channel_admin(community, channel, &actor) {
+        raise(Error::ChannelUnknown);
+    }
+    Spi::get_one_with_args::<bool>(
+        "WITH gone AS (DELETE FROM buzz.channel_members
+                        WHERE community_id = $1 AND channel_id = $2 AND pubkey = $3 RETURNING 1)
+         SELECT count(*) > 0 FROM gone",
+        &[community.into(), channel.into(), pubkey.into()],
+    )
+    .or_raise()
+    .unwrap_or(false)
+}
+
+/// `buzz.list_channels()`: the channels of the entered community the actor may see — open
+/// channels, and private ones they belong to — ordered by name.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
+    let (community, actor) = admitted_actor();
+    let rows = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT c.id, c.name, c.visibility, m.role
+                   FROM buzz.channels c
+                   LEFT JOIN buzz.channel_members m
+                          ON m.community_id = c.community_id AND m.channel_id = c.id AND m.pubkey = $2
+                  WHERE c.community_id = $1 AND (c.visibility = 'open' OR m.pubkey IS NOT NULL)
+                  ORDER BY c.name, c.id",
+                None,
+                &[community.into(), actor.as_str().into()],
+            )?
+            .map(|r| {
+                Ok((
+                    r.get::<Uuid>(1)?.unwrap_or_else(|| raise(Error::Internal)),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                    r.get::<String>(4)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .or_raise();
+    TableIterator::new(rows)
+}

@@ -1,0 +1,218 @@
+//! The tenant context: a transaction-local `{community, host, actor}` that only `buzz.enter`
+//! (and the operator API, for the duration of one call) can install.
+//!
+//! It lives in one custom setting, `buzz.context`, because settings are what PostgreSQL already
+//! scopes correctly: `GUC_ACTION_LOCAL` makes it vanish at COMMIT/ROLLBACK, `ROLLBACK TO
+//! SAVEPOINT` restores the earlier value, and parallel workers receive it (a Rust static would
+//! not reach them). The setting is `Suset` *and* guarded by a check hook that refuses every
+//! value the extension did not set itself — so neither `SET`, `set_config`, `ALTER ROLE … SET`,
+//! `ALTER SYSTEM` nor a placeholder forged before the library loaded can install a context.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+use crate::errors::{raise, Error, OrRaise};
+use crate::resolve;
+
+const CONTEXT_GUC: &CStr = c"buzz.context";
+
+/// Storage PostgreSQL writes the setting's current value into.
+static mut CONTEXT_VALUE: *mut c_char = ptr::null_mut();
+
+thread_local! {
+    /// True only while this module itself calls `set_config_option`.
+    static SETTING_BY_US: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Refuse any value not installed by this module. Clearing is always allowed (fails closed);
+/// the boot value and parallel-worker state restore are PostgreSQL's own bookkeeping.
+unsafe extern "C-unwind" fn check_context(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    if SETTING_BY_US.with(|c| c.get())
+        || source == pg_sys::GucSource::PGC_S_DEFAULT
+        || pg_sys::InitializingParallelWorker
+    {
+        return true;
+    }
+    let v = *newval;
+    v.is_null() || *v == 0
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            CONTEXT_GUC.as_ptr(),
+            c"Tenant context of the current transaction (set only by buzz.enter).".as_ptr(),
+            c"Cannot be set directly; see buzz.enter().".as_ptr(),
+            &raw mut CONTEXT_VALUE,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE) as i32,
+            Some(check_context),
+            None,
+            None,
+        );
+        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+        pg_sys::MarkGUCPrefixReserved(c"buzz".as_ptr());
+        #[cfg(any(feature = "pg13", feature = "pg14"))]
+        pg_sys::EmitWarningsOnPlaceholders(c"buzz".as_ptr());
+    }
+}
+
+/// The decoded context. `host` is normalized; `actor` is an authenticated pubkey (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub community: Uuid,
+    pub host: String,
+    pub actor: Option<String>,
+}
+
+impl Context {
+    fn encode(&self) -> CString {
+        // Host and actor never contain '|' (normalized host / hex pubkey).
+        let s = format!("{}|{}|{}", self.community, self.host, self.actor.as_deref().unwrap_or(""));
+        CString::new(s).expect("context has no NUL")
+    }
+
+    fn decode(raw: &str) -> Option<Context> {
+        let mut it = raw.splitn(3, '|');
+        let community = parse_uuid(it.next()?)?;
+        let host = it.next()?.to_owned();
+        let actor = it.next().filter(|a| !a.is_empty()).map(str::to_owned);
+        Some(Context { community, host, actor })
+    }
+}
+
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || s.len() != 36 {
+        return None;
+    }
+    let bytes: [u8; 16] = hex::decode(hex).ok()?.try_into().ok()?;
+    Some(Uuid::from_bytes(bytes))
+}
+
+/// The context of this transaction, if any.
+pub fn current() -> Option<Context> {
+    let raw = unsafe { CONTEXT_VALUE };
+    if raw.is_null() {
+        return None;
+    }
+    let s = unsafe { CStr::from_ptr(raw) }.to_str().ok()?;
+    if s.is_empty() {
+        return None;
+    }
+    Context::decode(s)
+}
+
+/// The context, or the catalog error a caller without one gets.
+pub fn require() -> Context {
+    current().unwrap_or_else(|| raise(Error::ContextMissing))
+}
+
+/// The context with an authenticated actor, or `auth-required:`.
+pub fn require_actor() -> (Context, String) {
+    let ctx = require();
+    match ctx.actor.clone() {
+        Some(a) => (ctx, a),
+        None => raise(Error::AuthRequired),
+    }
+}
+
+/// Resets `SETTING_BY_US` even if `set_config_option` raises.
+struct AllowSet;
+impl AllowSet {
+    fn new() -> Self {
+        SETTING_BY_US.with(|c| c.set(true));
+        AllowSet
+    }
+}
+impl Drop for AllowSet {
+    fn drop(&mut self) {
+        SETTING_BY_US.with(|c| c.set(false));
+    }
+}
+
+fn install(value: &CStr, action: pg_sys::GucAction::Type) {
+    let _allow = AllowSet::new();
+    unsafe {
+        pg_sys::set_config_option(
+            CONTEXT_GUC.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            action,
+            true,
+            pg_sys::PGERROR as i32,
+            false,
+        );
+    }
+}
+
+/// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics). One community per
+/// transaction: a context for another community is refused.
+fn set_transaction_context(ctx: &Context) {
+    if let Some(cur) = current() {
+        if cur.community != ctx.community {
+            raise(Error::ContextConflict);
+        }
+    }
+    install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_LOCAL);
+}
+
+/// Run `f` with the context set to `community` (no actor), restoring the previous value
+/// afterwards — how operator functions, owned by the RLS-bound owner role, reach one
+/// community's rows. On error the transaction (or subtransaction) abort restores it.
+pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    let ctx = Context { community, host: String::new(), actor: None };
+    install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_SAVE);
+    let out = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    out
+}
+
+/// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
+#[search_path(pg_catalog, pg_temp)]
+fn enter_anonymous(host: Option<&str>) {
+    let (community, host) = resolve::community_for_host(host);
+    set_transaction_context(&Context { community, host, actor: None });
+}
+
+/// `buzz.enter(host, session_token)`: as `enter(host)`, with the actor of a session minted by
+/// `buzz.authenticate` on a host of the same community. The session is looked up only inside
+/// the host's community (key `(community_id, hash)`), so a token from another community fails
+/// exactly like a random one (S5). Admission is re-checked on every call.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
+#[search_path(pg_catalog, pg_temp)]
+fn enter_session(host: Option<&str>, session_token: Option<&str>) {
+    let (community, host) = resolve::community_for_host(host);
+    // Anonymous first: the session lookup below then runs under this community's RLS fence.
+    set_transaction_context(&Context { community, host: host.clone(), actor: None });
+    let actor = session_token
+        .and_then(|t| crate::auth::sessions::actor_for_token(community, t).or_raise())
+        .unwrap_or_else(|| raise(Error::SessionInvalid));
+    set_transaction_context(&Context { community, host, actor: Some(actor) });
+}
+
+/// `buzz.current_community()`: the community this transaction entered, or NULL.
+/// STABLE, never IMMUTABLE: an immutable reader would be folded into cached plans.
+#[pg_extern(stable, parallel_safe)]
+fn current_community() -> Option<Uuid> {
+    current().map(|c| c.community)
+}
+
+/// `buzz.current_actor()`: the authenticated pubkey of this transaction, or NULL.
+#[pg_extern(stable, parallel_safe)]
+fn current_actor() -> Option<String> {
+    current().and_then(|c| c.actor)
+}

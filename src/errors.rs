@@ -1,0 +1,111 @@
+//! The error alphabet Σ_err (DESIGN §6): every message a client can see comes from this one
+//! static catalog. Entries are fixed phrases; nothing is ever interpolated into them, so a
+//! message cannot carry another community's ids, names or row values.
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode as C;
+
+macro_rules! catalog {
+    ($($variant:ident = ($code:literal, $state:expr, $msg:literal),)*) => {
+        /// One entry of the catalog. `Copy` so it can be returned from pure checks and raised later.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Error { $($variant,)* }
+
+        impl Error {
+            pub const ALL: &'static [Error] = &[$(Error::$variant,)*];
+            /// Stable machine-readable name (for docs and tests).
+            pub fn code(self) -> &'static str { match self { $(Error::$variant => $code,)* } }
+            /// The client-visible text: a NIP-01 prefix and a fixed phrase.
+            pub fn message(self) -> &'static str { match self { $(Error::$variant => $msg,)* } }
+            pub fn sqlstate(self) -> C { match self { $(Error::$variant => $state,)* } }
+        }
+    };
+}
+
+catalog! {
+    // context and resolution
+    HostUnknown        = ("host_unknown", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this relay does not serve that host"),
+    HostMalformed      = ("host_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed host"),
+    ContextConflict    = ("context_conflict", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this transaction already belongs to another community"),
+    ContextMissing     = ("context_missing", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: no community context; call buzz.enter first"),
+    AuthRequired       = ("auth_required", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: this action needs an authenticated session"),
+    SessionInvalid     = ("session_invalid", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: invalid or expired session"),
+    // event verification
+    EventMalformed     = ("event_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed event"),
+    EventNul           = ("event_nul", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event contains a NUL character"),
+    EventBadId         = ("event_bad_id", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event id does not match its content"),
+    EventBadSig        = ("event_bad_sig", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: bad event signature"),
+    HexMalformed       = ("hex_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed hex input"),
+    PubkeyMalformed    = ("pubkey_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: pubkey must be 64 lowercase hex characters"),
+    // NIP-42
+    AuthWrongKind      = ("auth_wrong_kind", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: auth event must be kind 22242"),
+    AuthChallengeTag   = ("auth_challenge_tag", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: auth event needs exactly one challenge tag"),
+    AuthChallenge      = ("auth_challenge", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: unknown, used or expired challenge"),
+    AuthRelayTag       = ("auth_relay_tag", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: auth event needs exactly one relay tag"),
+    AuthRelayMismatch  = ("auth_relay_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: auth event is for another relay"),
+    AuthStale          = ("auth_stale", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: auth event created_at is outside the allowed window"),
+    NotMember          = ("not_member", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: not a member of this community"),
+    Banned             = ("banned", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "blocked: banned from this community"),
+    // channels
+    ChannelUnknown     = ("channel_unknown", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: no such channel, or not permitted"),
+    VisibilityInvalid  = ("visibility_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: visibility must be open or private"),
+    ChannelRoleInvalid = ("channel_role_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: channel role must be admin or member"),
+    NameInvalid        = ("name_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: name must be 1 to 200 characters"),
+    Immutable          = ("immutable", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: a row's community and id cannot change"),
+    // operator API
+    SlugInvalid        = ("slug_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: slug must be 1 to 63 characters of a-z, 0-9 and -"),
+    AdmissionInvalid   = ("admission_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: admission must be open or allowlist"),
+    MemberRoleInvalid  = ("member_role_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: member role must be owner, admin or member"),
+    CommunityUnknown   = ("community_unknown", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: unknown community"),
+    CommunityExists    = ("community_exists", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: community slug already exists"),
+    HostTaken          = ("host_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: host is already mapped"),
+    RoleUnknown        = ("role_unknown", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: unknown role"),
+    RoleUnsafe         = ("role_unsafe", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: role is unsafe for a relay (superuser, bypassrls, createrole, replication, file access, or owns or inherits tenant tables)"),
+    Internal           = ("internal", C::ERRCODE_INTERNAL_ERROR, "error: internal error"),
+}
+
+/// Raise `e` as a PostgreSQL ERROR with its catalog text and SQLSTATE.
+pub fn raise(e: Error) -> ! {
+    ereport!(ERROR, e.sqlstate(), e.message());
+}
+
+/// Unwrap a catalog result or raise it.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, Error> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| raise(e))
+    }
+}
+
+/// SPI failures are internal: the detail stays server-side, the client sees the catalog phrase.
+impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| {
+            pgrx::log!("buzz_tenancy internal SPI error: {e}");
+            raise(Error::Internal)
+        })
+    }
+}
+
+/// `buzz.error_catalog()`: every message the extension can show a client.
+#[pg_extern(immutable, parallel_safe)]
+fn error_catalog() -> TableIterator<'static, (name!(code, &'static str), name!(sqlstate, String), name!(message, &'static str))> {
+    TableIterator::new(Error::ALL.iter().map(|e| {
+        let state = sqlstate_text(e.sqlstate());
+        (e.code(), state, e.message())
+    }))
+}
+
+/// The five-character SQLSTATE of a pgrx error code.
+fn sqlstate_text(c: C) -> String {
+    let mut v = c as i32;
+    let mut s = String::with_capacity(5);
+    for _ in 0..5 {
+        s.push((((v & 0x3F) as u8) + b'0') as char);
+        v >>= 6;
+    }
+    s
+}
