@@ -108,7 +108,7 @@ mod tests {
             assert_eq!(normalize_host(input).as_deref(), Ok(want), "{input}");
         }
         let long_label = format!("{}.example", "a".repeat(64));
-        let long_name = format!("{}.com", ["a".repeat(60); 5].join("."));
+        let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
         let bad = [
             "", ".", "a..b", "-a.example", "a-.example", "a_b.example", "user@a.example",
             "a.example:", "a.example:0", "a.example:65536", "a.example:08080", "a.example:80a",

@@ -1,0 +1,216 @@
+-- NIP-42: challenges, auth events and sessions (S1/S2/S5/S6/S8).
+\set VERBOSITY terse
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/keys.psql
+SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
+SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
+SET ROLE buzz_relay;
+
+-- No context, no challenge and no authentication.
+SELECT buzz.auth_challenge();
+SELECT buzz.authenticate('{}');
+
+-- The happy path: alice (allowlisted in alpha) logs in on a.example.
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+SELECT length(:'token') AS token_length;
+BEGIN;
+SELECT buzz.enter('a.example', :'token');
+SELECT buzz.current_community() = :'alpha_id' AS alpha, buzz.current_actor() = :'alice' AS actor_is_alice;
+COMMIT;
+-- The token works on every host of the same community.
+BEGIN;
+SELECT buzz.enter('alpha.example:8443', :'token');
+SELECT buzz.current_actor() = :'alice' AS actor_on_alias;
+COMMIT;
+\set alice_token :token
+
+-- Each rejection below: a fresh challenge of alpha's, a bad event, its own transaction.
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/challenge.psql
+-- Wrong kind.
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --kind 1`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/`
+-- Bad id (the signature is over the original id).
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(jsonb_set(:'ev'::jsonb, '{id}', to_jsonb(repeat('0', 64)))::text);
+ROLLBACK;
+-- Bad signature (a well-formed signature that does not verify).
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(jsonb_set(:'ev'::jsonb, '{sig}', to_jsonb(repeat('1', 128)))::text);
+ROLLBACK;
+-- Missing challenge tag.
+\set ev `:sign auth --sk :alice_sk --no-challenge --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Duplicate challenge tag (even with the right value twice).
+\set dup '["challenge","' :chal '"]'
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --extra-tag :'dup'`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Wrong challenge: never issued.
+\set ev `:sign auth --sk :alice_sk --challenge 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Relay tag for another host, for another port, with userinfo, missing, or doubled.
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://b.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example:8443/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://alice@a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --no-relay`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --extra-tag '["relay","wss://a.example/"]'`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Stale and future created_at (window: buzz.auth_window, 600 s by default).
+SELECT extract(epoch FROM now())::bigint - 3600 AS past, extract(epoch FROM now())::bigint + 3600 AS future \gset
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --created-at :past`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --created-at :future`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- The relay cannot widen the window: settings are superuser-only.
+SET buzz.auth_window = 3600;
+-- Malformed events.
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate('not json');
+ROLLBACK;
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate('{"kind":22242}');
+ROLLBACK;
+-- After all those failures the challenge is still unused: the right event succeeds once
+-- (the relay tag may carry the default port) ...
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example:443/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT length(buzz.authenticate(:'ev')) AS first_use_ok;
+COMMIT;
+-- ... and never again: it was consumed (mutation: SELECT instead of DELETE … RETURNING).
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Foreign challenge: issued by beta's host, presented on alpha's (mutation: looking the
+-- challenge up without community_id accepts it).
+\set host b.example
+\i :abs_srcdir/include/challenge.psql
+\set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- Expired challenge (the operator ages it; mutation: dropping `expires_at > now()`).
+\set host a.example
+\i :abs_srcdir/include/challenge.psql
+RESET ROLE;
+UPDATE buzz.challenges SET expires_at = now() - interval '1 second' WHERE challenge = :'chal';
+SET ROLE buzz_relay;
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+
+-- Allowlist: dave is not a member of alpha (mutation: skipping the admission check).
+\set host a.example
+\set sk :dave_sk
+\i :abs_srcdir/include/challenge.psql
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+
+-- Open community: dave registers into beta — the host's community — and nowhere else (S8).
+\set host b.example
+\set sk :dave_sk
+\i :abs_srcdir/include/login.psql
+SELECT length(:'token') AS dave_beta_token_length;
+\set dave_token :token
+RESET ROLE;
+SELECT c.slug, m.role, m.source FROM buzz.members m JOIN buzz.communities c ON c.id = m.community_id
+ WHERE m.pubkey = :'dave' ORDER BY 1;
+SET ROLE buzz_relay;
+
+-- S5: a token presented on another community's host fails exactly like a random or
+-- malformed one (mutation: looking the session up by hash alone lets alice in on beta).
+BEGIN;
+SELECT buzz.enter('b.example', :'alice_token');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('b.example', '00000000000000000000000000000000000000000000000000000000000000aa');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('b.example', 'not-a-token');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('b.example', NULL);
+ROLLBACK;
+-- ... and the same for beta's token on alpha.
+BEGIN;
+SELECT buzz.enter('a.example', :'dave_token');
+ROLLBACK;
+
+-- Tokens are stored only as SHA-256 hashes.
+RESET ROLE;
+SELECT count(*) AS plaintext_tokens FROM buzz.sessions WHERE encode(token_hash, 'hex') IN (:'alice_token', :'dave_token');
+SELECT count(*) AS hashed_tokens FROM buzz.sessions
+ WHERE token_hash IN (sha256(decode(:'alice_token', 'hex')), sha256(decode(:'dave_token', 'hex')));
+SET ROLE buzz_relay;
+
+-- end_session ends it; the token then fails like any other.
+BEGIN;
+SELECT buzz.enter('b.example');
+SELECT buzz.end_session(:'dave_token') AS ended;
+SELECT buzz.end_session(:'dave_token') AS ended_again;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'dave_token');
+ROLLBACK;
+-- end_session is fenced too: alice's alpha token cannot be ended from beta.
+BEGIN;
+SELECT buzz.enter('b.example');
+SELECT buzz.end_session(:'alice_token') AS ended_foreign;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.current_actor() = :'alice' AS alice_still_in;
+COMMIT;
+
+-- Revoking a member of an open community bans them from open AUTH (DESIGN §12.16); a
+-- re-admission lifts the ban.
+RESET ROLE;
+SELECT buzz.revoke('beta', :'dave') AS revoked;
+SET ROLE buzz_relay;
+\set host b.example
+\set sk :dave_sk
+\i :abs_srcdir/include/challenge.psql
+BEGIN;
+SELECT buzz.enter('b.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+RESET ROLE;
+SELECT buzz.admit('beta', :'dave');
+SET ROLE buzz_relay;
+\i :abs_srcdir/include/login.psql
+SELECT length(:'token') AS readmitted_dave_token_length;
+RESET ROLE;

@@ -1,0 +1,156 @@
+-- Channels: stamped from the host's community, never re-tenanted, invisible across
+-- communities; membership needs admission to the same community (I5); revoke cascades.
+\set VERBOSITY terse
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/keys.psql
+SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
+SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
+SET ROLE buzz_relay;
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set alice_token :token
+\set sk :carol_sk
+\i :abs_srcdir/include/login.psql
+\set carol_token :token
+\set host b.example
+\set sk :bob_sk
+\i :abs_srcdir/include/login.psql
+\set bob_token :token
+
+-- Anonymous actors cannot create channels; bad names and visibilities are invalid:.
+BEGIN;
+SELECT buzz.enter('a.example');
+SELECT buzz.create_channel('general');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.create_channel('');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.create_channel('x', 'secret');
+ROLLBACK;
+
+-- alice creates two channels in alpha, bob one in beta. Ids are server-generated.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.create_channel('general') AS general \gset
+SELECT buzz.create_channel('council', 'private') AS council \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token');
+SELECT buzz.create_channel('beta-room') AS beta_room \gset
+COMMIT;
+
+-- The community is stamped from the host (mutation: taking it from anywhere but the
+-- context would put 'general' elsewhere), and the creator is the channel admin.
+RESET ROLE;
+SELECT c.name, c.visibility, c.community_id = :'alpha_id' AS in_alpha, c.community_id = :'beta_id' AS in_beta,
+       c.created_by = :'alice' AS by_alice
+  FROM buzz.channels c ORDER BY c.name;
+SELECT ch.name, m.role, m.pubkey = :'alice' AS is_alice FROM buzz.channel_members m
+  JOIN buzz.channels ch ON ch.community_id = m.community_id AND ch.id = m.channel_id ORDER BY 1;
+
+-- Nobody can re-tenant a channel or change its id, not even a superuser (mutation:
+-- dropping the immutable_tenant trigger).
+UPDATE buzz.channels SET community_id = :'beta_id' WHERE id = :'general';
+UPDATE buzz.channels SET id = gen_random_uuid() WHERE id = :'general';
+UPDATE buzz.channel_members SET community_id = :'beta_id' WHERE channel_id = :'general';
+UPDATE buzz.members SET community_id = :'beta_id' WHERE pubkey = :'carol';
+UPDATE buzz.channels SET name = 'general' WHERE id = :'general';   -- other columns may change
+-- The owner role with beta's context cannot even see alpha's channel to update it.
+SET ROLE buzz_owner;
+BEGIN;
+SELECT buzz.enter('b.example') \gset
+UPDATE buzz.channels SET name = 'stolen' WHERE id = :'general';
+SELECT count(*) AS alpha_channels_visible_from_beta FROM buzz.channels WHERE id = :'general';
+ROLLBACK;
+RESET ROLE;
+
+-- Beta's channel is invisible and unusable from alpha's host, with exactly the error a
+-- nonexistent channel gets (mutation: looking channels up by id alone).
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT name, visibility, my_role FROM buzz.list_channels();
+SELECT buzz.add_channel_member(:'beta_room', :'carol');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.add_channel_member('00000000-0000-0000-0000-000000000000', :'carol');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.remove_channel_member(:'beta_room', :'bob');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token');
+SELECT name, visibility, my_role FROM buzz.list_channels();
+SELECT buzz.add_channel_member(:'general', :'bob');
+ROLLBACK;
+
+-- I5: bob is admitted only in beta, dave only in beta: neither can join an alpha channel,
+-- and both get the same answer as a never-seen pubkey (mutation: checking admission in
+-- any community).
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'general', :'bob');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'general', :'dave');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'general', '2f8bde4d1a07209355b4a7250a5c5128e88b84bddc619ab7cba8d569b240efe4');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'general', 'NOT-A-PUBKEY');
+ROLLBACK;
+-- By construction too: the composite foreign key refuses it even for a superuser
+-- (mutation: a foreign key on pubkey alone).
+RESET ROLE;
+INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role) VALUES (:'alpha_id', :'general', :'bob', 'member');
+INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role) VALUES (:'alpha_id', :'beta_room', :'alice', 'member');
+SET ROLE buzz_relay;
+
+-- A channel admin adds an admitted member; a non-admin cannot manage the channel.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'council', :'carol');
+SELECT buzz.add_channel_member(:'general', :'carol', 'member');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT name, visibility, my_role FROM buzz.list_channels();
+SELECT buzz.add_channel_member(:'council', :'alice', 'member');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.remove_channel_member(:'general', :'carol') AS removed;
+SELECT buzz.remove_channel_member(:'general', :'carol') AS removed_again;
+COMMIT;
+
+-- Revoking carol from alpha removes her channel memberships and ends her sessions
+-- (mutation: foreign keys without ON DELETE CASCADE keep them).
+RESET ROLE;
+SELECT count(*) AS carol_channel_rows_before FROM buzz.channel_members WHERE pubkey = :'carol';
+SELECT buzz.revoke('alpha', :'carol') AS revoked;
+SELECT buzz.revoke('alpha', :'carol') AS revoked_again;
+SELECT count(*) AS carol_channel_rows_after FROM buzz.channel_members WHERE pubkey = :'carol';
+SELECT count(*) AS carol_sessions_after FROM buzz.sessions WHERE pubkey = :'carol';
+SELECT count(*) AS allowlist_bans FROM buzz.bans WHERE pubkey = :'carol';
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+ROLLBACK;
+-- Re-admitted, carol must log in again and re-join channels.
+RESET ROLE;
+SELECT buzz.admit('alpha', :'carol');
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+ROLLBACK;
+RESET ROLE;
