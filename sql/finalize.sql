@@ -67,3 +67,35 @@ END
 $$;
 
 COMMENT ON SCHEMA buzz IS 'buzz_tenancy: community tenancy for multi-tenant Nostr relays';
+
+-- One line each, shown by \df+ (details: docs/api.md).
+COMMENT ON FUNCTION buzz.enter(text) IS 'Bind this transaction to the community serving host (anonymous actor).';
+COMMENT ON FUNCTION buzz.enter(text, text) IS 'Bind this transaction to the community serving host, as the actor of a session token of that community.';
+COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
+COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
+COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';
+COMMENT ON FUNCTION buzz.authenticate(text) IS 'NIP-42: verify a kind-22242 event for the entered host and return a session token.';
+COMMENT ON FUNCTION buzz.end_session(text) IS 'End a session of the entered community; true if one ended.';
+COMMENT ON FUNCTION buzz.create_channel(text, text) IS 'Create a channel in the entered community; the authenticated creator becomes its admin.';
+COMMENT ON FUNCTION buzz.add_channel_member(uuid, text, text) IS 'Channel admin only: add a member of the same community to a channel.';
+COMMENT ON FUNCTION buzz.remove_channel_member(uuid, text) IS 'Channel admin only: remove a pubkey from a channel.';
+COMMENT ON FUNCTION buzz.list_channels() IS 'Channels of the entered community visible to the authenticated actor.';
+COMMENT ON FUNCTION buzz.event_id(text) IS 'NIP-01 canonical id of an event, computed from its fields.';
+COMMENT ON FUNCTION buzz.verify_event(text) IS 'True iff the event id matches its content and the BIP-340 signature verifies.';
+COMMENT ON FUNCTION buzz.schnorr_verify(text, text, text) IS 'BIP-340 verification of a 32-byte message (hex key, message, signature).';
+COMMENT ON FUNCTION buzz.normalize_host(text) IS 'The normalized host[:port] that enter and add_host compare.';
+COMMENT ON FUNCTION buzz.error_catalog() IS 'Every client-visible message (the error alphabet).';
+COMMENT ON FUNCTION buzz.create_community(text, text, text, text) IS 'Operator: create a community (admission open or allowlist); returns its id.';
+COMMENT ON FUNCTION buzz.add_host(text, text) IS 'Operator: map a host to a community; returns the normalized host.';
+COMMENT ON FUNCTION buzz.remove_host(text) IS 'Operator: unmap a host; true if it was mapped.';
+COMMENT ON FUNCTION buzz.admit(text, text, text) IS 'Operator: admit a pubkey to a community (or change its role); lifts a ban.';
+COMMENT ON FUNCTION buzz.revoke(text, text) IS 'Operator: remove a member; cascades channel memberships and sessions, bans in open communities.';
+COMMENT ON FUNCTION buzz.setup_relay_role(text) IS 'Operator: grant exactly the relay API to a role, refusing roles that could bypass RLS.';
+COMMENT ON TABLE buzz.communities IS 'Operator-global: the communities.';
+COMMENT ON TABLE buzz.community_hosts IS 'Operator-global: normalized host -> community.';
+COMMENT ON TABLE buzz.members IS 'Tenant: admitted pubkeys per community.';
+COMMENT ON TABLE buzz.bans IS 'Tenant: pubkeys revoked from an open community.';
+COMMENT ON TABLE buzz.channels IS 'Tenant: channels; community and id never change.';
+COMMENT ON TABLE buzz.channel_members IS 'Tenant: channel membership, composite FKs to channels and members.';
+COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges, single use.';
+COMMENT ON TABLE buzz.sessions IS 'Tenant: session tokens, stored as sha256 only.';

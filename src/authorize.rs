@@ -63,3 +63,51 @@ pub fn check_pubkey(pubkey: &str) -> Result<(), Error> {
     let ok = pubkey.len() == 64 && pubkey.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if ok { Ok(()) } else { Err(Error::PubkeyMalformed) }
 }
+
+/// Explicit predicates on their own (superuser: RLS does not apply here).
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{two_communities, BOB};
+
+    /// Mutation: dropping `community_id = $1` from is_member admits bob (beta) in alpha (I5).
+    #[pg_test]
+    fn membership_is_per_community() {
+        let (alpha, beta) = two_communities("mem");
+        assert!(is_member(beta, BOB));
+        assert!(!is_member(alpha, BOB));
+    }
+
+    /// Mutation: dropping `community_id = $1` from is_channel_admin lets beta's channel admin
+    /// manage it through alpha's host.
+    #[pg_test]
+    fn channel_admin_is_per_community() {
+        let (alpha, beta) = two_communities("chan");
+        let channel = Spi::get_one_with_args::<Uuid>(
+            "INSERT INTO buzz.channels (community_id, name, visibility, created_by)
+             VALUES ($1, 'room', 'open', $2) RETURNING id",
+            &[beta.into(), BOB.into()],
+        )
+        .unwrap()
+        .unwrap();
+        Spi::run_with_args(
+            "INSERT INTO buzz.channel_members VALUES ($1, $2, $3, 'admin')",
+            &[beta.into(), channel.into(), BOB.into()],
+        )
+        .unwrap();
+        assert!(is_channel_admin(beta, channel, BOB));
+        assert!(!is_channel_admin(alpha, channel, BOB));
+    }
+
+    /// Open AUTH registers into the given community only (S8); allowlist refuses strangers.
+    #[pg_test]
+    fn open_auth_registers_in_one_community() {
+        let (alpha, beta) = two_communities("open");
+        let dave = "e493dbf1c10d80f3581e4904930b1404cc6c13900ee0758474fa94abe8c4cd13";
+        assert_eq!(admit_authenticated(alpha, dave), Err(Error::NotMember));
+        assert_eq!(admit_authenticated(beta, dave), Ok(()));
+        assert!(is_member(beta, dave));
+        assert!(!is_member(alpha, dave));
+    }
+}

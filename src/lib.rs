@@ -29,6 +29,31 @@ pub extern "C-unwind" fn _PG_init() {
     context::init();
 }
 
+/// Two communities for #[pg_test]s: `<tag>-a` (allowlist) and `<tag>-b` (open) with BOB
+/// admitted in b only.
+#[cfg(any(test, feature = "pg_test"))]
+mod test_fixtures {
+    use pgrx::prelude::*;
+    use pgrx::Uuid;
+
+    pub const BOB: &str = "c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5";
+
+    pub fn two_communities(tag: &str) -> (Uuid, Uuid) {
+        let make = |slug: String, admission: &str| {
+            Spi::get_one_with_args::<Uuid>(
+                "SELECT buzz.create_community($1, $1, $2)",
+                &[slug.as_str().into(), admission.into()],
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let a = make(format!("{tag}-a"), "allowlist");
+        let b = make(format!("{tag}-b"), "open");
+        Spi::run_with_args("SELECT buzz.admit($1, $2)", &[format!("{tag}-b").as_str().into(), BOB.into()]).unwrap();
+        (a, b)
+    }
+}
+
 #[cfg(test)]
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}

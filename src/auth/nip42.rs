@@ -65,6 +65,20 @@ fn check_event(ctx: &Context, text: &str, now: u64) -> Result<(Verified, String)
     Ok((verified, challenge))
 }
 
+/// Consume `challenge` if it is an unused, unexpired challenge of `community`: single use,
+/// and a challenge issued on another community's host is simply not found.
+pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "WITH used AS (DELETE FROM buzz.challenges
+                        WHERE community_id = $1 AND challenge = $2 AND expires_at > now()
+                        RETURNING 1)
+         SELECT count(*) = 1 FROM used",
+        &[community.into(), challenge.into()],
+    )
+    .or_raise()
+    .unwrap_or(false)
+}
+
 /// `buzz.authenticate(auth_event)`: verify a NIP-42 event for the entered host and return a
 /// session token for use with `buzz.enter(host, token)`.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -74,20 +88,44 @@ fn authenticate(auth_event: &str) -> String {
     let (verified, challenge) = check_event(&ctx, auth_event, now_secs()).or_raise();
     let pubkey = verified.event().pubkey_hex();
 
-    // Consume the challenge: single use, this community only, unexpired.
-    let consumed = Spi::get_one_with_args::<bool>(
-        "WITH used AS (DELETE FROM buzz.challenges
-                        WHERE community_id = $1 AND challenge = $2 AND expires_at > now()
-                        RETURNING 1)
-         SELECT count(*) = 1 FROM used",
-        &[ctx.community.into(), challenge.as_str().into()],
-    )
-    .or_raise()
-    .unwrap_or(false);
-    if !consumed {
+    if !consume_challenge(ctx.community, &challenge) {
         crate::errors::raise(Error::AuthChallenge);
     }
 
     crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
     super::sessions::mint(ctx.community, &pubkey)
+}
+
+/// The explicit community predicates, tested on their own: these tests run as a superuser,
+/// for whom RLS does not apply, so only the `community_id = $1` in each query fences them.
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{two_communities, BOB};
+
+    /// Mutation: dropping `community_id = $1` from consume_challenge lets beta's challenge
+    /// pass on alpha.
+    #[pg_test]
+    fn challenge_is_consumed_only_in_its_community() {
+        let (alpha, beta) = two_communities("chal");
+        Spi::run_with_args(
+            "INSERT INTO buzz.challenges VALUES ($1, 'c1', now() + interval '1 minute')",
+            &[beta.into()],
+        )
+        .unwrap();
+        assert!(!consume_challenge(alpha, "c1"));
+        assert!(consume_challenge(beta, "c1"));
+        assert!(!consume_challenge(beta, "c1"), "single use");
+    }
+
+    /// Mutation: dropping `community_id = $1` from actor_for_token accepts beta's token on
+    /// alpha (S5).
+    #[pg_test]
+    fn token_is_found_only_in_its_community() {
+        let (alpha, beta) = two_communities("tok");
+        let token = crate::auth::sessions::mint(beta, BOB);
+        assert_eq!(crate::auth::sessions::actor_for_token(alpha, &token).unwrap(), None);
+        assert_eq!(crate::auth::sessions::actor_for_token(beta, &token).unwrap().as_deref(), Some(BOB));
+    }
 }

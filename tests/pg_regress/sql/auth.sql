@@ -114,8 +114,10 @@ ROLLBACK;
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;
--- Foreign challenge: issued by beta's host, presented on alpha's (mutation: looking the
--- challenge up without community_id accepts it).
+-- Foreign challenge: issued by beta's host, presented on alpha's. Two fences hold: the
+-- lookup's community predicate (its mutation is caught by the #[pg_test]
+-- challenge_is_consumed_only_in_its_community) and RLS on buzz.challenges (mutation:
+-- dropping its policies and that predicate accepts the challenge).
 \set host b.example
 \i :abs_srcdir/include/challenge.psql
 \set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/`
@@ -152,7 +154,9 @@ SELECT c.slug, m.role, m.source FROM buzz.members m JOIN buzz.communities c ON c
 SET ROLE buzz_relay;
 
 -- S5: a token presented on another community's host fails exactly like a random or
--- malformed one (mutation: looking the session up by hash alone lets alice in on beta).
+-- malformed one (mutation: resolving the community from the token instead of the host lets
+-- alice in on beta; the lookup's own predicate is pinned by the #[pg_test]
+-- token_is_found_only_in_its_community, RLS on buzz.sessions by fences.sql).
 BEGIN;
 SELECT buzz.enter('b.example', :'alice_token');
 ROLLBACK;

@@ -69,7 +69,9 @@ ROLLBACK;
 RESET ROLE;
 
 -- Beta's channel is invisible and unusable from alpha's host, with exactly the error a
--- nonexistent channel gets (mutation: looking channels up by id alone).
+-- nonexistent channel gets (mutation: a distinct message for foreign channels; the lookup's
+-- community predicate is pinned by the #[pg_test] channel_admin_is_per_community, RLS on
+-- buzz.channel_members by fences.sql).
 SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
@@ -91,8 +93,9 @@ SELECT buzz.add_channel_member(:'general', :'bob');
 ROLLBACK;
 
 -- I5: bob is admitted only in beta, dave only in beta: neither can join an alpha channel,
--- and both get the same answer as a never-seen pubkey (mutation: checking admission in
--- any community).
+-- and both get the same answer as a never-seen pubkey (mutation: skipping the admission
+-- check makes the composite foreign key answer with a raw error instead; the check's
+-- community predicate is pinned by the #[pg_test] membership_is_per_community).
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 SELECT buzz.add_channel_member(:'general', :'bob');

@@ -46,6 +46,13 @@ COMMIT;
 -- Operator functions are not the relay's to call.
 SELECT buzz.add_host('beta', 'evil.example');
 RESET ROLE;
+-- ... but members of buzz_admin may (mutation: not granting them to buzz_admin).
+CREATE ROLE ops_person IN ROLE buzz_admin;
+SET ROLE ops_person;
+SELECT buzz.add_host('beta', 'ops.example');
+SELECT buzz.remove_host('ops.example');
+RESET ROLE;
+DROP ROLE ops_person;
 -- A remap in this connection is seen by the next transaction of another connection
 -- (DESIGN §12.8). Remember alpha's id first.
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
