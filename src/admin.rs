@@ -47,15 +47,18 @@ fn check_slug(slug: &str) -> Result<(), Error> {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_community(
-    slug: &str,
-    name: &str,
-    admission: default!(&str, "'allowlist'"),
+    slug: Option<&str>,
+    name: Option<&str>,
+    admission: default!(Option<&str>, "'allowlist'"),
     signing_pubkey: default!(Option<&str>, "NULL"),
 ) -> Uuid {
+    let slug = slug.unwrap_or_default();
     check_slug(slug).or_raise();
+    let name = name.unwrap_or_default();
     if !(1..=200).contains(&name.chars().count()) {
         raise(Error::NameInvalid);
     }
+    let admission = admission.unwrap_or_default();
     if !matches!(admission, "open" | "allowlist") {
         raise(Error::AdmissionInvalid);
     }

@@ -27,8 +27,10 @@ fn admitted_actor() -> (Uuid, String) {
 /// server-generated id; the creator becomes its admin.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn create_channel(name: &str, visibility: default!(&str, "'open'")) -> Uuid {
+fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'")) -> Uuid {
+    let name = name.unwrap_or_default();
     check_name(name).or_raise();
+    let visibility = visibility.unwrap_or_default();
     if !matches!(visibility, "open" | "private") {
         raise(Error::VisibilityInvalid);
     }
@@ -53,12 +55,15 @@ fn create_channel(name: &str, visibility: default!(&str, "'open'")) -> Uuid {
 /// to the same community. Re-adding updates the role.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn add_channel_member(channel: Uuid, pubkey: &str, role: default!(&str, "'member'")) {
+fn add_channel_member(channel: Option<Uuid>, pubkey: Option<&str>, role: default!(Option<&str>, "'member'")) {
+    let pubkey = pubkey.unwrap_or_default();
     check_pubkey(pubkey).or_raise();
+    let role = role.unwrap_or_default();
     if !matches!(role, "admin" | "member") {
         raise(Error::ChannelRoleInvalid);
     }
     let (community, actor) = admitted_actor();
+    let channel = channel.unwrap_or_else(|| raise(Error::ChannelUnknown));
     if !is_channel_admin(community, channel, &actor) {
         raise(Error::ChannelUnknown);
     }
@@ -77,9 +82,11 @@ fn add_channel_member(channel: Uuid, pubkey: &str, role: default!(&str, "'member
 /// `buzz.remove_channel_member(channel, pubkey)`: by a channel admin; true if removed.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn remove_channel_member(channel: Uuid, pubkey: &str) -> bool {
+fn remove_channel_member(channel: Option<Uuid>, pubkey: Option<&str>) -> bool {
+    let pubkey = pubkey.unwrap_or_default();
     check_pubkey(pubkey).or_raise();
     let (community, actor) = admitted_actor();
+    let channel = channel.unwrap_or_else(|| raise(Error::ChannelUnknown));
     if !is_channel_admin(community, channel, &actor) {
         raise(Error::ChannelUnknown);
     }

@@ -83,9 +83,10 @@ pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
 /// session token for use with `buzz.enter(host, token)`.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn authenticate(auth_event: &str) -> String {
+fn authenticate(auth_event: Option<&str>) -> String {
     let ctx = context::require();
-    let (verified, challenge) = check_event(&ctx, auth_event, now_secs()).or_raise();
+    let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
+    let (verified, challenge) = check_event(&ctx, event, now_secs()).or_raise();
     let pubkey = verified.event().pubkey_hex();
 
     if !consume_challenge(ctx.community, &challenge) {

@@ -46,9 +46,9 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
 /// `buzz.end_session(token)`: end a session of the entered community; true if one ended.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn end_session(session_token: &str) -> bool {
+fn end_session(session_token: Option<&str>) -> bool {
     let ctx = context::require();
-    let Some(hash) = token_hash(session_token) else { return false };
+    let Some(hash) = session_token.and_then(token_hash) else { return false };
     Spi::get_one_with_args::<bool>(
         "WITH gone AS (DELETE FROM buzz.sessions WHERE community_id = $1 AND token_hash = $2 RETURNING 1)
          SELECT count(*) > 0 FROM gone",

@@ -100,6 +100,9 @@ ROLLBACK;
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate('{"kind":22242}');
 ROLLBACK;
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(NULL);
+ROLLBACK;
 -- After all those failures the challenge is still unused: the right event succeeds once
 -- (the relay tag may carry the default port) ...
 \set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example:443/`

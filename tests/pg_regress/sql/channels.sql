@@ -31,6 +31,10 @@ BEGIN;
 SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT buzz.create_channel('x', 'secret');
 ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.create_channel(NULL);
+ROLLBACK;
 
 -- alice creates two channels in alpha, bob one in beta. Ids are server-generated.
 BEGIN;
@@ -81,6 +85,10 @@ ROLLBACK;
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT buzz.add_channel_member('00000000-0000-0000-0000-000000000000', :'carol');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.add_channel_member(NULL, :'carol');
 ROLLBACK;
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
