@@ -84,7 +84,9 @@ impl<T> OrRaise<T> for Result<T, Error> {
 impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
     fn or_raise(self) -> T {
         self.unwrap_or_else(|e| {
-            pgrx::log!("buzz_tenancy internal SPI error: {e}");
+            // Server log only, tagged with the community; the client sees the catalog phrase.
+            let community = crate::context::current().map(|c| c.community.to_string());
+            pgrx::log!("buzz_tenancy internal SPI error (community {}): {e}", community.as_deref().unwrap_or("none"));
             raise(Error::Internal)
         })
     }
