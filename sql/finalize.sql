@@ -7,7 +7,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions'] LOOP
+    FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
+                             'events', 'event_tags', 'deleted_events', 'deleted_coords'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -52,7 +53,7 @@ GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.e
 GRANT USAGE ON SCHEMA buzz TO buzz_admin;
 GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.add_host(text, text),
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
-    buzz.setup_relay_role(text) TO buzz_admin;
+    buzz.setup_relay_role(text), buzz.explain_req(jsonb) TO buzz_admin;
 
 -- pg_dump keeps the extension's state (one call per statement: each updates pg_extension).
 DO $$
@@ -91,6 +92,15 @@ COMMENT ON FUNCTION buzz.remove_host(text) IS 'Operator: unmap a host; true if i
 COMMENT ON FUNCTION buzz.admit(text, text, text) IS 'Operator: admit a pubkey to a community (or change its role); lifts a ban.';
 COMMENT ON FUNCTION buzz.revoke(text, text) IS 'Operator: remove a member; cascades channel memberships and sessions, bans in open communities.';
 COMMENT ON FUNCTION buzz.setup_relay_role(text) IS 'Operator: grant exactly the relay API to a role, refusing roles that could bypass RLS.';
+COMMENT ON FUNCTION buzz.publish(text) IS 'Store a signed event in the entered community; answers (accepted, message) like NIP-01 OK.';
+COMMENT ON FUNCTION buzz.publish(jsonb) IS 'buzz.publish for an event held as jsonb.';
+COMMENT ON FUNCTION buzz.req(jsonb) IS 'NIP-01 REQ: visible events of the entered community matching the filters, newest first.';
+COMMENT ON FUNCTION buzz.count(jsonb) IS 'NIP-45 COUNT: exactly how many events buzz.req would return without limits.';
+COMMENT ON FUNCTION buzz.explain_req(jsonb) IS 'Operator: EXPLAIN (COSTS OFF) of the statement buzz.req runs for these filters here.';
+COMMENT ON TABLE buzz.events IS 'Tenant: the event log; event is the exact NIP-01 JSON.';
+COMMENT ON TABLE buzz.event_tags IS 'Tenant: single-letter tags of events, for #x filters.';
+COMMENT ON TABLE buzz.deleted_events IS 'Tenant: NIP-09 tombstones (community, author, id).';
+COMMENT ON TABLE buzz.deleted_coords IS 'Tenant: NIP-09 deleted coordinates of replaceable/addressable events.';
 COMMENT ON TABLE buzz.communities IS 'Operator-global: the communities.';
 COMMENT ON TABLE buzz.community_hosts IS 'Operator-global: normalized host -> community.';
 COMMENT ON TABLE buzz.members IS 'Tenant: admitted pubkeys per community.';

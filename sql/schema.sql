@@ -120,3 +120,62 @@ CREATE TRIGGER immutable_tenant BEFORE UPDATE ON channel_members FOR EACH ROW EX
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON challenges FOR EACH ROW EXECUTE FUNCTION forbid_retenant('challenge');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'pubkey');
 CREATE TRIGGER immutable_host BEFORE UPDATE ON community_hosts FOR EACH ROW EXECUTE FUNCTION forbid_retenant('host');
+
+-- The canonical event log. `event` is the event's exact NIP-01 JSON as served by buzz.req;
+-- the other columns are projections of it for filtering. d_tag is '' for replaceable kinds,
+-- the d value for addressable kinds and NULL otherwise, so one partial unique index keeps one
+-- head per (community, pubkey, kind, d).
+CREATE TABLE events (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    id           text NOT NULL,
+    pubkey       text NOT NULL,
+    created_at   bigint NOT NULL,
+    kind         integer NOT NULL,
+    channel_id   uuid,
+    d_tag        text,
+    expires_at   bigint,
+    event        jsonb NOT NULL,
+    PRIMARY KEY (community_id, id),
+    -- An event can only name a channel of its own community (P-RESOLVE / I2).
+    FOREIGN KEY (community_id, channel_id) REFERENCES channels (community_id, id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX events_head ON events (community_id, pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
+CREATE INDEX events_time ON events (community_id, created_at DESC, id);
+CREATE INDEX events_author_kind ON events (community_id, pubkey, kind, created_at DESC);
+CREATE INDEX events_kind ON events (community_id, kind, created_at DESC);
+CREATE INDEX events_channel ON events (community_id, channel_id, created_at DESC) WHERE channel_id IS NOT NULL;
+
+-- Single-letter tags, for #x filters: a btree because jsonb operators are not LEAKPROOF and
+-- could not use an index under RLS. Each row carries its event's community (L2).
+CREATE TABLE event_tags (
+    community_id uuid NOT NULL,
+    event_id     text NOT NULL,
+    name         text NOT NULL,
+    value        text NOT NULL,
+    created_at   bigint NOT NULL,
+    PRIMARY KEY (community_id, name, value, created_at, event_id),
+    FOREIGN KEY (community_id, event_id) REFERENCES events (community_id, id) ON DELETE CASCADE
+);
+CREATE INDEX event_tags_event ON event_tags (community_id, event_id);
+
+-- NIP-09 tombstones: (community, author, id), created only by a kind 5 of that author
+-- (DESIGN §12.10); and deleted coordinates of the deleter's own replaceable events.
+CREATE TABLE deleted_events (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    pubkey       text NOT NULL,
+    event_id     text NOT NULL,
+    PRIMARY KEY (community_id, event_id, pubkey)
+);
+CREATE TABLE deleted_coords (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    pubkey       text NOT NULL,
+    kind         integer NOT NULL,
+    d_tag        text NOT NULL,
+    until        bigint NOT NULL,
+    PRIMARY KEY (community_id, pubkey, kind, d_tag)
+);
+
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('id', 'channel_id');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON event_tags FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id', 'pubkey');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_coords FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');

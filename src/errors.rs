@@ -61,6 +61,22 @@ catalog! {
     HostTaken          = ("host_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: host is already mapped"),
     RoleUnknown        = ("role_unknown", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: unknown role"),
     RoleUnsafe         = ("role_unsafe", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: role is unsafe for a relay (superuser, bypassrls, createrole, replication, file access, or owns or inherits tenant tables)"),
+    // publish
+    WrongAuthor        = ("wrong_author", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: event author is not the authenticated user"),
+    ChannelAmbiguous   = ("channel_ambiguous", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event names more than one channel"),
+    AuthKindRefused    = ("auth_kind_refused", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: auth events cannot be published"),
+    EventTooLarge      = ("event_too_large", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event is too large"),
+    TooManyTags        = ("too_many_tags", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event has too many tags"),
+    TagTooLong         = ("tag_too_long", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event tag is too long"),
+    TooFarInFuture     = ("too_far_in_future", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event created_at is too far in the future"),
+    ExpirationInvalid  = ("expiration_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed expiration tag"),
+    Expired            = ("expired", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event has expired"),
+    Duplicate          = ("duplicate", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: already have this event"),
+    Superseded         = ("superseded", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: have a newer version of this event"),
+    Deleted            = ("deleted", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "blocked: event was deleted"),
+    // req / count
+    FilterInvalid      = ("filter_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed filter"),
+    TooManyFilters     = ("too_many_filters", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: too many filters or filter values"),
     Internal           = ("internal", C::ERRCODE_INTERNAL_ERROR, "error: internal error"),
 }
 

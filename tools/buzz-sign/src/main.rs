@@ -4,9 +4,9 @@
 //! Signing is deterministic: BIP-340 with 32 zero bytes of aux randomness, so
 //! the same inputs always yield the same event (handy for reproducible fixtures).
 
-use secp256k1::{Keypair, Secp256k1, Signing};
+use buzz_sign::{keypair, sign_event};
+use secp256k1::Secp256k1;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::process::exit;
 
 const USAGE: &str = "\
@@ -84,51 +84,9 @@ fn parse_num<T: std::str::FromStr>(o: &Opts, k: &str) -> Result<Option<T>, Strin
     o.get(k).map(|v| v.parse().map_err(|_| format!("invalid --{k} '{v}'"))).transpose()
 }
 
-fn keypair<C: Signing>(secp: &Secp256k1<C>, sk_hex: &str) -> Result<Keypair, String> {
-    let sk = hex::decode(sk_hex).map_err(|e| format!("--sk is not hex: {e}"))?;
-    if sk.len() != 32 {
-        return Err(format!("--sk must be 32 bytes (64 hex chars), got {}", sk.len()));
-    }
-    Keypair::from_seckey_slice(secp, &sk).map_err(|_| "--sk is not a valid secp256k1 secret key".into())
-}
-
 fn now() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     d.map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// NIP-01 id: sha256 of `[0,pubkey,created_at,kind,tags,content]`. serde_json's
-/// compact output escapes exactly what NIP-01 requires (`"`, `\`, control chars,
-/// using \n \r \t \b \f short forms) and leaves `/` and non-ASCII untouched.
-fn event_id(pubkey: &str, created_at: i64, kind: u16, tags: &[Value], content: &str) -> [u8; 32] {
-    let arr = serde_json::json!([0, pubkey, created_at, kind, tags, content]);
-    Sha256::digest(serde_json::to_string(&arr).unwrap().as_bytes()).into()
-}
-
-/// Builds and signs an event, returning it as one compact JSON line with keys in
-/// the conventional order (written by hand: serde_json's Map would sort them).
-fn sign_event<C: Signing>(
-    secp: &Secp256k1<C>,
-    kp: &Keypair,
-    created_at: i64,
-    kind: u16,
-    tags: &[Value],
-    content: &str,
-) -> String {
-    let pubkey = hex::encode(kp.x_only_public_key().0.serialize());
-    let id = event_id(&pubkey, created_at, kind, tags, content);
-    // Zero aux rand == BIP-340 vector 0 style deterministic nonce.
-    let sig = secp.sign_schnorr_with_aux_rand(&id, kp, &[0u8; 32]);
-    format!(
-        r#"{{"id":"{}","pubkey":"{}","created_at":{},"kind":{},"tags":{},"content":{},"sig":"{}"}}"#,
-        hex::encode(id),
-        pubkey,
-        created_at,
-        kind,
-        serde_json::to_string(tags).unwrap(),
-        serde_json::to_string(content).unwrap(),
-        hex::encode(sig.to_byte_array())
-    )
 }
 
 fn run(args: &[String]) -> Result<String, String> {
@@ -186,6 +144,7 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use buzz_sign::event_id;
     use secp256k1::{schnorr::Signature, XOnlyPublicKey};
 
     fn args(v: &[&str]) -> Vec<String> {

@@ -1,0 +1,299 @@
+//! `buzz.req` / `buzz.count`: NIP-01 filters → one parameterized SQL statement over the
+//! entered community. Every statement carries an explicit `community_id = $1` (the same value
+//! RLS enforces), the visibility rules, and only LEAKPROOF comparisons on indexed columns, so
+//! it can use the composite indexes under RLS.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::{JsonB, Uuid};
+use serde_json::Value;
+
+use super::now_secs;
+use crate::authorize::is_member;
+use crate::context;
+use crate::errors::{raise, Error, OrRaise};
+use crate::gucs;
+
+/// One validated NIP-01 filter.
+#[derive(Debug, Default, PartialEq)]
+pub struct Filter {
+    ids: Option<Vec<String>>,
+    authors: Option<Vec<String>>,
+    kinds: Option<Vec<i32>>,
+    /// `#h`: channels, matched on the event's channel column.
+    channels: Option<Vec<Uuid>>,
+    /// Other `#x` filters: (letter, values).
+    tags: Vec<(String, Vec<String>)>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: i64,
+}
+
+fn hex64_list(v: &Value) -> Result<Vec<String>, Error> {
+    strings(v)?
+        .into_iter()
+        .map(|s| {
+            let ok = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if ok { Ok(s) } else { Err(Error::FilterInvalid) }
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> Result<Vec<String>, Error> {
+    let arr = v.as_array().ok_or(Error::FilterInvalid)?;
+    if arr.len() > gucs::MAX_FILTER_VALUES.get() as usize {
+        return Err(Error::TooManyFilters);
+    }
+    arr.iter()
+        .map(|x| match x.as_str() {
+            Some(s) if !s.contains('\0') => Ok(s.to_owned()),
+            _ => Err(Error::FilterInvalid),
+        })
+        .collect()
+}
+
+fn timestamp(v: &Value) -> Result<i64, Error> {
+    v.as_u64().and_then(|n| i64::try_from(n).ok()).ok_or(Error::FilterInvalid)
+}
+
+/// Parse one filter object. Unknown keys are refused rather than ignored, so a filter is
+/// never silently broader than the client meant.
+pub fn parse_filter(v: &Value) -> Result<Filter, Error> {
+    let obj = v.as_object().ok_or(Error::FilterInvalid)?;
+    let cap = i64::from(gucs::MAX_LIMIT.get());
+    let mut f = Filter { limit: cap, ..Filter::default() };
+    for (key, val) in obj {
+        match key.as_str() {
+            "ids" => f.ids = Some(hex64_list(val)?),
+            "authors" => f.authors = Some(hex64_list(val)?),
+            "kinds" => {
+                let arr = val.as_array().ok_or(Error::FilterInvalid)?;
+                if arr.len() > gucs::MAX_FILTER_VALUES.get() as usize {
+                    return Err(Error::TooManyFilters);
+                }
+                let kinds = arr
+                    .iter()
+                    .map(|k| k.as_u64().filter(|k| *k <= 65_535).map(|k| k as i32).ok_or(Error::FilterInvalid))
+                    .collect::<Result<_, _>>()?;
+                f.kinds = Some(kinds);
+            }
+            "since" => f.since = Some(timestamp(val)?),
+            "until" => f.until = Some(timestamp(val)?),
+            "limit" => f.limit = timestamp(val)?.min(cap),
+            "#h" => {
+                // Values that are not channel ids can match nothing.
+                f.channels = Some(strings(val)?.iter().filter_map(|s| context::parse_uuid(s)).collect());
+            }
+            k if k.len() == 2 && k.starts_with('#') && k.as_bytes()[1].is_ascii_alphabetic() => {
+                f.tags.push((k[1..].to_owned(), strings(val)?));
+            }
+            _ => return Err(Error::FilterInvalid),
+        }
+    }
+    Ok(f)
+}
+
+/// `filters` is one filter object or an array of them.
+pub fn parse_filters(v: &Value) -> Result<Vec<Filter>, Error> {
+    let list = match v {
+        Value::Array(a) => a.iter().map(parse_filter).collect::<Result<Vec<_>, _>>()?,
+        Value::Object(_) => vec![parse_filter(v)?],
+        _ => return Err(Error::FilterInvalid),
+    };
+    if list.len() > gucs::MAX_FILTERS.get() as usize {
+        return Err(Error::TooManyFilters);
+    }
+    Ok(list)
+}
+
+/// A statement under construction: SQL text plus its bound arguments.
+struct Sql {
+    text: String,
+    args: Vec<DatumWithOid<'static>>,
+}
+
+impl Sql {
+    fn bind(&mut self, arg: DatumWithOid<'static>) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+}
+
+/// Who is asking: the community, the time "now", and the channels the actor may read.
+/// Anonymous or no context: nobody (nothing is visible).
+struct Reader {
+    community: Uuid,
+    now: i64,
+    channels: Vec<Uuid>,
+}
+
+fn reader() -> Option<Reader> {
+    let ctx = context::current()?;
+    let actor = ctx.actor?;
+    if !is_member(ctx.community, &actor) {
+        return None;
+    }
+    let channels = Spi::connect(|c| {
+        c.select(
+            "SELECT c.id FROM buzz.channels c
+              WHERE c.community_id = $1
+                AND (c.visibility = 'open'
+                     OR EXISTS (SELECT 1 FROM buzz.channel_members m
+                                 WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $2))",
+            None,
+            &[ctx.community.into(), actor.as_str().into()],
+        )?
+        .map(|r| r.get::<Uuid>(1))
+        .filter_map(|r| r.transpose())
+        .collect::<Result<Vec<Uuid>, pgrx::spi::Error>>()
+    })
+    .or_raise();
+    Some(Reader { community: ctx.community, now: now_secs(), channels })
+}
+
+/// The `id, created_at` of the visible events matching one filter (for req: newest first,
+/// limited; for count: all of them).
+fn filter_sql(q: &mut Sql, f: &Filter, with_limit: bool) -> String {
+    let mut w = vec![
+        "e.community_id = $1".to_owned(),
+        "(e.expires_at IS NULL OR e.expires_at > $2)".to_owned(),
+        "(e.channel_id IS NULL OR e.channel_id = ANY($3))".to_owned(),
+    ];
+    if let Some(ids) = &f.ids {
+        w.push(format!("e.id = ANY({})", q.bind(ids.clone().into())));
+    }
+    if let Some(authors) = &f.authors {
+        w.push(format!("e.pubkey = ANY({})", q.bind(authors.clone().into())));
+    }
+    if let Some(kinds) = &f.kinds {
+        w.push(format!("e.kind = ANY({})", q.bind(kinds.clone().into())));
+    }
+    if let Some(channels) = &f.channels {
+        w.push(format!("e.channel_id = ANY({})", q.bind(channels.clone().into())));
+    }
+    if let Some(since) = f.since {
+        w.push(format!("e.created_at >= {}", q.bind(since.into())));
+    }
+    if let Some(until) = f.until {
+        w.push(format!("e.created_at <= {}", q.bind(until.into())));
+    }
+    for (name, values) in &f.tags {
+        let (n, v) = (q.bind(name.clone().into()), q.bind(values.clone().into()));
+        w.push(format!(
+            "e.id IN (SELECT t.event_id FROM buzz.event_tags t
+                       WHERE t.community_id = $1 AND t.name = {n} AND t.value = ANY({v}))"
+        ));
+    }
+    let tail = if with_limit {
+        format!(" ORDER BY e.created_at DESC, e.id LIMIT {}", q.bind(f.limit.into()))
+    } else {
+        String::new()
+    };
+    format!("(SELECT e.id, e.created_at FROM buzz.events e WHERE {}{tail})", w.join(" AND "))
+}
+
+/// Build the req (`count = false`) or count statement for `filters`, read by `r`.
+fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
+    let mut q = Sql {
+        text: String::new(),
+        args: vec![r.community.into(), r.now.into(), r.channels.clone().into()],
+    };
+    let parts: Vec<String> = filters.iter().map(|f| filter_sql(&mut q, f, !count)).collect();
+    let union = parts.join(" UNION ");
+    q.text = if count {
+        format!("SELECT count(*) FROM ({union}) m")
+    } else {
+        format!(
+            "SELECT e.event FROM ({union}) m
+               JOIN buzz.events e ON e.community_id = $1 AND e.id = m.id
+              ORDER BY m.created_at DESC, m.id"
+        )
+    };
+    q
+}
+
+fn parse_request(filters: Option<JsonB>) -> Vec<Filter> {
+    let v = filters.map(|j| j.0).unwrap_or(Value::Null);
+    parse_filters(&v).or_raise()
+}
+
+/// `buzz.req(filters)`: the visible events of the entered community matching any filter,
+/// newest first (id breaks ties), each exactly its NIP-01 JSON. Nothing without an
+/// authenticated, admitted actor.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn req(filters: Option<JsonB>) -> SetOfIterator<'static, JsonB> {
+    let filters = parse_request(filters);
+    let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
+    if filters.is_empty() {
+        return SetOfIterator::new(Vec::new());
+    }
+    let q = build(&r, &filters, false);
+    let rows = Spi::connect(|c| {
+        c.select(&q.text, None, &q.args)?
+            .map(|row| row.get::<JsonB>(1))
+            .filter_map(|r| r.transpose())
+            .collect::<Result<Vec<JsonB>, pgrx::spi::Error>>()
+    })
+    .or_raise();
+    SetOfIterator::new(rows)
+}
+
+/// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn count(filters: Option<JsonB>) -> i64 {
+    let filters = parse_request(filters);
+    let Some(r) = reader() else { return 0 };
+    if filters.is_empty() {
+        return 0;
+    }
+    let q = build(&r, &filters, true);
+    Spi::get_one_with_args::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
+}
+
+/// `buzz.explain_req(filters)`: the plan of the statement `buzz.req` runs for `filters` in
+/// the current context (operators only: for index checks and tuning).
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn explain_req(filters: Option<JsonB>) -> SetOfIterator<'static, String> {
+    let filters = parse_request(filters);
+    let r = reader().unwrap_or_else(|| raise(Error::AuthRequired));
+    let q = build(&r, &filters, false);
+    let lines = Spi::connect(|c| {
+        c.select(&format!("EXPLAIN (COSTS OFF) {}", q.text), None, &q.args)?
+            .map(|row| row.get::<String>(1))
+            .filter_map(|r| r.transpose())
+            .collect::<Result<Vec<String>, pgrx::spi::Error>>()
+    })
+    .or_raise();
+    SetOfIterator::new(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_parse_and_refuse() {
+        let f = parse_filter(&json!({"kinds": [1, 7], "#t": ["nostr"], "since": 10, "limit": 5})).unwrap();
+        assert_eq!(f.kinds, Some(vec![1, 7]));
+        assert_eq!(f.tags, vec![("t".to_owned(), vec!["nostr".to_owned()])]);
+        assert_eq!((f.since, f.limit), (Some(10), 5));
+        for bad in [
+            json!({"kinds": [70000]}),
+            json!({"kinds": "1"}),
+            json!({"ids": ["abc"]}),
+            json!({"authors": ["ABCDEF0000000000000000000000000000000000000000000000000000000000"]}),
+            json!({"since": -1}),
+            json!({"limit": 1.5}),
+            json!({"#tag": ["x"]}),
+            json!({"search": "x"}),
+            json!({"#e": [1]}),
+            json!([1]),
+        ] {
+            assert!(parse_filters(&bad).is_err(), "{bad}");
+        }
+    }
+}
