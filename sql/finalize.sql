@@ -21,18 +21,22 @@ BEGIN
 END
 $$;
 
--- Everything belongs to buzz_owner: SECURITY DEFINER code then runs as a role RLS binds.
+-- Everything the extension created belongs to buzz_owner: SECURITY DEFINER code then runs
+-- as a role RLS binds. Only extension members (pg_depend 'e') are touched.
 ALTER SCHEMA buzz OWNER TO buzz_owner;
 DO $$
 DECLARE
     r record;
 BEGIN
     FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c
-              WHERE c.relnamespace = 'buzz'::regnamespace AND c.relkind IN ('r', 'p') LOOP
+               JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+               JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'buzz_tenancy'
+              WHERE c.relkind IN ('r', 'p') LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO buzz_owner', r.rel);
     END LOOP;
     FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
-              WHERE p.pronamespace = 'buzz'::regnamespace LOOP
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+               JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'buzz_tenancy' LOOP
         EXECUTE format('ALTER FUNCTION %s OWNER TO buzz_owner', r.fn);
     END LOOP;
 END
@@ -78,8 +82,8 @@ COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challen
 COMMENT ON FUNCTION buzz.authenticate(text) IS 'NIP-42: verify a kind-22242 event for the entered host and return a session token.';
 COMMENT ON FUNCTION buzz.end_session(text) IS 'End a session of the entered community; true if one ended.';
 COMMENT ON FUNCTION buzz.create_channel(text, text) IS 'Create a channel in the entered community; the authenticated creator becomes its admin.';
-COMMENT ON FUNCTION buzz.add_channel_member(uuid, text, text) IS 'Channel admin only: add a member of the same community to a channel.';
-COMMENT ON FUNCTION buzz.remove_channel_member(uuid, text) IS 'Channel admin only: remove a pubkey from a channel.';
+COMMENT ON FUNCTION buzz.add_channel_member(text, text, text) IS 'Channel admin only: add a member of the same community to a channel.';
+COMMENT ON FUNCTION buzz.remove_channel_member(text, text) IS 'Channel admin only: remove a pubkey from a channel.';
 COMMENT ON FUNCTION buzz.list_channels() IS 'Channels of the entered community visible to the authenticated actor.';
 COMMENT ON FUNCTION buzz.event_id(text) IS 'NIP-01 canonical id of an event, computed from its fields.';
 COMMENT ON FUNCTION buzz.verify_event(text) IS 'True iff the event id matches its content and the BIP-340 signature verifies.';

@@ -2,6 +2,30 @@
 -- foreign key leads with it, and all tables belong to the NOLOGIN, NOBYPASSRLS role
 -- buzz_owner so that even the extension's own SECURITY DEFINER code is fenced by RLS.
 
+-- Refuse to install into a schema somebody prepared: objects, or CREATE rights, planted
+-- there beforehand could otherwise end up running as (or next to) the owner role.
+-- (pg_restore pre-creates the schema owned by buzz_owner, empty: that is fine.)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = 'buzz'::regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'buzz'::regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = 'buzz'::regnamespace)
+    THEN
+        RAISE EXCEPTION 'buzz_tenancy: schema buzz already holds objects; install into a fresh schema';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+                WHERE n.nspname = 'buzz' AND NOT r.rolsuper AND r.rolname <> 'buzz_owner')
+       OR EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a
+                   WHERE n.nspname = 'buzz' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner)
+    THEN
+        RAISE EXCEPTION 'buzz_tenancy: schema buzz is owned by, or grants CREATE to, an untrusted role';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = 'buzz_owner') THEN
+        RAISE EXCEPTION 'buzz_tenancy: role buzz_owner has members; nobody may be a member of it';
+    END IF;
+END
+$$;
+
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'buzz_owner') THEN

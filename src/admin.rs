@@ -20,8 +20,8 @@ pub const RELAY_API: &[&str] = &[
     "buzz.authenticate(text)",
     "buzz.end_session(text)",
     "buzz.create_channel(text, text)",
-    "buzz.add_channel_member(uuid, text, text)",
-    "buzz.remove_channel_member(uuid, text)",
+    "buzz.add_channel_member(text, text, text)",
+    "buzz.remove_channel_member(text, text)",
     "buzz.list_channels()",
     "buzz.publish(text)",
     "buzz.publish(jsonb)",
@@ -169,7 +169,8 @@ fn revoke(community: &str, pubkey: &str) -> bool {
 /// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles
 /// that could defeat RLS: superuser, BYPASSRLS, CREATEROLE, REPLICATION, the server-file and
 /// program roles, members of the owner or admin roles, and roles that own (or inherit the
-/// owner of) any table with row security or any relation in `buzz`.
+/// owner of) any table with row security or any relation in `buzz`, the database owner, and
+/// roles that may create schemas or objects in any schema.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn setup_relay_role(role: &str) {
@@ -184,6 +185,9 @@ fn setup_relay_role(role: &str) {
              OR EXISTS (SELECT 1 FROM pg_class c
                          WHERE (c.relrowsecurity OR c.relnamespace = 'buzz'::regnamespace)
                            AND pg_has_role(r.oid, c.relowner, 'MEMBER'))
+             OR pg_has_role(r.oid, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+             OR has_database_privilege(r.oid, current_database(), 'CREATE')
+             OR EXISTS (SELECT 1 FROM pg_namespace n WHERE has_schema_privilege(r.oid, n.oid, 'CREATE'))
            FROM pg_roles r WHERE r.rolname = $1",
         &[role.into()],
     )

@@ -28,76 +28,84 @@ fn admitted_actor() -> (Uuid, String) {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'")) -> Uuid {
-    let name = name.unwrap_or_default();
-    check_name(name).or_raise();
-    let visibility = visibility.unwrap_or_default();
-    if !matches!(visibility, "open" | "private") {
-        raise(Error::VisibilityInvalid);
-    }
-    let (community, actor) = admitted_actor();
-    let id = Spi::get_one_with_args::<Uuid>(
-        "INSERT INTO buzz.channels (community_id, name, visibility, created_by)
-         VALUES ($1, $2, $3, $4) RETURNING id",
-        &[community.into(), name.into(), visibility.into(), actor.as_str().into()],
-    )
-    .or_raise()
-    .unwrap_or_else(|| raise(Error::Internal));
-    Spi::run_with_args(
-        "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
-         VALUES ($1, $2, $3, 'admin')",
-        &[community.into(), id.into(), actor.as_str().into()],
-    )
-    .or_raise();
-    id
+    crate::errors::guard(|| {
+        let name = name.unwrap_or_default();
+        check_name(name).or_raise();
+        let visibility = visibility.unwrap_or_default();
+        if !matches!(visibility, "open" | "private") {
+            raise(Error::VisibilityInvalid);
+        }
+        let (community, actor) = admitted_actor();
+        let id = Spi::get_one_with_args::<Uuid>(
+            "INSERT INTO buzz.channels (community_id, name, visibility, created_by)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[community.into(), name.into(), visibility.into(), actor.as_str().into()],
+        )
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::Internal));
+        Spi::run_with_args(
+            "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
+             VALUES ($1, $2, $3, 'admin')",
+            &[community.into(), id.into(), actor.as_str().into()],
+        )
+        .or_raise();
+        id
+    })
 }
 
 /// `buzz.add_channel_member(channel, pubkey, role)`: by a channel admin, for a pubkey admitted
 /// to the same community. Re-adding updates the role.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn add_channel_member(channel: Option<Uuid>, pubkey: Option<&str>, role: default!(Option<&str>, "'member'")) {
-    let pubkey = pubkey.unwrap_or_default();
-    check_pubkey(pubkey).or_raise();
-    let role = role.unwrap_or_default();
-    if !matches!(role, "admin" | "member") {
-        raise(Error::ChannelRoleInvalid);
-    }
-    let (community, actor) = admitted_actor();
-    let channel = channel.unwrap_or_else(|| raise(Error::ChannelUnknown));
-    if !is_channel_admin(community, channel, &actor) {
-        raise(Error::ChannelUnknown);
-    }
-    if !is_member(community, pubkey) {
-        raise(Error::NotMember);
-    }
-    Spi::run_with_args(
-        "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (community_id, channel_id, pubkey) DO UPDATE SET role = EXCLUDED.role",
-        &[community.into(), channel.into(), pubkey.into(), role.into()],
-    )
-    .or_raise();
+fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default!(Option<&str>, "'member'")) {
+    crate::errors::guard(|| {
+        let pubkey = pubkey.unwrap_or_default();
+        check_pubkey(pubkey).or_raise();
+        let role = role.unwrap_or_default();
+        if !matches!(role, "admin" | "member") {
+            raise(Error::ChannelRoleInvalid);
+        }
+        let (community, actor) = admitted_actor();
+        // Taken as text: a malformed id is just an unknown channel, never a raw cast error.
+        let channel = channel.and_then(context::parse_uuid).unwrap_or_else(|| raise(Error::ChannelUnknown));
+        if !is_channel_admin(community, channel, &actor) {
+            raise(Error::ChannelUnknown);
+        }
+        if !is_member(community, pubkey) {
+            raise(Error::NotMember);
+        }
+        Spi::run_with_args(
+            "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (community_id, channel_id, pubkey) DO UPDATE SET role = EXCLUDED.role",
+            &[community.into(), channel.into(), pubkey.into(), role.into()],
+        )
+        .or_raise();
+    })
 }
 
 /// `buzz.remove_channel_member(channel, pubkey)`: by a channel admin; true if removed.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn remove_channel_member(channel: Option<Uuid>, pubkey: Option<&str>) -> bool {
-    let pubkey = pubkey.unwrap_or_default();
-    check_pubkey(pubkey).or_raise();
-    let (community, actor) = admitted_actor();
-    let channel = channel.unwrap_or_else(|| raise(Error::ChannelUnknown));
-    if !is_channel_admin(community, channel, &actor) {
-        raise(Error::ChannelUnknown);
-    }
-    Spi::get_one_with_args::<bool>(
-        "WITH gone AS (DELETE FROM buzz.channel_members
-                        WHERE community_id = $1 AND channel_id = $2 AND pubkey = $3 RETURNING 1)
-         SELECT count(*) > 0 FROM gone",
-        &[community.into(), channel.into(), pubkey.into()],
-    )
-    .or_raise()
-    .unwrap_or(false)
+fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
+    crate::errors::guard(|| {
+        let pubkey = pubkey.unwrap_or_default();
+        check_pubkey(pubkey).or_raise();
+        let (community, actor) = admitted_actor();
+        // Taken as text: a malformed id is just an unknown channel, never a raw cast error.
+        let channel = channel.and_then(context::parse_uuid).unwrap_or_else(|| raise(Error::ChannelUnknown));
+        if !is_channel_admin(community, channel, &actor) {
+            raise(Error::ChannelUnknown);
+        }
+        Spi::get_one_with_args::<bool>(
+            "WITH gone AS (DELETE FROM buzz.channel_members
+                            WHERE community_id = $1 AND channel_id = $2 AND pubkey = $3 RETURNING 1)
+             SELECT count(*) > 0 FROM gone",
+            &[community.into(), channel.into(), pubkey.into()],
+        )
+        .or_raise()
+        .unwrap_or(false)
+    })
 }
 
 /// `buzz.list_channels()`: the channels of the entered community the actor may see — open
@@ -105,29 +113,31 @@ fn remove_channel_member(channel: Option<Uuid>, pubkey: Option<&str>) -> bool {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
-    let (community, actor) = admitted_actor();
-    let rows = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT c.id, c.name, c.visibility, m.role
-                   FROM buzz.channels c
-                   LEFT JOIN buzz.channel_members m
-                          ON m.community_id = c.community_id AND m.channel_id = c.id AND m.pubkey = $2
-                  WHERE c.community_id = $1 AND (c.visibility = 'open' OR m.pubkey IS NOT NULL)
-                  ORDER BY c.name, c.id",
-                None,
-                &[community.into(), actor.as_str().into()],
-            )?
-            .map(|r| {
-                Ok((
-                    r.get::<Uuid>(1)?.unwrap_or_else(|| raise(Error::Internal)),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                    r.get::<String>(3)?.unwrap_or_default(),
-                    r.get::<String>(4)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    crate::errors::guard(|| {
+        let (community, actor) = admitted_actor();
+        let rows = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT c.id, c.name, c.visibility, m.role
+                       FROM buzz.channels c
+                       LEFT JOIN buzz.channel_members m
+                              ON m.community_id = c.community_id AND m.channel_id = c.id AND m.pubkey = $2
+                      WHERE c.community_id = $1 AND (c.visibility = 'open' OR m.pubkey IS NOT NULL)
+                      ORDER BY c.name, c.id",
+                    None,
+                    &[community.into(), actor.as_str().into()],
+                )?
+                .map(|r| {
+                    Ok((
+                        r.get::<Uuid>(1)?.unwrap_or_else(|| raise(Error::Internal)),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                        r.get::<String>(3)?.unwrap_or_default(),
+                        r.get::<String>(4)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .or_raise();
+        TableIterator::new(rows)
     })
-    .or_raise();
-    TableIterator::new(rows)
 }

@@ -55,7 +55,8 @@ pub fn init() {
             &raw mut CONTEXT_VALUE,
             c"".as_ptr(),
             pg_sys::GucContext::PGC_SUSET,
-            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE) as i32,
+            // NO_RESET_ALL: `RESET ALL` would otherwise clear it and let a second community in.
+            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE | pg_sys::GUC_NO_RESET_ALL) as i32,
             Some(check_context),
             None,
             None,
@@ -184,8 +185,10 @@ pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_anonymous(host: Option<&str>) {
-    let (community, host) = resolve::community_for_host(host);
-    set_transaction_context(&Context { community, host, actor: None });
+    crate::errors::guard(|| {
+        let (community, host) = resolve::community_for_host(host);
+        set_transaction_context(&Context { community, host, actor: None });
+    })
 }
 
 /// `buzz.enter(host, session_token)`: as `enter(host)`, with the actor of a session minted by
@@ -195,13 +198,15 @@ fn enter_anonymous(host: Option<&str>) {
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_session(host: Option<&str>, session_token: Option<&str>) {
-    let (community, host) = resolve::community_for_host(host);
-    // Anonymous first: the session lookup below then runs under this community's RLS fence.
-    set_transaction_context(&Context { community, host: host.clone(), actor: None });
-    let actor = session_token
-        .and_then(|t| crate::auth::sessions::actor_for_token(community, t).or_raise())
-        .unwrap_or_else(|| raise(Error::SessionInvalid));
-    set_transaction_context(&Context { community, host, actor: Some(actor) });
+    crate::errors::guard(|| {
+        let (community, host) = resolve::community_for_host(host);
+        // Anonymous first: the session lookup below then runs under this community's RLS fence.
+        set_transaction_context(&Context { community, host: host.clone(), actor: None });
+        let actor = session_token
+            .and_then(|t| crate::auth::sessions::actor_for_token(community, t).or_raise())
+            .unwrap_or_else(|| raise(Error::SessionInvalid));
+        set_transaction_context(&Context { community, host, actor: Some(actor) });
+    })
 }
 
 /// `buzz.current_community()`: the community this transaction entered, or NULL.

@@ -2,8 +2,11 @@
 //! static catalog. Entries are fixed phrases; nothing is ever interpolated into them, so a
 //! message cannot carry another community's ids, names or row values.
 
+use std::panic::AssertUnwindSafe;
+
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode as C;
+use pgrx::{PgLogLevel, PgSqlErrorCode as C, PgTryBuilder};
 
 macro_rules! catalog {
     ($($variant:ident = ($code:literal, $state:expr, $msg:literal),)*) => {
@@ -60,7 +63,7 @@ catalog! {
     CommunityExists    = ("community_exists", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: community slug already exists"),
     HostTaken          = ("host_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: host is already mapped"),
     RoleUnknown        = ("role_unknown", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: unknown role"),
-    RoleUnsafe         = ("role_unsafe", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: role is unsafe for a relay (superuser, bypassrls, createrole, replication, file access, or owns or inherits tenant tables)"),
+    RoleUnsafe         = ("role_unsafe", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: role is unsafe for a relay (superuser, bypassrls, createrole, replication, file access, database owner, create rights, or owns or inherits tenant tables)"),
     // publish
     WrongAuthor        = ("wrong_author", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: event author is not the authenticated user"),
     ChannelAmbiguous   = ("channel_ambiguous", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event names more than one channel"),
@@ -99,13 +102,34 @@ impl<T> OrRaise<T> for Result<T, Error> {
 /// SPI failures are internal: the detail stays server-side, the client sees the catalog phrase.
 impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
     fn or_raise(self) -> T {
-        self.unwrap_or_else(|e| {
-            // Server log only, tagged with the community; the client sees the catalog phrase.
-            let community = crate::context::current().map(|c| c.community.to_string());
-            pgrx::log!("buzz_tenancy internal SPI error (community {}): {e}", community.as_deref().unwrap_or("none"));
-            raise(Error::Internal)
-        })
+        self.unwrap_or_else(|e| internal(&e.to_string()))
     }
+}
+
+/// Log `detail` for the operator only (LOG_SERVER_ONLY: never sent to the client, whatever
+/// its client_min_messages), tagged with the community, then raise `error: internal error`.
+fn internal(detail: &str) -> ! {
+    let community = crate::context::current().map(|c| c.community.to_string());
+    let line = format!("buzz_tenancy internal error (community {}): {detail}", community.as_deref().unwrap_or("none"));
+    ereport!(PgLogLevel::LOG_SERVER_ONLY, C::ERRCODE_INTERNAL_ERROR, line);
+    raise(Error::Internal)
+}
+
+/// Run a relay-facing function body so that a PostgreSQL error raised inside it (a read-only
+/// transaction, a constraint race, …) reaches the client as the catalog's `internal` entry
+/// instead of a raw message naming tables and constraints. Catalog errors pass unchanged, and
+/// so do cancellations and serialization failures, whose SQLSTATE a relay acts on.
+pub fn guard<R>(body: impl FnOnce() -> R) -> R {
+    PgTryBuilder::new(AssertUnwindSafe(body))
+        .catch_others(|caught| match caught {
+            CaughtError::PostgresError(report) => match report.sql_error_code() {
+                C::ERRCODE_QUERY_CANCELED | C::ERRCODE_T_R_SERIALIZATION_FAILURE | C::ERRCODE_T_R_DEADLOCK_DETECTED
+                | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
+                _ => internal(report.message()),
+            },
+            other => other.rethrow(),
+        })
+        .execute()
 }
 
 /// `buzz.error_catalog()`: every message the extension can show a client.

@@ -26,6 +26,9 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // A postmaster started with RUST_BACKTRACE would put backtraces (with source paths) into
+    // error details; RUST_LIB_BACKTRACE takes precedence for captured backtraces.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
     context::init();
 }

@@ -17,20 +17,22 @@ pub const AUTH_KIND: u16 = 22242;
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn auth_challenge() -> String {
-    let ctx = context::require();
-    let challenge = hex::encode(super::random_bytes::<32>());
-    Spi::run_with_args(
-        "DELETE FROM buzz.challenges WHERE community_id = $1 AND expires_at <= now()",
-        &[ctx.community.into()],
-    )
-    .or_raise();
-    Spi::run_with_args(
-        "INSERT INTO buzz.challenges (community_id, challenge, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3))",
-        &[ctx.community.into(), challenge.as_str().into(), f64::from(gucs::CHALLENGE_TTL.get()).into()],
-    )
-    .or_raise();
-    challenge
+    crate::errors::guard(|| {
+        let ctx = context::require();
+        let challenge = hex::encode(super::random_bytes::<32>());
+        Spi::run_with_args(
+            "DELETE FROM buzz.challenges WHERE community_id = $1 AND expires_at <= now()",
+            &[ctx.community.into()],
+        )
+        .or_raise();
+        Spi::run_with_args(
+            "INSERT INTO buzz.challenges (community_id, challenge, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+            &[ctx.community.into(), challenge.as_str().into(), f64::from(gucs::CHALLENGE_TTL.get()).into()],
+        )
+        .or_raise();
+        challenge
+    })
 }
 
 fn now_secs() -> u64 {
@@ -84,17 +86,19 @@ pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn authenticate(auth_event: Option<&str>) -> String {
-    let ctx = context::require();
-    let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
-    let (verified, challenge) = check_event(&ctx, event, now_secs()).or_raise();
-    let pubkey = verified.event().pubkey_hex();
+    crate::errors::guard(|| {
+        let ctx = context::require();
+        let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
+        let (verified, challenge) = check_event(&ctx, event, now_secs()).or_raise();
+        let pubkey = verified.event().pubkey_hex();
 
-    if !consume_challenge(ctx.community, &challenge) {
-        crate::errors::raise(Error::AuthChallenge);
-    }
+        if !consume_challenge(ctx.community, &challenge) {
+            crate::errors::raise(Error::AuthChallenge);
+        }
 
-    crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
-    super::sessions::mint(ctx.community, &pubkey)
+        crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
+        super::sessions::mint(ctx.community, &pubkey)
+    })
 }
 
 /// The explicit community predicates, tested on their own: these tests run as a superuser,

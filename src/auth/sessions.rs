@@ -47,13 +47,15 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn end_session(session_token: Option<&str>) -> bool {
-    let ctx = context::require();
-    let Some(hash) = session_token.and_then(token_hash) else { return false };
-    Spi::get_one_with_args::<bool>(
-        "WITH gone AS (DELETE FROM buzz.sessions WHERE community_id = $1 AND token_hash = $2 RETURNING 1)
-         SELECT count(*) > 0 FROM gone",
-        &[ctx.community.into(), hash.into()],
-    )
-    .or_raise()
-    .unwrap_or(false)
+    crate::errors::guard(|| {
+        let ctx = context::require();
+        let Some(hash) = session_token.and_then(token_hash) else { return false };
+        Spi::get_one_with_args::<bool>(
+            "WITH gone AS (DELETE FROM buzz.sessions WHERE community_id = $1 AND token_hash = $2 RETURNING 1)
+             SELECT count(*) > 0 FROM gone",
+            &[ctx.community.into(), hash.into()],
+        )
+        .or_raise()
+        .unwrap_or(false)
+    })
 }

@@ -57,6 +57,15 @@ fn lower_hex<const N: usize>(s: &str) -> Result<[u8; N], Error> {
 
 /// Stage 1: text → `Parsed`.
 pub fn parse(text: &str) -> Result<Parsed, Error> {
+    // Bound the Rust-heap work before parsing (Rust allocations are not palloc: an oversized
+    // input must be refused, not allowed to exhaust the backend).
+    if text.len() > crate::gucs::MAX_EVENT_SIZE.get() as usize {
+        return Err(Error::EventTooLarge);
+    }
+    // serde would also read the struct from a JSON array; an event is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(Error::EventMalformed);
+    }
     // `\u0000` cannot be stored in text/jsonb; refuse it wherever it appears (raw or escaped).
     if text.contains('\0') {
         return Err(Error::EventNul);

@@ -26,13 +26,6 @@ struct Authorized {
 /// What the client is told on success (NIP-01 `OK` true with an empty message).
 const ACCEPTED: &str = "";
 
-fn limits(text: &str) -> Result<(), Error> {
-    if text.len() > gucs::MAX_EVENT_SIZE.get() as usize {
-        return Err(Error::EventTooLarge);
-    }
-    Ok(())
-}
-
 fn tag_limits(p: &event::Parsed) -> Result<(), Error> {
     if p.tags.len() > gucs::MAX_TAGS.get() as usize {
         return Err(Error::TooManyTags);
@@ -110,7 +103,6 @@ fn publish_text(text: &str) -> Result<(), Error> {
     // Without an authenticated context nothing else is worth checking.
     let ctx = context::current().ok_or(Error::AuthRequired)?;
     ctx.actor.as_ref().ok_or(Error::AuthRequired)?;
-    limits(text)?;
     let parsed = event::parse(text)?;
     tag_limits(&parsed)?;
     let verified = parsed.check_id()?.check_sig()?;
@@ -318,13 +310,17 @@ fn answer(result: Result<(), Error>) -> TableIterator<'static, (name!(accepted, 
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
 fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    answer(event.ok_or(Error::EventMalformed).and_then(publish_text))
+    crate::errors::guard(|| {
+        answer(event.ok_or(Error::EventMalformed).and_then(publish_text))
+    })
 }
 
 /// `buzz.publish(event jsonb)`: the same, for a relay that already holds the event as jsonb.
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
 fn publish_jsonb(event: Option<JsonB>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    let text = event.map(|j| j.0.to_string());
-    answer(text.as_deref().ok_or(Error::EventMalformed).and_then(publish_text))
+    crate::errors::guard(|| {
+        let text = event.map(|j| j.0.to_string());
+        answer(text.as_deref().ok_or(Error::EventMalformed).and_then(publish_text))
+    })
 }

@@ -223,33 +223,37 @@ fn parse_request(filters: Option<JsonB>) -> Vec<Filter> {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn req(filters: Option<JsonB>) -> SetOfIterator<'static, JsonB> {
-    let filters = parse_request(filters);
-    let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
-    if filters.is_empty() {
-        return SetOfIterator::new(Vec::new());
-    }
-    let q = build(&r, &filters, false);
-    let rows = Spi::connect(|c| {
-        c.select(&q.text, None, &q.args)?
-            .map(|row| row.get::<JsonB>(1))
-            .filter_map(|r| r.transpose())
-            .collect::<Result<Vec<JsonB>, pgrx::spi::Error>>()
+    crate::errors::guard(|| {
+        let filters = parse_request(filters);
+        let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
+        if filters.is_empty() {
+            return SetOfIterator::new(Vec::new());
+        }
+        let q = build(&r, &filters, false);
+        let rows = Spi::connect(|c| {
+            c.select(&q.text, None, &q.args)?
+                .map(|row| row.get::<JsonB>(1))
+                .filter_map(|r| r.transpose())
+                .collect::<Result<Vec<JsonB>, pgrx::spi::Error>>()
+        })
+        .or_raise();
+        SetOfIterator::new(rows)
     })
-    .or_raise();
-    SetOfIterator::new(rows)
 }
 
 /// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn count(filters: Option<JsonB>) -> i64 {
-    let filters = parse_request(filters);
-    let Some(r) = reader() else { return 0 };
-    if filters.is_empty() {
-        return 0;
-    }
-    let q = build(&r, &filters, true);
-    Spi::get_one_with_args::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
+    crate::errors::guard(|| {
+        let filters = parse_request(filters);
+        let Some(r) = reader() else { return 0 };
+        if filters.is_empty() {
+            return 0;
+        }
+        let q = build(&r, &filters, true);
+        Spi::get_one_with_args::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
+    })
 }
 
 /// `buzz.explain_req(filters)`: the plan of the statement `buzz.req` runs for `filters` in
@@ -270,10 +274,34 @@ fn explain_req(filters: Option<JsonB>) -> SetOfIterator<'static, String> {
     SetOfIterator::new(lines)
 }
 
-#[cfg(test)]
+/// The statement's own community predicate, without RLS (superuser): pins it separately.
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
 mod tests {
     use super::*;
+    use crate::test_fixtures::two_communities;
     use serde_json::json;
+
+    /// Mutation: dropping `e.community_id = $1` from filter_sql returns beta's rows here.
+    #[pg_test]
+    fn req_is_confined_to_its_community() {
+        let (alpha, beta) = two_communities("req");
+        for (c, n) in [(alpha, 1), (beta, 2), (beta, 3)] {
+            Spi::run_with_args(
+                "INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, event)
+                 VALUES ($1, repeat($2::text, 64), repeat('a', 64), 1, 1, '{}')",
+                &[c.into(), (n as i64).to_string().into()],
+            )
+            .unwrap();
+        }
+        let r = Reader { community: alpha, now: 2, channels: vec![] };
+        let all = parse_filters(&serde_json::json!({})).unwrap();
+        let q = build(&r, &all, true);
+        assert_eq!(Spi::get_one_with_args::<i64>(&q.text, &q.args).unwrap(), Some(1));
+        let r = Reader { community: beta, ..r };
+        let q = build(&r, &all, true);
+        assert_eq!(Spi::get_one_with_args::<i64>(&q.text, &q.args).unwrap(), Some(2));
+    }
 
     #[test]
     fn filters_parse_and_refuse() {

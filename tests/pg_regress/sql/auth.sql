@@ -10,6 +10,14 @@ SET ROLE buzz_relay;
 SELECT buzz.auth_challenge();
 SELECT buzz.authenticate('{}');
 
+-- A database error inside the extension (here: a read-only transaction) reaches the client
+-- as the catalog's internal error, never as a raw message (mutation: removing
+-- errors::guard shows "cannot execute DELETE in a read-only transaction").
+BEGIN READ ONLY;
+SELECT buzz.enter('a.example');
+SELECT buzz.auth_challenge();
+ROLLBACK;
+
 -- The happy path: alice (allowlisted in alpha) logs in on a.example.
 \set host a.example
 \set sk :alice_sk

@@ -91,6 +91,10 @@ SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT buzz.add_channel_member(NULL, :'carol');
 ROLLBACK;
 BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.add_channel_member('not-a-channel', :'carol');   -- never a raw cast error echoing input
+ROLLBACK;
+BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 SELECT buzz.remove_channel_member(:'beta_room', :'bob');
 ROLLBACK;

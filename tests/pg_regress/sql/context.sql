@@ -51,6 +51,14 @@ SELECT buzz.enter('alpha.example:8443');
 SELECT buzz.current_community() = :'alpha_id' AS still_alpha;
 SELECT buzz.enter('b.example');
 ROLLBACK;
+-- RESET ALL does not clear the context either, so it cannot open the door to a second
+-- community (mutation: dropping GUC_NO_RESET_ALL lets the last enter succeed).
+BEGIN;
+SELECT buzz.enter('a.example');
+RESET ALL;
+SELECT buzz.current_community() = :'alpha_id' AS still_alpha_after_reset_all;
+SELECT buzz.enter('b.example');
+ROLLBACK;
 -- A failed enter inside a savepoint leaves the earlier context intact.
 BEGIN;
 SELECT buzz.enter('a.example');

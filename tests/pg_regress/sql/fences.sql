@@ -65,6 +65,13 @@ CREATE TABLE public.tenant_stuff (community_id uuid NOT NULL);
 ALTER TABLE public.tenant_stuff ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.tenant_stuff OWNER TO unsafe_table_owner;
 CREATE ROLE unsafe_inherits_owner IN ROLE unsafe_table_owner;
+CREATE ROLE unsafe_schema_creator;
+CREATE SCHEMA unsafe_schema;
+GRANT CREATE ON SCHEMA unsafe_schema TO unsafe_schema_creator;
+CREATE ROLE unsafe_db_creator;
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO unsafe_db_creator', current_database()); END $$;
+CREATE ROLE unsafe_db_owner;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I OWNER TO unsafe_db_owner', current_database()); END $$;
 SELECT buzz.setup_relay_role('unsafe_super');
 SELECT buzz.setup_relay_role('unsafe_bypass');
 SELECT buzz.setup_relay_role('unsafe_createrole');
@@ -74,6 +81,9 @@ SELECT buzz.setup_relay_role('unsafe_owner_member');
 SELECT buzz.setup_relay_role('unsafe_admin_member');
 SELECT buzz.setup_relay_role('unsafe_table_owner');
 SELECT buzz.setup_relay_role('unsafe_inherits_owner');
+SELECT buzz.setup_relay_role('unsafe_schema_creator');
+SELECT buzz.setup_relay_role('unsafe_db_creator');
+SELECT buzz.setup_relay_role('unsafe_db_owner');
 SELECT buzz.setup_relay_role('buzz_owner');
 SELECT buzz.setup_relay_role('no_such_role');
 SELECT count(*) AS grants_to_unsafe_roles
@@ -85,5 +95,9 @@ SELECT buzz.setup_relay_role('relay_two');
 SELECT count(*) AS differing_privileges FROM pg_proc p WHERE p.pronamespace = 'buzz'::regnamespace
    AND has_function_privilege('relay_two', p.oid, 'EXECUTE') <> has_function_privilege('buzz_relay', p.oid, 'EXECUTE');
 DROP TABLE public.tenant_stuff;
+DROP SCHEMA unsafe_schema;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I OWNER TO postgres', current_database());
+             EXECUTE format('REVOKE CREATE ON DATABASE %I FROM unsafe_db_creator', current_database()); END $$;
 DROP ROLE unsafe_super, unsafe_bypass, unsafe_createrole, unsafe_replication, unsafe_files,
-          unsafe_owner_member, unsafe_admin_member, unsafe_inherits_owner, unsafe_table_owner;
+          unsafe_owner_member, unsafe_admin_member, unsafe_inherits_owner, unsafe_table_owner,
+          unsafe_schema_creator, unsafe_db_creator, unsafe_db_owner;

@@ -1,0 +1,130 @@
+-- buzz.req / buzz.count: NIP-01 filter semantics, visibility, and isolation (I1).
+-- Reads the events publish.sql left behind.
+\set VERBOSITY terse
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/keys.psql
+SELECT id AS general FROM buzz.channels WHERE name = 'general' \gset
+SELECT id AS council FROM buzz.channels WHERE name = 'council' \gset
+SELECT e.id AS e1_id FROM buzz.events e JOIN buzz.communities c ON c.id = e.community_id
+ WHERE c.slug = 'beta' AND e.event ->> 'content' = 'hello alpha' \gset
+SELECT id AS in_general_id FROM buzz.events WHERE event ->> 'content' = 'in general' \gset
+SELECT id AS carol_note_id FROM buzz.events WHERE event ->> 'content' = 'carol speaking' \gset
+SET ROLE buzz_relay;
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set alice_token :token
+\set sk :carol_sk
+\i :abs_srcdir/include/login.psql
+\set carol_token :token
+\set host b.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set alice_beta_token :token
+\set sk :bob_sk
+\i :abs_srcdir/include/login.psql
+\set bob_token :token
+
+-- Bad filters are invalid:, each its own statement.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SAVEPOINT s;
+SELECT * FROM buzz.req('{"kinds":"1"}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"kinds":[70000]}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"ids":["abc"]}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"authors":["79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798"]}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"since":-5}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"limit":"10"}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"#tag":["x"]}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('{"search":"hello"}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req('"kinds"');
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.count('[1, 2]');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.req(NULL);
+ROLLBACK;
+
+-- No context, or anonymous: nothing (I4), and a count of 0.
+SELECT count(*) AS rows_without_context FROM buzz.req('{}');
+SELECT buzz.count('{}') AS count_without_context;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT (SELECT count(*) FROM buzz.req('{}')) AS rows_anonymous, buzz.count('{}') AS count_anonymous;
+COMMIT;
+
+-- Everything alice may see in alpha: newest first, ties broken by id.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT e ->> 'created_at' AS created_at, e ->> 'kind' AS kind, e ->> 'content' AS content,
+       CASE WHEN e ->> 'created_at' = lead(e ->> 'created_at') OVER ()
+            THEN (e ->> 'id') < lead(e ->> 'id') OVER () END AS tie_in_id_order
+  FROM buzz.req('{}') e;
+SELECT buzz.count('{}') AS everything;
+-- Each filter field.
+SELECT e ->> 'content' AS by_ids FROM buzz.req(jsonb_build_object('ids', jsonb_build_array(:'carol_note_id', :'in_general_id'))) e;
+SELECT e ->> 'content' AS by_author FROM buzz.req(jsonb_build_object('authors', jsonb_build_array(:'carol'))) e;
+SELECT e ->> 'content' AS by_kind FROM buzz.req('{"kinds":[30023]}') e;
+SELECT e ->> 'content' AS by_t FROM buzz.req('{"#t":["nostr"]}') e;
+SELECT e ->> 'kind' AS by_e, e ->> 'pubkey' = :'carol' AS by_carol FROM buzz.req(jsonb_build_object('#e', jsonb_build_array(:'in_general_id'))) e;
+SELECT e ->> 'content' AS by_channel FROM buzz.req(jsonb_build_object('#h', jsonb_build_array(:'general'))) e;
+SELECT e ->> 'content' AS by_bad_channel FROM buzz.req('{"#h":["not-a-uuid"]}') e;
+SELECT e ->> 'content' AS since_until FROM buzz.req('{"since":1700000010,"until":1700000300}') e;
+SELECT e ->> 'content' AS limited FROM buzz.req('{"limit":2}') e;
+SELECT e ->> 'content' AS limit_zero FROM buzz.req('{"limit":0}') e;
+-- Several filters are OR'ed, each with its own limit, and no event comes back twice.
+SELECT e ->> 'content' AS two_filters
+  FROM buzz.req(jsonb_build_array(jsonb_build_object('#h', jsonb_build_array(:'general'), 'limit', 1),
+                                  '{"kinds":[1],"since":1700000010}'::jsonb)) e;
+-- count is what req returns without limits, for every shape above.
+SELECT f, buzz.count(f::jsonb) AS count,
+       (SELECT count(*) FROM buzz.req(f::jsonb - 'limit')) AS req_rows
+  FROM unnest(ARRAY['{}', '{"kinds":[1]}', '{"#t":["nostr"]}', '{"limit":1}',
+                    '[{"kinds":[1]},{"kinds":[1,30023]}]', '{"since":1700000010}']) AS f
+ ORDER BY f;
+-- Results are exactly the stored NIP-01 JSON: each one verifies.
+SELECT bool_and(buzz.verify_event(e::text)) AS all_verify, count(*) FROM buzz.req('{}') e;
+COMMIT;
+
+-- Private channels are visible to their members only (mutation: dropping the membership
+-- test from the visible-channel list shows council to carol after her removal).
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT e ->> 'content' AS carol_sees_council FROM buzz.req(jsonb_build_object('#h', jsonb_build_array(:'council'))) e;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.remove_channel_member(:'council', :'carol');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT e ->> 'content' AS carol_sees_council FROM buzz.req(jsonb_build_object('#h', jsonb_build_array(:'council'))) e;
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'council'))) AS carol_counts_council;
+SELECT count(*) AS carol_sees_in_total FROM buzz.req('{}');
+COMMIT;
+
+-- Isolation (I1): from beta's host, alpha's events do not exist — not by id, author, kind,
+-- tag, channel or count (mutations: dropping `e.community_id = $1` from the statement is
+-- pinned by the #[pg_test] req_is_confined_to_its_community; RLS by fences.sql).
+BEGIN;
+SELECT buzz.enter('b.example', :'alice_beta_token') \gset
+SELECT e ->> 'content' AS beta_sees, e ->> 'id' = :'e1_id' AS is_the_copy FROM buzz.req('{}') e;
+SELECT count(*) AS by_alpha_ids FROM buzz.req(jsonb_build_object('ids', jsonb_build_array(:'carol_note_id', :'in_general_id')));
+SELECT count(*) AS by_alpha_author FROM buzz.req(jsonb_build_object('authors', jsonb_build_array(:'carol')));
+SELECT count(*) AS by_alpha_kinds FROM buzz.req('{"kinds":[0,5,30023]}');
+SELECT count(*) AS by_alpha_e FROM buzz.req(jsonb_build_object('#e', jsonb_build_array(:'in_general_id', :'e1_id')));
+SELECT count(*) AS by_alpha_channel FROM buzz.req(jsonb_build_object('#h', jsonb_build_array(:'general')));
+SELECT buzz.count(jsonb_build_object('ids', jsonb_build_array(:'carol_note_id'))) AS count_alpha_id,
+       buzz.count('{"kinds":[0,5,30023]}') AS count_alpha_kinds;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token') \gset
+SELECT e ->> 'content' AS bob_sees FROM buzz.req('{}') e;
+COMMIT;

@@ -1,0 +1,270 @@
+//! Measurement 2: `buzz.publish` throughput vs. the baseline "the relay verifies in Rust
+//! (secp256k1 + id check), then a plain `INSERT … ON CONFLICT DO NOTHING`" into
+//! `bench_plain.events` / `bench_plain.event_tags`: the same columns, indexes and foreign keys,
+//! no RLS, pre-filled with a copy of the same data so both sides insert into equally large
+//! indexes. Fresh events for each side (same distribution, different seeds), signed before
+//! the clock starts; rounds A B B A; two connections per side.
+
+use std::time::Instant;
+
+use postgres::Client;
+use secp256k1::{schnorr::Signature, Secp256k1, VerifyOnly, XOnlyPublicKey};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::common::{connect, emit, r2, r3, State};
+use crate::gen::{self, CommunityPlan};
+use crate::load::{Finisher, Publisher};
+
+/// Build the plain tables: LIKE … INCLUDING ALL (columns, NOT NULL, CHECK, defaults, every
+/// index) plus the same foreign keys as buzz.events / buzz.event_tags; no RLS, no triggers.
+pub fn make_plain(admin: &mut Client) -> f64 {
+    let t = Instant::now();
+    admin
+        .batch_execute(
+            "DROP SCHEMA IF EXISTS bench_plain CASCADE;
+             CREATE SCHEMA bench_plain;
+             CREATE TABLE bench_plain.events (LIKE buzz.events INCLUDING ALL);
+             CREATE TABLE bench_plain.event_tags (LIKE buzz.event_tags INCLUDING ALL);
+             INSERT INTO bench_plain.events SELECT * FROM buzz.events;
+             INSERT INTO bench_plain.event_tags SELECT * FROM buzz.event_tags;
+             ALTER TABLE bench_plain.events
+                 ADD FOREIGN KEY (community_id) REFERENCES buzz.communities (id) ON DELETE CASCADE,
+                 ADD FOREIGN KEY (community_id, channel_id) REFERENCES buzz.channels (community_id, id) ON DELETE CASCADE;
+             ALTER TABLE bench_plain.event_tags
+                 ADD FOREIGN KEY (community_id, event_id) REFERENCES bench_plain.events (community_id, id) ON DELETE CASCADE;
+             VACUUM ANALYZE bench_plain.events, bench_plain.event_tags, buzz.events, buzz.event_tags;",
+        )
+        .unwrap();
+    t.elapsed().as_secs_f64()
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    id: String,
+    pubkey: String,
+    created_at: u64,
+    kind: u16,
+    tags: Vec<Vec<String>>,
+    content: String,
+    sig: String,
+}
+
+fn secp() -> &'static Secp256k1<VerifyOnly> {
+    static CTX: std::sync::OnceLock<Secp256k1<VerifyOnly>> = std::sync::OnceLock::new();
+    CTX.get_or_init(Secp256k1::verification_only)
+}
+
+/// What a relay does before a plain insert: parse, recompute the NIP-01 id, verify BIP-340,
+/// and project the columns.
+pub struct Checked {
+    id: String,
+    pubkey: String,
+    created_at: i64,
+    kind: i32,
+    channel: Option<uuid::Uuid>,
+    d_tag: Option<String>,
+    expires_at: Option<i64>,
+    names: Vec<String>,
+    values: Vec<String>,
+}
+
+pub fn verify(text: &str) -> Option<Checked> {
+    let w: Wire = serde_json::from_str(text).ok()?;
+    let canon = serde_json::to_string(&json!([0, w.pubkey, w.created_at, w.kind, w.tags, w.content])).ok()?;
+    let id: [u8; 32] = Sha256::digest(canon.as_bytes()).into();
+    if hex::encode(id) != w.id {
+        return None;
+    }
+    let pk = XOnlyPublicKey::from_slice(&hex::decode(&w.pubkey).ok()?).ok()?;
+    let sig = Signature::from_slice(&hex::decode(&w.sig).ok()?).ok()?;
+    secp().verify_schnorr(&sig, &id, &pk).ok()?;
+    let tag = |n: &str| w.tags.iter().find(|t| t.len() >= 2 && t[0] == n).map(|t| t[1].clone());
+    let d_tag = match w.kind {
+        0 | 3 | 10_000..=19_999 => Some(String::new()),
+        30_000..=39_999 => Some(tag("d").unwrap_or_default()),
+        _ => None,
+    };
+    let mut pairs: Vec<(String, String)> = w
+        .tags
+        .iter()
+        .filter(|t| t.len() >= 2 && t[0].len() == 1 && t[0].as_bytes()[0].is_ascii_alphabetic())
+        .map(|t| (t[0].clone(), t[1].clone()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (names, values) = pairs.into_iter().unzip();
+    Some(Checked {
+        channel: tag("h").and_then(|h| h.parse().ok()),
+        expires_at: tag("expiration").and_then(|e| e.parse().ok()),
+        id: w.id,
+        pubkey: w.pubkey,
+        created_at: w.created_at as i64,
+        kind: i32::from(w.kind),
+        d_tag,
+        names,
+        values,
+    })
+}
+
+const PLAIN_INSERT: &str = "WITH ins AS (
+        INSERT INTO bench_plain.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)
+        ON CONFLICT DO NOTHING
+        RETURNING id),
+     tags AS (
+        INSERT INTO bench_plain.event_tags (community_id, event_id, name, value, created_at)
+        SELECT $1, ins.id, t.n, t.v, $4 FROM ins, unnest($10::text[], $11::text[]) AS t(n, v)
+        ON CONFLICT DO NOTHING)
+     SELECT count(*) FROM ins";
+
+type Ev = (usize, usize, String); // community, author, signed JSON
+
+/// Fresh signed events for existing communities/authors (same distribution as the main stream).
+pub fn fresh(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, t0: i64) -> Vec<Ev> {
+    let total: usize = plan.iter().map(|p| p.events).sum();
+    let scaled: Vec<CommunityPlan> = plan
+        .iter()
+        .map(|p| CommunityPlan { events: (p.events as f64 * n as f64 / total as f64).round() as usize, authors: p.authors })
+        .collect();
+    let gens = gen::generate_all(seed, st.key_seed, t0, 86_400, &scaled, 2);
+    let mut fin = Finisher::new(st.key_seed);
+    gens.iter().map(|g| (g.community, g.author, fin.finish(g, st))).collect()
+}
+
+fn split2(evs: &[Ev]) -> [Vec<&Ev>; 2] {
+    let mut parts = [vec![], vec![]];
+    for e in evs {
+        parts[e.0 % 2].push(e);
+    }
+    parts
+}
+
+/// Side A: buzz.publish, one relay request per event. Returns (accepted, seconds).
+fn run_buzz(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
+    let parts = split2(evs);
+    let mut pubs: Vec<Publisher> = (0..2).map(|_| Publisher::new(&st.relay_role, &st.db)).collect();
+    let t = Instant::now();
+    let res: Vec<(usize, Vec<String>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = pubs
+            .iter_mut()
+            .zip(parts.iter())
+            .map(|(p, part)| {
+                s.spawn(move || {
+                    let (mut ok, mut refused) = (0, vec![]);
+                    for (c, a, ev) in part.iter().map(|e| (&e.0, &e.1, &e.2)) {
+                        let com = &st.communities[*c];
+                        let (acc, msg) = p.publish(&com.host, &com.tokens[*a], ev);
+                        if acc { ok += 1 } else { refused.push(msg) }
+                    }
+                    (ok, refused)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let mut msgs: Vec<(String, usize)> = vec![];
+    for m in res.iter().flat_map(|r| r.1.iter()) {
+        match msgs.iter_mut().find(|x| &x.0 == m) {
+            Some(x) => x.1 += 1,
+            None => msgs.push((m.clone(), 1)),
+        }
+    }
+    (res.iter().map(|r| r.0).sum(), secs, msgs)
+}
+
+/// Side B: verify in Rust, then the plain insert (autocommit: one statement per event).
+fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
+    let parts = split2(evs);
+    let mut clients: Vec<(Client, postgres::Statement)> = (0..2)
+        .map(|_| {
+            let mut c = connect("postgres", &st.db);
+            let s = c.prepare(PLAIN_INSERT).unwrap();
+            (c, s)
+        })
+        .collect();
+    let t = Instant::now();
+    let res: Vec<(usize, usize)> = std::thread::scope(|s| {
+        let hs: Vec<_> = clients
+            .iter_mut()
+            .zip(parts.iter())
+            .map(|((client, stmt), part)| {
+                s.spawn(move || {
+                    let (mut ok, mut bad) = (0, 0);
+                    for (c, _, ev) in part.iter().map(|e| (&e.0, &e.1, &e.2)) {
+                        let Some(x) = verify(ev) else {
+                            bad += 1;
+                            continue;
+                        };
+                        let com = st.communities[*c].id;
+                        let n: i64 = client
+                            .query_one(
+                                &*stmt,
+                                &[&com, &x.id, &x.pubkey, &x.created_at, &x.kind, &x.channel, &x.d_tag, &x.expires_at, ev, &x.names, &x.values],
+                            )
+                            .unwrap()
+                            .get(0);
+                        if n == 1 { ok += 1 } else { bad += 1 }
+                    }
+                    (ok, bad)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let not = res.iter().map(|r| r.1).sum::<usize>();
+    (res.iter().map(|r| r.0).sum(), secs, if not > 0 { vec![("not inserted (conflict or invalid)".into(), not)] } else { vec![] })
+}
+
+pub fn run(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
+    let mut admin = connect("postgres", &st.db);
+    let copy_secs = make_plain(&mut admin);
+    eprintln!("publish: plain tables copied in {copy_secs:.1}s");
+    let t0 = gen::T0 + gen::SPAN + 86_400;
+    let t = Instant::now();
+    let side_a = fresh(st, plan, n, seed.wrapping_add(1_000), t0);
+    let side_b = fresh(st, plan, n, seed.wrapping_add(2_000), t0);
+    eprintln!("publish: {} + {} fresh events signed in {:.1}s", side_a.len(), side_b.len(), t.elapsed().as_secs_f64());
+
+    // Client-side verify cost alone, one thread (what the baseline relay spends per event).
+    let t = Instant::now();
+    let k = side_b.len().min(5_000);
+    let ok = side_b[..k].iter().filter(|e| verify(&e.2).is_some()).count();
+    assert_eq!(ok, k, "baseline verification refused generated events");
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+
+    let (a1, a2) = side_a.split_at(side_a.len() / 2);
+    let (b1, b2) = side_b.split_at(side_b.len() / 2);
+    let mut rounds = vec![];
+    let mut tot = [(0usize, 0usize, 0f64), (0, 0, 0.0)];
+    let mut refusals: Vec<(String, usize)> = vec![];
+    for (label, evs) in [("buzz", a1), ("plain", b1), ("plain", b2), ("buzz", a2)] {
+        let (ok, secs, msgs) = if label == "buzz" { run_buzz(st, evs) } else { run_plain(st, evs) };
+        let i = usize::from(label == "plain");
+        tot[i].0 += evs.len();
+        tot[i].1 += ok;
+        tot[i].2 += secs;
+        for (m, c) in msgs {
+            match refusals.iter_mut().find(|x| x.0 == format!("{label}: {m}")) {
+                Some(x) => x.1 += c,
+                None => refusals.push((format!("{label}: {m}"), c)),
+            }
+        }
+        eprintln!("publish round {label}: {} events in {secs:.2}s = {:.0}/s", evs.len(), evs.len() as f64 / secs);
+        rounds.push(json!({"side": label, "events": evs.len(), "accepted": ok, "secs": r3(secs), "events_per_s": r2(evs.len() as f64 / secs)}));
+    }
+    let eps = |i: usize| tot[i].0 as f64 / tot[i].2;
+    emit(
+        out,
+        &json!({
+            "bench": "publish", "connections": 2, "events_per_side": [tot[0].0, tot[1].0],
+            "buzz_events_per_s": r2(eps(0)), "plain_events_per_s": r2(eps(1)), "ratio": r3(eps(0) / eps(1)),
+            "buzz_us_per_event_per_conn": r2(2e6 / eps(0)), "plain_us_per_event_per_conn": r2(2e6 / eps(1)),
+            "buzz_accepted": tot[0].1, "plain_inserted": tot[1].1, "not_stored": refusals.iter().map(|(m, c)| json!([m, c])).collect::<Vec<_>>(),
+            "client_verify_us_per_event_1_thread": r2(verify_us), "rounds": rounds, "plain_copy_secs": r2(copy_secs),
+        }),
+    );
+}
