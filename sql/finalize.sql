@@ -89,6 +89,7 @@ COMMENT ON FUNCTION buzz.event_id(text) IS 'NIP-01 canonical id of an event, com
 COMMENT ON FUNCTION buzz.verify_event(text) IS 'True iff the event id matches its content and the BIP-340 signature verifies.';
 COMMENT ON FUNCTION buzz.schnorr_verify(text, text, text) IS 'BIP-340 verification of a 32-byte message (hex key, message, signature).';
 COMMENT ON FUNCTION buzz.normalize_host(text) IS 'The normalized host[:port] that enter and add_host compare.';
+COMMENT ON FUNCTION buzz.invalidate_host_cache() IS 'Internal: queue a relcache invalidation of buzz.community_hosts (host cache).';
 COMMENT ON FUNCTION buzz.error_catalog() IS 'Every client-visible message (the error alphabet).';
 COMMENT ON FUNCTION buzz.create_community(text, text, text, text) IS 'Operator: create a community (admission open or allowlist); returns its id.';
 COMMENT ON FUNCTION buzz.add_host(text, text) IS 'Operator: map a host to a community; returns the normalized host.';

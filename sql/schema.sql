@@ -145,6 +145,18 @@ CREATE TRIGGER immutable_tenant BEFORE UPDATE ON challenges FOR EACH ROW EXECUTE
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'pubkey');
 CREATE TRIGGER immutable_host BEFORE UPDATE ON community_hosts FOR EACH ROW EXECUTE FUNCTION forbid_retenant('host');
 
+-- Every change to the host map invalidates every backend's host cache (DESIGN §12.8).
+CREATE FUNCTION host_map_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM buzz.invalidate_host_cache();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION host_map_changed() IS 'Trigger: queue a host-cache invalidation for every backend.';
+CREATE TRIGGER host_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON community_hosts
+    FOR EACH STATEMENT EXECUTE FUNCTION host_map_changed();
+
 -- The canonical event log. `event` is the event's exact NIP-01 JSON as served by buzz.req;
 -- the other columns are projections of it for filtering. d_tag is '' for replaceable kinds,
 -- the d value for addressable kinds and NULL otherwise, so one partial unique index keeps one

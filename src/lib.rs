@@ -31,6 +31,7 @@ pub extern "C-unwind" fn _PG_init() {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
     context::init();
+    resolve::init();
 }
 
 /// Two communities for #[pg_test]s: `<tag>-a` (allowlist) and `<tag>-b` (open) with BOB

@@ -2,6 +2,10 @@
 //! Everything fails closed: a malformed host is `invalid:`, an unmapped one `restricted:`,
 //! and there is no default community.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
@@ -66,17 +70,81 @@ pub fn relay_url_host(url: &str) -> Result<String, Error> {
     normalize_host(authority)
 }
 
+// The host map cache (DESIGN §8, §12.8). A per-backend map of committed host → community
+// mappings, so `enter` costs a hash lookup instead of an SPI query. Every change to
+// buzz.community_hosts fires a statement trigger that queues a relcache invalidation for the
+// table; PostgreSQL delivers it to every backend before its next transaction (and to this
+// backend at the next command, or on rollback), and the callback below bumps a generation
+// that empties the map. Unknown hosts are never cached.
+thread_local! {
+    static HOSTS: RefCell<HashMap<String, Uuid>> = RefCell::new(HashMap::new());
+    /// Generation the map was filled under; a mismatch with INVALIDATIONS empties it.
+    static HOSTS_GENERATION: Cell<u64> = const { Cell::new(0) };
+    static INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
+    /// OID of buzz.community_hosts once known (InvalidOid before).
+    static HOSTS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+}
+
+/// Relcache callback: only touches Cells, so it is safe whenever PostgreSQL calls it.
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let ours = HOSTS_RELID.with(Cell::get);
+    if relid == pg_sys::InvalidOid || ours == pg_sys::InvalidOid || relid == ours {
+        INVALIDATIONS.with(|c| c.set(c.get() + 1));
+    }
+}
+
+pub fn init() {
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+fn cached(host: &str) -> Option<Uuid> {
+    let generation = INVALIDATIONS.with(Cell::get);
+    HOSTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if HOSTS_GENERATION.with(Cell::get) != generation {
+            m.clear();
+            HOSTS_GENERATION.with(|g| g.set(generation));
+        }
+        m.get(host).copied()
+    })
+}
+
+fn lookup(host: &str) -> Option<Uuid> {
+    let before = INVALIDATIONS.with(Cell::get);
+    let row = Spi::get_two_with_args::<Uuid, pg_sys::Oid>(
+        "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
+        &[host.into()],
+    );
+    let (community, relid) = match row {
+        Ok((Some(c), Some(relid))) => (c, relid),
+        Ok(_) | Err(pgrx::spi::Error::InvalidPosition) => return None,
+        Err(e) => return Err::<Option<Uuid>, _>(e).or_raise(),
+    };
+    HOSTS_RELID.with(|r| r.set(relid));
+    // Cache only what no invalidation raced with, and never this transaction's own
+    // uncommitted changes (a trigger-queued invalidation would bump the counter first).
+    if INVALIDATIONS.with(Cell::get) == before && HOSTS_GENERATION.with(Cell::get) == before {
+        HOSTS.with(|m| m.borrow_mut().insert(host.to_owned(), community));
+    }
+    Some(community)
+}
+
+/// `buzz.invalidate_host_cache()`: queue a relcache invalidation of buzz.community_hosts
+/// (called by its statement trigger; delivered to every backend at commit).
+#[pg_extern(volatile, parallel_unsafe)]
+fn invalidate_host_cache() {
+    let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'buzz.community_hosts'::regclass::oid")
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::Internal));
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+}
+
 /// The community serving `host`, with the normalized host; raises `invalid:`/`restricted:`.
 pub fn community_for_host(host: Option<&str>) -> (Uuid, String) {
     let host = normalize_host(host.unwrap_or("")).or_raise();
-    let community = Spi::get_one_with_args::<Uuid>(
-        "SELECT community_id FROM buzz.community_hosts WHERE host = $1",
-        &[host.as_str().into()],
-    );
-    match community {
-        Ok(Some(c)) => (c, host),
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise(Error::HostUnknown),
-        Err(e) => Err::<(Uuid, String), _>(e).or_raise(),
+    match cached(&host).or_else(|| lookup(&host)) {
+        Some(c) => (c, host),
+        None => raise(Error::HostUnknown),
     }
 }
 

@@ -234,8 +234,6 @@ fn ids_of(rows: &[postgres::Row]) -> Vec<String> {
     rows.iter().map(|r| r.get::<_, Value>(0)["id"].as_str().unwrap().to_owned()).collect()
 }
 
-pub struct Plans(pub String);
-
 /// EXPLAIN ANALYZE of the statement buzz.req runs, as buzz_owner under the community's
 /// context (so RLS applies exactly as inside buzz.req), and of the hand-written query.
 fn explain(admin: &mut Client, st: &State, ci: usize, shape: &str, f: &Value, chans: &[uuid::Uuid]) -> String {

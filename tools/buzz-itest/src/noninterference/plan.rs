@@ -165,8 +165,6 @@ pub struct Plan {
     pub a_ops: Vec<Op>,
     /// Run 2's interleaving: one entry per operation, B ops and A ops each in list order.
     pub order: Vec<Comm>,
-    /// A well-formed channel uuid that exists nowhere.
-    pub unknown_channel: String,
 }
 
 impl Plan {
@@ -206,7 +204,7 @@ pub fn generate(seed: u64, ops: usize) -> Plan {
     let mut order = vec![Comm::B; nb];
     order.extend(vec![Comm::A; na]);
     g.rng.shuffle(&mut order);
-    Plan { events: g.events, b_ops, a_ops, order, unknown_channel: g.unknown }
+    Plan { events: g.events, b_ops, a_ops, order }
 }
 
 struct Gen {
@@ -229,7 +227,7 @@ impl Gen {
     }
 
     fn topics(&mut self, max: usize) -> Vec<Vec<Val>> {
-        (0..self.rng.below(max + 1)).map(|_| vec![lit("t"), lit(self.rng.pick(TOPICS))]).collect()
+        (0..self.rng.below(max + 1)).map(|_| vec![lit("t"), lit(*self.rng.pick(TOPICS))]).collect()
     }
 
     fn p_tags(&mut self, min: usize, max: usize) -> Vec<Vec<Val>> {
@@ -280,7 +278,7 @@ impl Gen {
 
     fn filter(&mut self, comm: Comm) -> Filter {
         let mut f: Filter = Vec::new();
-        let mut vals = |g: &mut Gen, n: usize, mk: &mut dyn FnMut(&mut Gen) -> Val| -> FVal {
+        let vals = |g: &mut Gen, n: usize, mk: &mut dyn FnMut(&mut Gen) -> Val| -> FVal {
             FVal::Vals((0..1 + g.rng.below(n)).map(|_| mk(g)).collect())
         };
         if self.rng.chance(20) {
@@ -300,13 +298,13 @@ impl Gen {
             f.push(("#p", vals(self, 2, &mut |g| Val::Pk(g.rng.below(N_KEYS)))));
         }
         if self.rng.chance(15) {
-            f.push(("#t", vals(self, 2, &mut |g| lit(g.rng.pick(TOPICS)))));
+            f.push(("#t", vals(self, 2, &mut |g| lit(*g.rng.pick(TOPICS)))));
         }
         if self.rng.chance(15) {
             f.push(("#h", vals(self, 2, &mut |g| g.chan_ref(comm))));
         }
         if self.rng.chance(5) {
-            f.push(("#d", vals(self, 2, &mut |g| lit(g.rng.pick(D_TAGS)))));
+            f.push(("#d", vals(self, 2, &mut |g| lit(*g.rng.pick(D_TAGS)))));
         }
         let span = self.nb as i64 * 10 + 10;
         if self.rng.chance(15) {
@@ -402,7 +400,8 @@ impl Gen {
             }
             46..=52 => {
                 let author = self.b_author();
-                let tags = self.deletion_tags(author, 1 + self.rng.below(3));
+                let n = 1 + self.rng.below(3);
+                let tags = self.deletion_tags(author, n);
                 let ev = self.push(author, ct, 5, tags, String::new());
                 self.b_events.push(ev);
                 publish(author, ev, What::Deletion)
@@ -437,7 +436,8 @@ impl Gen {
                 let author = self.rng.below(N_KEYS);
                 let others: Vec<usize> = Comm::B.members().iter().copied().filter(|&k| k != author).collect();
                 let actor = *self.rng.pick(&others);
-                let ev = self.push(author, ct, 1, self.topics(1), format!("impostor {i}"));
+                let tags = self.topics(1);
+                let ev = self.push(author, ct, 1, tags, format!("impostor {i}"));
                 publish(actor, ev, What::WrongAuthor)
             }
             _ => self.read(Comm::B),

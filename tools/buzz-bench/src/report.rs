@@ -1,0 +1,146 @@
+//! `report`: results.jsonl → summary.md (tables, goals) and the .dat files bench/plot.gp draws.
+
+use serde_json::Value;
+use std::fmt::Write;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn human(n: f64) -> String {
+    if n >= 1e6 { format!("{:.2}M", n / 1e6) } else if n >= 1e3 { format!("{:.0}k", n / 1e3) } else { format!("{n}") }
+}
+
+pub fn run(results: &str, outdir: &str) {
+    let text = std::fs::read_to_string(results).expect("results file");
+    let recs: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let by = |b: &str| recs.iter().filter(|r| r["bench"] == b).cloned().collect::<Vec<_>>();
+    let req = by("req");
+    let mut md = String::new();
+    let mut goals = String::from("| goal (DESIGN §8) | target | measured | verdict |\n|---|---|---|---|\n");
+
+    // Stages in load order.
+    let mut stages: Vec<(String, i64)> = vec![];
+    for r in &req {
+        let s = r["stage"].as_str().unwrap().to_owned();
+        if !stages.iter().any(|x| x.0 == s) {
+            stages.push((s, r["events"].as_i64().unwrap()));
+        }
+    }
+    for (stage, events) in &stages {
+        let rs: Vec<&Value> = req.iter().filter(|r| r["stage"] == stage.as_str()).collect();
+        let r0 = rs[0];
+        writeln!(md, "### buzz.req vs. hand-written SQL — {} events, {} event_tags rows, {} communities\n",
+                 human(*events as f64), human(f(&r0["event_tags"])), r0["communities"]).unwrap();
+        writeln!(md, "Statement latency in µs (client-observed round trip of the one statement), {} samples per variant and shape, interleaved, rotating over {} communities.\n",
+                 r0["req"]["n"], r0["sample_communities"]).unwrap();
+        md.push_str("| shape | req median | hand median | **ratio** | req p90 | hand p90 | ratio p90 | same-SQL median | req/same | rows | txn ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        let mut logsum = 0.0;
+        let mut worst: f64 = 0.0;
+        for r in &rs {
+            let ratio = f(&r["ratio_median"]);
+            logsum += ratio.ln();
+            worst = worst.max(ratio);
+            let mm = r["result_mismatches"].as_i64().unwrap_or(0);
+            writeln!(md, "| {}{} | {:.0} | {:.0} | **{:.2}** | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} |",
+                     r["shape"].as_str().unwrap(), if mm > 0 { " (results differ!)" } else { "" },
+                     f(&r["req"]["median_us"]), f(&r["hand"]["median_us"]), ratio,
+                     f(&r["req"]["p90_us"]), f(&r["hand"]["p90_us"]), f(&r["ratio_p90"]),
+                     f(&r["same"]["median_us"]), f(&r["ratio_same_median"]), f(&r["avg_rows"]), f(&r["ratio_txn_median"])).unwrap();
+        }
+        let geo = (logsum / rs.len() as f64).exp();
+        writeln!(md, "\nGeometric mean of the median ratios: **{geo:.2}**; worst shape: **{worst:.2}**.\n").unwrap();
+        if Some(stage) == stages.last().map(|s| &s.0) {
+            writeln!(goals, "| buzz.req / hand-written, median latency ({} events) | ≤ 1.10 | {:.2}–{:.2} by shape (geo. mean {:.2}) | {} |",
+                     human(*events as f64),
+                     rs.iter().map(|r| f(&r["ratio_median"])).fold(f64::INFINITY, f64::min), worst, geo, verdict(worst <= 1.10)).unwrap();
+        }
+        let mut dat = String::from("# shape req_median hand_median same_median req_p90 hand_p90\n");
+        for r in &rs {
+            writeln!(dat, "{} {} {} {} {} {}", r["shape"].as_str().unwrap(), f(&r["req"]["median_us"]), f(&r["hand"]["median_us"]),
+                     f(&r["same"]["median_us"]), f(&r["req"]["p90_us"]), f(&r["hand"]["p90_us"])).unwrap();
+        }
+        std::fs::write(format!("{outdir}/req_{stage}.dat"), dat).unwrap();
+    }
+
+    if stages.len() >= 2 {
+        let (a, b) = (&stages[0], &stages[stages.len() - 1]);
+        writeln!(md, "### Growth: the same filters at {} and {} events\n", human(a.1 as f64), human(b.1 as f64)).unwrap();
+        md.push_str("| shape | req median small | req median large | req growth | hand median small | hand median large | hand growth |\n|---|---|---|---|---|---|---|\n");
+        let mut dat = String::from("# shape req_small req_large hand_small hand_large\n");
+        let mut worst: f64 = 0.0;
+        for ra in req.iter().filter(|r| r["stage"] == a.0.as_str()) {
+            let shape = ra["shape"].as_str().unwrap();
+            let Some(rb) = req.iter().find(|r| r["stage"] == b.0.as_str() && r["shape"] == shape) else { continue };
+            let (x1, x2, h1, h2) = (f(&ra["req"]["median_us"]), f(&rb["req"]["median_us"]), f(&ra["hand"]["median_us"]), f(&rb["hand"]["median_us"]));
+            worst = worst.max(x2 / x1);
+            writeln!(md, "| {shape} | {x1:.0} | {x2:.0} | {:.2}× | {h1:.0} | {h2:.0} | {:.2}× |", x2 / x1, h2 / h1).unwrap();
+            writeln!(dat, "{shape} {x1} {x2} {h1} {h2}").unwrap();
+        }
+        writeln!(md, "\n(×{:.0} events; log-growth would predict ≈ ×{:.2} for a btree descent.)\n",
+                 b.1 as f64 / a.1 as f64, (b.1 as f64).ln() / (a.1 as f64).ln()).unwrap();
+        writeln!(goals, "| query cost grows with log(events) ({} → {}) | ≈ log | worst shape ×{worst:.2} | see growth table |",
+                 human(a.1 as f64), human(b.1 as f64)).unwrap();
+        std::fs::write(format!("{outdir}/growth.dat"), dat).unwrap();
+    }
+
+    for p in by("publish") {
+        md.push_str("### buzz.publish vs. verify-in-Rust + plain INSERT\n\n");
+        md.push_str("| side | events | events/s (2 connections) | µs per event per connection | stored |\n|---|---|---|---|---|\n");
+        writeln!(md, "| buzz.publish (BEGIN; enter; publish; COMMIT) | {} | {:.0} | {:.0} | {} |", p["events_per_side"][0], f(&p["buzz_events_per_s"]),
+                 f(&p["buzz_us_per_event_per_conn"]), p["buzz_accepted"]).unwrap();
+        writeln!(md, "| baseline (Rust verify; INSERT … ON CONFLICT DO NOTHING) | {} | {:.0} | {:.0} | {} |", p["events_per_side"][1], f(&p["plain_events_per_s"]),
+                 f(&p["plain_us_per_event_per_conn"]), p["plain_inserted"]).unwrap();
+        writeln!(md, "\nRatio **{:.2}**. Client-side verification alone: {:.1} µs/event on one thread. Not stored: {}. Rounds: {}.\n",
+                 f(&p["ratio"]), f(&p["client_verify_us_per_event_1_thread"]), p["not_stored"], p["rounds"]).unwrap();
+        writeln!(goals, "| buzz.publish / baseline throughput | ≥ 0.70 | {:.2} ({:.0} vs {:.0} events/s) | {} |", f(&p["ratio"]),
+                 f(&p["buzz_events_per_s"]), f(&p["plain_events_per_s"]), verdict(f(&p["ratio"]) >= 0.70)).unwrap();
+        std::fs::write(format!("{outdir}/publish.dat"),
+                       format!("# side events_per_s\nbuzz.publish {}\nbaseline {}\n", f(&p["buzz_events_per_s"]), f(&p["plain_events_per_s"]))).unwrap();
+    }
+
+    for e in by("enter") {
+        let n = &e["communities"][1];
+        writeln!(md, "### buzz.enter with 1 vs {n} communities\n").unwrap();
+        writeln!(md, "Client-observed (relay role over the Unix socket; {} interleaved samples each), µs:\n", e["samples"]).unwrap();
+        md.push_str("| measurement | 1: median | N: median | ratio | 1: p90 | N: p90 |\n|---|---|---|---|---|---|\n");
+        for (k, v) in e["client"].as_object().unwrap() {
+            writeln!(md, "| {k} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |", f(&v["one"]["median_us"]), f(&v["many"]["median_us"]),
+                     f(&v["ratio_median"]), f(&v["one"]["p90_us"]), f(&v["many"]["p90_us"])).unwrap();
+        }
+        writeln!(md, "\nServer-side (PL/pgSQL loop of {} calls in one transaction, median of 5; net = minus the loop around `buzz.current_community()`), µs per call:\n", e["loop_calls"]).unwrap();
+        md.push_str("| loop body | 1 | N | 1 net | N net | ratio (net) |\n|---|---|---|---|---|---|\n");
+        for (k, v) in e["server"].as_object().unwrap() {
+            writeln!(md, "| {k} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |", f(&v["one_us"]), f(&v["many_us"]), f(&v["one_net_us"]),
+                     f(&v["many_net_us"]), f(&v["ratio_net"])).unwrap();
+        }
+        md.push('\n');
+        let c = &e["client"]["enter_token_stmt"];
+        let s = &e["server"]["enter_token"];
+        let sh = &e["server"]["enter_host"];
+        writeln!(goals, "| buzz.enter cost, 1 vs {n} communities | ratio ≤ 1.10 | client {:.2}, server (net) {:.2} | {} |",
+                 f(&c["ratio_median"]), f(&s["ratio_net"]), verdict(f(&c["ratio_median"]) <= 1.10 && f(&s["ratio_net"]) <= 1.10)).unwrap();
+        writeln!(goals, "| buzz.enter hot path | ≤ 5 µs | server net: enter(host) {:.1} µs, enter(host, token) {:.1} µs; client stmt {:.0} µs | {} |",
+                 f(&sh["many_net_us"]), f(&s["many_net_us"]), f(&c["many"]["median_us"]), verdict(f(&s["many_net_us"]) <= 5.0)).unwrap();
+        std::fs::write(
+            format!("{outdir}/enter.dat"),
+            format!(
+                "# what one many\n\"client enter(host,token)\" {} {}\n\"server enter(host,token)\" {} {}\n\"server enter(host)\" {} {}\n\"server SPI lookup\" {} {}\n",
+                f(&c["one"]["median_us"]), f(&c["many"]["median_us"]), f(&s["one_net_us"]), f(&s["many_net_us"]),
+                f(&sh["one_net_us"]), f(&sh["many_net_us"]), f(&e["server"]["spi_lookup"]["one_net_us"]), f(&e["server"]["spi_lookup"]["many_net_us"])
+            ),
+        )
+        .unwrap();
+    }
+    for l in by("load") {
+        writeln!(md, "Load {}: {} events published in {:.0}s = {:.0} events/s (2 connections, one transaction per event); accepted {}, refused {}.\n",
+                 l["stage"].as_str().unwrap_or(""), l["events"], f(&l["secs"]), f(&l["events_per_s"]), l["accepted"], l["refused"]).unwrap();
+    }
+    let out = format!("## Goals\n\n{goals}\n{md}");
+    std::fs::write(format!("{outdir}/summary.md"), &out).unwrap();
+    print!("{out}");
+}
