@@ -201,6 +201,35 @@ mod tests {
         }
     }
 
+    /// NIP-01 escaping pinned against a hand-written canonical form: `\n \" \\ \r \t \b \f`
+    /// short forms, other C0 controls as `\u00XX` (as JSON.stringify, go-nostr and rust-nostr
+    /// do), DEL, `/`, non-ASCII and astral characters verbatim; long content too.
+    /// (Mutations: escaping `/` or non-ASCII, or hashing a jsonb round trip, change the id.)
+    #[pg_test]
+    fn canonical_escapes() {
+        let content = "line\nquote\"back\\cr\rtab\tbs\u{8}ff\u{c}ctl\u{1}\u{1f}del\u{7f}/slash é 😀 ä";
+        let pubkey = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let expected = format!(
+            "[0,\"{pubkey}\",1700000000,1,[[\"t\",\"x\\ny\"]],\"{}\"]",
+            r#"line\nquote\"back\\cr\rtab\tbs\bff\fctl\u0001\u001fdel"#.to_owned() + "\u{7f}/slash é 😀 ä"
+        );
+        let p = Parsed {
+            id: [0; 32],
+            pubkey: hex::decode(pubkey).unwrap().try_into().unwrap(),
+            created_at: 1_700_000_000,
+            kind: 1,
+            tags: vec![vec!["t".into(), "x\ny".into()]],
+            content: content.into(),
+            sig: [0; 64],
+        };
+        let want: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+        assert_eq!(p.canonical_id(), want);
+        let long = Parsed { content: "ü".repeat(100_000), tags: vec![], ..p };
+        let expected = format!("[0,\"{pubkey}\",1700000000,1,[],\"{}\"]", "ü".repeat(100_000));
+        let want: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+        assert_eq!(long.canonical_id(), want);
+    }
+
     #[pg_test]
     fn malformed_inputs() {
         let good = field(include_str!("../../tests/vectors/nip01-real-events.jsonl").lines().next().unwrap(), "event");

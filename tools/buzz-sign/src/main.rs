@@ -12,7 +12,7 @@ use std::process::exit;
 const USAGE: &str = "\
 usage:
   buzz-sign pubkey --sk <64 hex>
-  buzz-sign event  --sk <64 hex> --kind <u16> [--content <string>]
+  buzz-sign event  --sk <64 hex> --kind <u16> [--content <string> | --content-json <JSON string>]
                    [--tags <JSON array of arrays of strings>] [--created-at <unix secs>]
   buzz-sign auth   --sk <64 hex> --challenge <string> --relay <url> [--created-at <unix secs>]
                    [--kind <u16>] [--extra-tag <JSON array of strings>]... [--no-challenge] [--no-relay]
@@ -99,12 +99,18 @@ fn run(args: &[String]) -> Result<String, String> {
             Ok(hex::encode(kp.x_only_public_key().0.serialize()))
         }
         "event" => {
-            let o = parse(rest, &["sk", "kind", "content", "tags", "created-at"], false)?;
+            let o = parse(rest, &["sk", "kind", "content", "content-json", "tags", "created-at"], false)?;
             let kp = keypair(&secp, o.req("sk")?)?;
             let kind: u16 = parse_num(&o, "kind")?.ok_or("missing required --kind")?;
             let tags = o.get("tags").map(parse_tags).transpose()?.unwrap_or_default();
             let created_at = parse_num(&o, "created-at")?.unwrap_or_else(now);
-            Ok(sign_event(&secp, &kp, created_at, kind, &tags, o.get("content").unwrap_or("")))
+            // --content-json takes a JSON string literal, for content with newlines or control
+            // characters that a shell argument cannot carry conveniently.
+            let content = match o.get("content-json") {
+                Some(j) => serde_json::from_str::<String>(j).map_err(|e| format!("--content-json: {e}"))?,
+                None => o.get("content").unwrap_or("").to_owned(),
+            };
+            Ok(sign_event(&secp, &kp, created_at, kind, &tags, &content))
         }
         "auth" => {
             let o = parse(rest, &["sk", "challenge", "relay", "created-at", "kind"], true)?;
