@@ -7,7 +7,6 @@ use pgrx::{JsonB, Uuid};
 
 use super::kinds::{self, Class};
 use super::now_secs;
-use crate::authorize::is_member;
 use crate::context;
 use crate::errors::{Error, OrRaise};
 use crate::gucs;
@@ -66,6 +65,23 @@ fn channel_for(community: Uuid, actor: &str, p: &event::Parsed) -> Result<Option
     if may_post { Ok(Some(channel)) } else { Err(Error::ChannelUnknown) }
 }
 
+/// Check the author is a member and lock their membership row: KEY SHARE for ordinary events,
+/// UPDATE for a deletion. A deletion and a publish by the same author therefore never overlap:
+/// whichever commits second sees the other (the tombstone, or the event to delete) in its next
+/// statement. Row locks, not advisory locks, so nothing one tenant does can block another.
+fn lock_author(community: Uuid, pubkey: &str, deletion: bool) -> bool {
+    let sql = if deletion {
+        "SELECT true FROM buzz.members WHERE community_id = $1 AND pubkey = $2 FOR UPDATE"
+    } else {
+        "SELECT true FROM buzz.members WHERE community_id = $1 AND pubkey = $2 FOR KEY SHARE"
+    };
+    match Spi::get_one_with_args::<bool>(sql, &[community.into(), pubkey.into()]) {
+        Ok(found) => found.unwrap_or(false),
+        Err(pgrx::spi::Error::InvalidPosition) => false,
+        Err(e) => Err::<bool, _>(e).or_raise(),
+    }
+}
+
 /// NIP-40 expiration (`["expiration", "<unix seconds>"]`), refused if already past.
 fn expiration(p: &event::Parsed) -> Result<Option<i64>, Error> {
     let Some(v) = p.tag_values("expiration").next() else { return Ok(None) };
@@ -84,7 +100,7 @@ fn authorize(ev: Verified) -> Result<Authorized, Error> {
     if p.pubkey_hex() != actor {
         return Err(Error::WrongAuthor);
     }
-    if !is_member(ctx.community, &actor) {
+    if !lock_author(ctx.community, &actor, p.kind == kinds::DELETION) {
         return Err(Error::NotMember);
     }
     let channel = channel_for(ctx.community, &actor, p)?;
@@ -118,9 +134,13 @@ fn publish_text(text: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A deleted id (or a version of a deleted coordinate) cannot come back.
+/// A deleted id (or a version of a deleted coordinate) cannot come back. A deletion is never
+/// itself deletable (NIP-09), so tombstones do not apply to kind 5 — in either arrival order.
 fn refuse_deleted(a: &Authorized) -> Result<(), Error> {
     let p = a.ev.event();
+    if p.kind == kinds::DELETION {
+        return Ok(());
+    }
     let deleted = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM buzz.deleted_events
                          WHERE community_id = $1 AND event_id = $2 AND pubkey = $3)

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::prng::Rng;
 use crate::report::Report;
-use crate::setup::{self, Answer, Keys, Pg, Scratch, ACCEPTED, DUPLICATE, SUPERSEDED};
+use crate::setup::{self, Answer, Keys, Pg, Scratch, ACCEPTED, DELETED, DUPLICATE, SUPERSEDED};
 
 const HOST1: &str = "c1.example";
 const HOST2: &str = "c2.example";
@@ -31,8 +31,8 @@ pub fn run(pg: &Pg, report: &mut Report) {
     report.check("concurrency: same event, forced overlap (20x): one stored, one duplicate", f.same_event_forced(20));
     report.check("concurrency: same event, free-running (50x): one stored, one duplicate", f.same_event_free(50));
     for kind in [0u16, 10_002, 30_023] {
-        for v in [Variant::OlderFirst, Variant::NewerFirst, Variant::Tie, Variant::Free] {
-            let name = format!("concurrency: replaceable kind {kind} race, {}: newest wins", v.name());
+        for v in [Variant::OlderFirst, Variant::NewerFirst, Variant::Tie, Variant::Same, Variant::Free] {
+            let name = format!("concurrency: replaceable kind {kind} race, {}", v.name());
             let r = f.replaceable_race(kind, v);
             report.check(&name, r);
         }
@@ -42,6 +42,15 @@ pub fn run(pg: &Pg, report: &mut Report) {
         f.two_communities(true, 5),
     );
     report.check("concurrency: same event in two communities, free-running (20x): both stored", f.two_communities(false, 20));
+    for (target, deletion_first) in [(1u16, true), (1, false), (30_023, true), (30_023, false)] {
+        let order = if deletion_first { "deletion first" } else { "target first" };
+        let name = format!("concurrency: NIP-09 deletion racing its kind {target} target, forced overlap, {order}: target gone");
+        report.check(&name, f.deletion_race(target, deletion_first, 5));
+    }
+    report.check(
+        "concurrency: a deletion naming a deletion has no effect, in either order",
+        f.deletion_of_deletion(),
+    );
 }
 
 #[derive(Clone, Copy)]
@@ -49,16 +58,19 @@ enum Variant {
     OlderFirst,
     NewerFirst,
     Tie,
+    /// The same version from both connections.
+    Same,
     Free,
 }
 
 impl Variant {
     fn name(self) -> &'static str {
         match self {
-            Variant::OlderFirst => "forced overlap, older version first",
-            Variant::NewerFirst => "forced overlap, newer version first",
-            Variant::Tie => "forced overlap, same created_at (lowest id wins)",
-            Variant::Free => "free-running (10x)",
+            Variant::OlderFirst => "forced overlap, older version first, fresh and over a stored head: newest wins",
+            Variant::NewerFirst => "forced overlap, newer version first, fresh and over a stored head: newest wins",
+            Variant::Tie => "forced overlap, same created_at, fresh and over a stored head: lowest id wins",
+            Variant::Same => "forced overlap, the same version twice, fresh and over a stored head: one stored, one duplicate",
+            Variant::Free => "free-running (10x): newest wins",
         }
     }
 }
@@ -83,6 +95,8 @@ struct Fixture {
     /// Monotonic created_at source, so every scenario's versions beat earlier heads.
     clock: i64,
     serial: u64,
+    /// Counts raced coordinates (picks the author).
+    coords: usize,
     // Last: the database is dropped after the connections are closed.
     _db: Scratch,
 }
@@ -109,7 +123,7 @@ impl Fixture {
         let pid2 = c2.query_one("SELECT pg_backend_pid()", &[]).map_err(|e| setup::err(&e))?.get(0);
         // Well in the past (no max_future issue), distinct from anything else in this database.
         let clock = setup::now() - 7 * 86_400;
-        Ok(Fixture { keys, tokens, c1, c2, monitor: admin, pid2, clock, serial: 0, _db: db })
+        Ok(Fixture { keys, tokens, c1, c2, monitor: admin, pid2, clock, serial: 0, coords: 0, _db: db })
     }
 
     fn token(&self, k: usize, host: &'static str) -> String {
@@ -239,29 +253,35 @@ impl Fixture {
         self.keys.sign(k, created_at, kind, &tags, &content)
     }
 
-    /// Race two versions of one coordinate; afterwards exactly the winner is stored.
+    /// Race two versions of one coordinate; afterwards exactly the winner is stored. Round 0
+    /// races on a fresh coordinate (both insert; the unique head index decides), later rounds
+    /// over the stored head (locked FOR UPDATE), each round newer than the last.
     fn replaceable_race(&mut self, kind: u16, v: Variant) -> Result<(), String> {
-        let rounds = if matches!(v, Variant::Free) { 10 } else { 1 };
+        let rounds = if matches!(v, Variant::Free) { 10 } else { 2 };
+        self.serial += 1;
+        // A fresh coordinate: kinds 0/10002 rotate authors (5 variants < 6 authors), 30023
+        // gets a fresh d tag.
+        self.coords += 1;
+        let k = self.coords % AUTHORS;
+        let d = format!("race-{}", self.coords);
         for round in 0..rounds {
             self.serial += 1;
             self.clock += 10;
-            // Rotate authors: kinds 0/10002 then race both on a fresh coordinate and against an
-            // existing head (locked FOR UPDATE); 30023 gets a fresh d tag each time.
-            let k = self.serial as usize % AUTHORS;
-            let d = format!("race-{}", self.serial);
             let t = self.clock;
             let older = self.version(k, kind, t, &d, &format!("older-{}", self.serial));
             let newer_at = if matches!(v, Variant::Tie) { t } else { t + 1 };
             let newer = self.version(k, kind, newer_at, &d, &format!("newer-{}", self.serial));
             // In a tie the lowest id is the "newer" one.
-            let (winner, loser) = if setup::id_of(&newer) < setup::id_of(&older) || !matches!(v, Variant::Tie) {
+            let (winner, loser) = if matches!(v, Variant::Same) {
+                (newer.clone(), newer)
+            } else if setup::id_of(&newer) < setup::id_of(&older) || !matches!(v, Variant::Tie) {
                 (newer, older)
             } else {
                 (older, newer)
             };
             let tok = self.token(k, HOST1);
             let (first, second) = match v {
-                Variant::NewerFirst => (&winner, &loser),
+                Variant::NewerFirst | Variant::Same => (&winner, &loser),
                 Variant::OlderFirst | Variant::Tie => (&loser, &winner),
                 Variant::Free => {
                     if round % 2 == 0 {
@@ -285,10 +305,14 @@ impl Fixture {
             };
             let (a_win, a_lose) = if std::ptr::eq(first, &winner) { (a1, a2) } else { (a2, a1) };
             let ok = (true, ACCEPTED.to_string());
-            if a_win != ok {
+            if matches!(v, Variant::Same) {
+                let dup = (false, DUPLICATE.to_string());
+                if !((a_win == ok && a_lose == dup) || (a_win == dup && a_lose == ok)) {
+                    return Err(format!("round {round}: answers {a_win:?}, {a_lose:?}; want one {ok:?} and one {dup:?}"));
+                }
+            } else if a_win != ok {
                 return Err(format!("round {round}: the winning version was answered {a_win:?}, want {ok:?}"));
-            }
-            if a_lose != ok && a_lose != (false, SUPERSEDED.to_string()) {
+            } else if a_lose != ok && a_lose != (false, SUPERSEDED.to_string()) {
                 return Err(format!("round {round}: the losing version was answered {a_lose:?}"));
             }
             let mut filter = json!({ "authors": [self.keys.pks[k]], "kinds": [kind] });
@@ -334,6 +358,74 @@ impl Fixture {
                 if ids != [id.clone()] {
                     return Err(format!("iteration {i}: req by id via {host} returned {ids:?}, want [{id}]"));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fixture {
+    /// A deletion (kind 5, by `e` id or `a` coordinate) and its target, by the same author,
+    /// overlapping in either order: once both committed the target is gone, and a re-publish
+    /// is refused. (Without the author-row lock in publish each transaction misses the other's
+    /// uncommitted row and the "deleted" event stays served.)
+    fn deletion_race(&mut self, target_kind: u16, deletion_first: bool, n: usize) -> Result<(), String> {
+        for i in 0..n {
+            let k = i % AUTHORS;
+            self.clock += 10;
+            self.serial += 1;
+            let d = format!("del-{}", self.serial);
+            let target = if target_kind == 1 {
+                self.fresh_event(k, "doomed")
+            } else {
+                self.version(k, target_kind, self.clock, &d, "doomed")
+            };
+            let reference = if target_kind == 1 {
+                json!(["e", setup::id_of(&target)])
+            } else {
+                json!(["a", format!("{target_kind}:{}:{d}", self.keys.pks[k])])
+            };
+            let deletion = self.keys.sign(k, self.clock + 5, 5, &[reference], "");
+            let tok = self.token(k, HOST1);
+            let o = if deletion_first {
+                self.overlap((HOST1, &tok, &deletion), (HOST1, &tok, &target))?
+            } else {
+                self.overlap((HOST1, &tok, &target), (HOST1, &tok, &deletion))?
+            };
+            if !o.second_waited {
+                return Err(format!("iteration {i}: the second transaction never waited ({:?}, {:?})", o.first, o.second));
+            }
+            let left = self.count_ids(k, HOST1, &setup::id_of(&target))?;
+            if left != 0 {
+                return Err(format!("iteration {i}: target still served after the deletion committed ({:?}, {:?})", o.first, o.second));
+            }
+            let again = setup::publish(&mut self.c1, HOST1, &tok, &target)?;
+            if again != (false, DELETED.to_string()) {
+                return Err(format!("iteration {i}: re-publishing the target answered {again:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// NIP-09: "a deletion request against a deletion request has no effect" — whichever of
+    /// the two arrives first, the targeted deletion stays stored.
+    fn deletion_of_deletion(&mut self) -> Result<(), String> {
+        for target_first in [true, false] {
+            let k = 0;
+            self.clock += 10;
+            self.serial += 1;
+            let victim = self.keys.sign(k, self.clock, 5, &[json!(["e", format!("{:064x}", self.serial)])], "");
+            let attacker = self.keys.sign(k, self.clock + 1, 5, &[json!(["e", setup::id_of(&victim)])], "");
+            let tok = self.token(k, HOST1);
+            let order = if target_first { [&victim, &attacker] } else { [&attacker, &victim] };
+            for ev in order {
+                let a = setup::publish(&mut self.c1, HOST1, &tok, ev)?;
+                if a != (true, ACCEPTED.to_string()) {
+                    return Err(format!("target first = {target_first}: publish answered {a:?}"));
+                }
+            }
+            if self.count_ids(k, HOST1, &setup::id_of(&victim))? != 1 {
+                return Err(format!("target first = {target_first}: the targeted deletion is gone"));
             }
         }
         Ok(())

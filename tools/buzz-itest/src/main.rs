@@ -42,8 +42,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
             ("noninterference" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             ("noninterference" | "all", "--ops") => {
                 ops = value.parse().map_err(|e| format!("--ops: {e}"))?;
-                if ops < 20 {
-                    return Err("--ops must be at least 20".into());
+                // The run's coverage checks (some forged channels, cross-author deletions, ...)
+                // are sized for the minimum of 1,000 operations.
+                if ops < 1000 {
+                    return Err("--ops must be at least 1000".into());
                 }
             }
             _ => return Err(format!("unexpected argument {flag:?}")),

@@ -21,6 +21,7 @@ pub type Answer = (bool, String);
 pub const ACCEPTED: &str = "";
 pub const DUPLICATE: &str = "duplicate: already have this event";
 pub const SUPERSEDED: &str = "duplicate: have a newer version of this event";
+pub const DELETED: &str = "blocked: event was deleted";
 pub const CHANNEL_UNKNOWN: &str = "restricted: no such channel, or not permitted";
 
 pub fn now() -> i64 {
@@ -273,7 +274,7 @@ pub fn create_channel(c: &mut Client, host: &str, token: &str, name: &str, visib
 
 pub fn add_channel_member(c: &mut Client, host: &str, token: &str, channel: &str, pubkey: &str) -> Result<(), String> {
     txn(c, host, Some(token), |c| {
-        c.execute("SELECT buzz.add_channel_member($1::text::uuid, $2)", &[&channel, &pubkey])
+        c.execute("SELECT buzz.add_channel_member($1::text, $2::text)", &[&channel, &pubkey])
             .map(drop)
             .map_err(|e| format!("add_channel_member: {}", err(&e)))
     })

@@ -193,6 +193,7 @@ pub fn generate(seed: u64, ops: usize) -> Plan {
         a_published: Vec::new(),
         unknown: String::new(),
         nb,
+        strays: 0,
     };
     g.unknown = g.rng.uuid();
     // A-only events exist before B's plan so that B filters can name their ids.
@@ -218,6 +219,7 @@ struct Gen {
     a_published: Vec<usize>,
     unknown: String,
     nb: usize,
+    strays: usize,
 }
 
 impl Gen {
@@ -227,7 +229,7 @@ impl Gen {
     }
 
     fn topics(&mut self, max: usize) -> Vec<Vec<Val>> {
-        (0..self.rng.below(max + 1)).map(|_| vec![lit("t"), lit(*self.rng.pick(TOPICS))]).collect()
+        (0..self.rng.below(max + 1)).map(|_| vec![lit("t"), lit(TOPICS[self.rng.below(TOPICS.len())])]).collect()
     }
 
     fn p_tags(&mut self, min: usize, max: usize) -> Vec<Vec<Val>> {
@@ -298,13 +300,13 @@ impl Gen {
             f.push(("#p", vals(self, 2, &mut |g| Val::Pk(g.rng.below(N_KEYS)))));
         }
         if self.rng.chance(15) {
-            f.push(("#t", vals(self, 2, &mut |g| lit(*g.rng.pick(TOPICS)))));
+            f.push(("#t", vals(self, 2, &mut |g| lit(TOPICS[g.rng.below(TOPICS.len())]))));
         }
         if self.rng.chance(15) {
             f.push(("#h", vals(self, 2, &mut |g| g.chan_ref(comm))));
         }
         if self.rng.chance(5) {
-            f.push(("#d", vals(self, 2, &mut |g| lit(*g.rng.pick(D_TAGS)))));
+            f.push(("#d", vals(self, 2, &mut |g| lit(D_TAGS[g.rng.below(D_TAGS.len())]))));
         }
         let span = self.nb as i64 * 10 + 10;
         if self.rng.chance(15) {
@@ -410,7 +412,9 @@ impl Gen {
                 // An h tag naming one of A's channels, or one that exists nowhere: both must be
                 // answered exactly alike.
                 let author = self.b_author();
-                let forged = self.rng.chance(60);
+                // Two of every three name an A channel, the third a channel that exists nowhere.
+                self.strays += 1;
+                let forged = !self.strays.is_multiple_of(3);
                 let h = if forged { Val::Chan(Comm::A, self.rng.below(A_CHANNELS.len())) } else { Val::Lit(self.unknown.clone()) };
                 let mut tags = vec![vec![lit("h"), h]];
                 tags.extend(self.topics(1));
@@ -465,17 +469,19 @@ impl Gen {
         (self.push(author, at, kind, tags, content), d)
     }
 
-    /// `n` e tags (mostly the author's own B events, some other authors'), sometimes an `a`
-    /// coordinate (own or other's), sometimes an id that exists nowhere.
+    /// `n` e tags alternating between the author's own B events and other authors' (which
+    /// must survive), sometimes an `a` coordinate (own or other's), sometimes an id that
+    /// exists nowhere.
     fn deletion_tags(&mut self, author: usize, n: usize) -> Vec<Vec<Val>> {
         let mut tags = Vec::new();
-        let own: Vec<usize> = self.b_events.iter().copied().filter(|&e| self.events[e].key == author).collect();
-        for _ in 0..n {
-            if self.b_events.is_empty() {
+        let (own, others): (Vec<usize>, Vec<usize>) = self.b_events.iter().partition(|&&e| self.events[e].key == author);
+        let first_own = self.rng.chance(50);
+        for i in 0..n {
+            let pool = if (i % 2 == 0) == first_own && !own.is_empty() || others.is_empty() { &own } else { &others };
+            if pool.is_empty() {
                 break;
             }
-            let target = if !own.is_empty() && self.rng.chance(60) { *self.rng.pick(&own) } else { *self.rng.pick(&self.b_events) };
-            tags.push(vec![lit("e"), Val::Id(target)]);
+            tags.push(vec![lit("e"), Val::Id(pool[self.rng.below(pool.len())])]);
         }
         if self.rng.chance(40) && !self.b_coords.is_empty() {
             let own_coords: Vec<_> = self.b_coords.iter().filter(|c| c.1 == author).cloned().collect();
@@ -572,6 +578,7 @@ impl Gen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn whats(ops: &[Op]) -> Vec<What> {
         ops.iter().filter_map(|o| if let Op::Publish { what, .. } = o { Some(*what) } else { None }).collect()
@@ -616,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn references_point_backwards_and_b_never_names_a_events_in_tags() {
+    fn event_references_point_backwards() {
         let p = generate(11, 1200);
         for (i, e) in p.events.iter().enumerate() {
             for v in e.tags.iter().flatten() {
@@ -624,6 +631,45 @@ mod tests {
                     assert!(*k < i, "event {i} references later event {k}");
                 }
             }
+        }
+    }
+
+    /// The sanity checks of a run need these in every plan of the minimum size; check that
+    /// over many seeds (plan level, before any database answers).
+    #[test]
+    fn coverage_holds_for_many_seeds() {
+        for seed in 0..300u64 {
+            let p = generate(seed, 1000);
+            let (mut forged, mut unknown, mut own, mut cross) = (0, 0, HashSet::new(), HashSet::new());
+            for op in &p.b_ops {
+                let Op::Publish { ev, what, .. } = op else { continue };
+                match what {
+                    What::ForgedH => forged += 1,
+                    What::UnknownH => unknown += 1,
+                    What::Deletion => {
+                        let e = &p.events[*ev];
+                        for v in e.tag_vals("e") {
+                            let Val::Id(t) = v else { continue };
+                            let target = &p.events[*t];
+                            if target.key == e.key {
+                                own.insert(*t);
+                            } else if matches!(target.kind, 1 | 7 | 1111) {
+                                cross.insert(*t);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let regular_copies = p
+                .a_ops
+                .iter()
+                .filter(|o| matches!(o, Op::Publish { what: What::Copy, ev, .. } if matches!(p.events[*ev].kind, 1 | 7 | 1111)))
+                .count();
+            let cross_only = cross.difference(&own).count();
+            assert!(forged > 0 && unknown > 0, "seed {seed}: {forged} forged, {unknown} unknown");
+            assert!(cross_only >= 3 && !own.is_empty(), "seed {seed}: {cross_only} cross-author targets");
+            assert!(regular_copies >= 5, "seed {seed}: {regular_copies} regular copies");
         }
     }
 }
