@@ -35,7 +35,7 @@ pub const RELAY_API: &[&str] = &[
 ];
 
 fn community_id(slug: &str) -> Uuid {
-    Spi::get_one_with_args::<Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
+    crate::spi_cache::one::<Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
         .ok()
         .flatten()
         .unwrap_or_else(|| raise(Error::CommunityUnknown))
@@ -69,7 +69,7 @@ fn create_community(
     if let Some(pk) = signing_pubkey {
         check_pubkey(pk).or_raise();
     }
-    Spi::get_one_with_args::<Uuid>(
+    crate::spi_cache::one::<Uuid>(
         "INSERT INTO buzz.communities (slug, name, admission, signing_pubkey)
          VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING RETURNING id",
         &[slug.into(), name.into(), admission.into(), signing_pubkey.into()],
@@ -86,7 +86,7 @@ fn create_community(
 fn add_host(community: &str, host: &str) -> String {
     let id = community_id(community);
     let host = normalize_host(host).or_raise();
-    let owner = Spi::get_one_with_args::<Uuid>(
+    let owner = crate::spi_cache::one::<Uuid>(
         "WITH ins AS (INSERT INTO buzz.community_hosts (host, community_id) VALUES ($1, $2)
                       ON CONFLICT (host) DO NOTHING RETURNING community_id)
          SELECT community_id FROM ins
@@ -106,7 +106,7 @@ fn add_host(community: &str, host: &str) -> String {
 #[search_path(pg_catalog, pg_temp)]
 fn remove_host(host: &str) -> bool {
     let host = normalize_host(host).or_raise();
-    Spi::get_one_with_args::<bool>(
+    crate::spi_cache::one::<bool>(
         "WITH gone AS (DELETE FROM buzz.community_hosts WHERE host = $1 RETURNING 1)
          SELECT count(*) > 0 FROM gone",
         &[host.as_str().into()],
@@ -125,13 +125,13 @@ fn admit(community: &str, pubkey: &str, role: default!(&str, "'member'")) {
     }
     let id = community_id(community);
     with_operator_scope(id, || {
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "INSERT INTO buzz.members (community_id, pubkey, role, source) VALUES ($1, $2, $3, 'admin')
              ON CONFLICT (community_id, pubkey) DO UPDATE SET role = EXCLUDED.role, source = 'admin'",
             &[id.into(), pubkey.into(), role.into()],
         )
         .or_raise();
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "DELETE FROM buzz.bans WHERE community_id = $1 AND pubkey = $2",
             &[id.into(), pubkey.into()],
         )
@@ -148,14 +148,14 @@ fn revoke(community: &str, pubkey: &str) -> bool {
     check_pubkey(pubkey).or_raise();
     let id = community_id(community);
     with_operator_scope(id, || {
-        let was_member = Spi::get_one_with_args::<bool>(
+        let was_member = crate::spi_cache::one::<bool>(
             "WITH gone AS (DELETE FROM buzz.members WHERE community_id = $1 AND pubkey = $2 RETURNING 1)
              SELECT count(*) > 0 FROM gone",
             &[id.into(), pubkey.into()],
         )
         .or_raise()
         .unwrap_or(false);
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "INSERT INTO buzz.bans (community_id, pubkey)
              SELECT id, $2 FROM buzz.communities WHERE id = $1 AND admission = 'open'
              ON CONFLICT DO NOTHING",
@@ -174,7 +174,7 @@ fn revoke(community: &str, pubkey: &str) -> bool {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn setup_relay_role(role: &str) {
-    let unsafe_role = Spi::get_one_with_args::<bool>(
+    let unsafe_role = crate::spi_cache::one::<bool>(
         "SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication
              OR r.rolname LIKE 'pg\\_%' OR r.rolname IN ('buzz_owner', 'buzz_admin')
              OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')
@@ -197,7 +197,7 @@ fn setup_relay_role(role: &str) {
     if unsafe_role {
         raise(Error::RoleUnsafe);
     }
-    let quoted = Spi::get_one_with_args::<String>("SELECT quote_ident($1)", &[role.into()])
+    let quoted = crate::spi_cache::one::<String>("SELECT quote_ident($1)", &[role.into()])
         .or_raise()
         .unwrap_or_else(|| raise(Error::RoleUnknown));
     Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();

@@ -1,13 +1,12 @@
 //! Authorization: admission to a community and channel rights. Every query here is scoped to
 //! one community *and* runs under that community's RLS fence.
 
-use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use crate::errors::{Error, OrRaise};
 
 fn exists(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> bool {
-    Spi::get_one_with_args::<bool>(&format!("SELECT EXISTS ({sql})"), args)
+    crate::spi_cache::one::<bool>(&format!("SELECT EXISTS ({sql})"), args)
         .or_raise()
         .unwrap_or(false)
 }
@@ -22,7 +21,7 @@ pub fn is_member(community: Uuid, pubkey: &str) -> bool {
 /// Admission for a freshly authenticated pubkey: an allowlist community requires membership;
 /// an open community registers the pubkey — into this community only (S8) — unless banned.
 pub fn admit_authenticated(community: Uuid, pubkey: &str) -> Result<(), Error> {
-    let admission = Spi::get_one_with_args::<String>(
+    let admission = crate::spi_cache::one::<String>(
         "SELECT admission FROM buzz.communities WHERE id = $1",
         &[community.into()],
     )
@@ -35,7 +34,7 @@ pub fn admit_authenticated(community: Uuid, pubkey: &str) -> Result<(), Error> {
             ) {
                 return Err(Error::Banned);
             }
-            Spi::run_with_args(
+            crate::spi_cache::run(
                 "INSERT INTO buzz.members (community_id, pubkey, role, source)
                  VALUES ($1, $2, 'member', 'open-auth') ON CONFLICT DO NOTHING",
                 &[community.into(), pubkey.into()],
@@ -66,9 +65,10 @@ pub fn check_pubkey(pubkey: &str) -> Result<(), Error> {
 
 /// Explicit predicates on their own (superuser: RLS does not apply here).
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use super::*;
+    use pgrx::prelude::*;
     use crate::test_fixtures::{two_communities, BOB};
 
     /// Mutation: dropping `community_id = $1` from is_member admits bob (beta) in alpha (I5).

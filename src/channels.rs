@@ -36,14 +36,14 @@ fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'
             raise(Error::VisibilityInvalid);
         }
         let (community, actor) = admitted_actor();
-        let id = Spi::get_one_with_args::<Uuid>(
+        let id = crate::spi_cache::one::<Uuid>(
             "INSERT INTO buzz.channels (community_id, name, visibility, created_by)
              VALUES ($1, $2, $3, $4) RETURNING id",
             &[community.into(), name.into(), visibility.into(), actor.as_str().into()],
         )
         .or_raise()
         .unwrap_or_else(|| raise(Error::Internal));
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
              VALUES ($1, $2, $3, 'admin')",
             &[community.into(), id.into(), actor.as_str().into()],
@@ -74,7 +74,7 @@ fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default
         if !is_member(community, pubkey) {
             raise(Error::NotMember);
         }
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (community_id, channel_id, pubkey) DO UPDATE SET role = EXCLUDED.role",
@@ -97,7 +97,7 @@ fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
         if !is_channel_admin(community, channel, &actor) {
             raise(Error::ChannelUnknown);
         }
-        Spi::get_one_with_args::<bool>(
+        crate::spi_cache::one::<bool>(
             "WITH gone AS (DELETE FROM buzz.channel_members
                             WHERE community_id = $1 AND channel_id = $2 AND pubkey = $3 RETURNING 1)
              SELECT count(*) > 0 FROM gone",

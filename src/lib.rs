@@ -15,6 +15,7 @@ mod errors;
 mod gucs;
 mod nostr;
 mod resolve;
+mod spi_cache;
 mod store;
 
 ::pgrx::pg_module_magic!();

@@ -20,12 +20,12 @@ fn auth_challenge() -> String {
     crate::errors::guard(|| {
         let ctx = context::require();
         let challenge = hex::encode(super::random_bytes::<32>());
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "DELETE FROM buzz.challenges WHERE community_id = $1 AND expires_at <= now()",
             &[ctx.community.into()],
         )
         .or_raise();
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "INSERT INTO buzz.challenges (community_id, challenge, expires_at)
              VALUES ($1, $2, now() + make_interval(secs => $3))",
             &[ctx.community.into(), challenge.as_str().into(), f64::from(gucs::CHALLENGE_TTL.get()).into()],
@@ -70,7 +70,7 @@ fn check_event(ctx: &Context, text: &str, now: u64) -> Result<(Verified, String)
 /// Consume `challenge` if it is an unused, unexpired challenge of `community`: single use,
 /// and a challenge issued on another community's host is simply not found.
 pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+    crate::spi_cache::one::<bool>(
         "WITH used AS (DELETE FROM buzz.challenges
                         WHERE community_id = $1 AND challenge = $2 AND expires_at > now()
                         RETURNING 1)

@@ -18,7 +18,7 @@ fn token_hash(token: &str) -> Option<Vec<u8>> {
 pub fn mint(community: Uuid, pubkey: &str) -> String {
     let token: [u8; 32] = super::random_bytes();
     let hash = Sha256::digest(token).to_vec();
-    Spi::run_with_args(
+    crate::spi_cache::run(
         "INSERT INTO buzz.sessions (community_id, token_hash, pubkey, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
         &[community.into(), hash.into(), pubkey.into(), f64::from(gucs::SESSION_TTL.get()).into()],
@@ -31,7 +31,7 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
 /// unknown, expired and foreign tokens are all simply "no session".
 pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, pgrx::spi::Error> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
-    let found = Spi::get_one_with_args::<String>(
+    let found = crate::spi_cache::one::<String>(
         "SELECT s.pubkey FROM buzz.sessions s
            JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
           WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > now()",
@@ -50,7 +50,7 @@ fn end_session(session_token: Option<&str>) -> bool {
     crate::errors::guard(|| {
         let ctx = context::require();
         let Some(hash) = session_token.and_then(token_hash) else { return false };
-        Spi::get_one_with_args::<bool>(
+        crate::spi_cache::one::<bool>(
             "WITH gone AS (DELETE FROM buzz.sessions WHERE community_id = $1 AND token_hash = $2 RETURNING 1)
              SELECT count(*) > 0 FROM gone",
             &[ctx.community.into(), hash.into()],

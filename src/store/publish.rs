@@ -52,7 +52,7 @@ fn channel_for(community: Uuid, actor: &str, p: &event::Parsed) -> Result<Option
         _ => return Err(Error::ChannelAmbiguous),
     };
     let channel = context::parse_uuid(value).ok_or(Error::ChannelUnknown)?;
-    let may_post = Spi::get_one_with_args::<bool>(
+    let may_post = crate::spi_cache::one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM buzz.channels c
                          WHERE c.community_id = $1 AND c.id = $2
                            AND (c.visibility = 'open'
@@ -75,7 +75,7 @@ fn lock_author(community: Uuid, pubkey: &str, deletion: bool) -> bool {
     } else {
         "SELECT true FROM buzz.members WHERE community_id = $1 AND pubkey = $2 FOR KEY SHARE"
     };
-    match Spi::get_one_with_args::<bool>(sql, &[community.into(), pubkey.into()]) {
+    match crate::spi_cache::one::<bool>(sql, &[community.into(), pubkey.into()]) {
         Ok(found) => found.unwrap_or(false),
         Err(pgrx::spi::Error::InvalidPosition) => false,
         Err(e) => Err::<bool, _>(e).or_raise(),
@@ -141,7 +141,7 @@ fn refuse_deleted(a: &Authorized) -> Result<(), Error> {
     if p.kind == kinds::DELETION {
         return Ok(());
     }
-    let deleted = Spi::get_one_with_args::<bool>(
+    let deleted = crate::spi_cache::one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM buzz.deleted_events
                          WHERE community_id = $1 AND event_id = $2 AND pubkey = $3)
              OR EXISTS (SELECT 1 FROM buzz.deleted_coords
@@ -192,7 +192,7 @@ fn index_tags(p: &event::Parsed) -> (Vec<String>, Vec<String>) {
 fn insert(a: &Authorized) -> bool {
     let p = a.ev.event();
     let (names, values) = index_tags(p);
-    Spi::get_one_with_args::<i64>(
+    crate::spi_cache::one::<i64>(
         "WITH ins AS (
              INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
@@ -232,7 +232,7 @@ fn store(a: &Authorized) -> Result<(), Error> {
     // A concurrent publisher can win the head between our look and our insert; then we look
     // again (its row is committed or we wait on its lock).
     for _ in 0..3 {
-        let head = Spi::get_two_with_args::<String, i64>(
+        let head = crate::spi_cache::two::<String, i64>(
             "SELECT id, created_at FROM buzz.events
               WHERE community_id = $1 AND pubkey = $2 AND kind = $3 AND d_tag = $4
               FOR UPDATE",
@@ -247,7 +247,7 @@ fn store(a: &Authorized) -> Result<(), Error> {
                 if !newer {
                     return Err(Error::Superseded);
                 }
-                Spi::run_with_args(
+                crate::spi_cache::run(
                     "DELETE FROM buzz.events WHERE community_id = $1 AND id = $2",
                     &[a.community.into(), old_id.into()],
                 )
@@ -269,7 +269,7 @@ fn store(a: &Authorized) -> Result<(), Error> {
 }
 
 fn id_stored(community: Uuid, id: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+    crate::spi_cache::one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM buzz.events WHERE community_id = $1 AND id = $2)",
         &[community.into(), id.into()],
     )
@@ -288,7 +288,7 @@ fn apply_deletion(a: &Authorized) {
         .map(str::to_owned)
         .collect();
     if !ids.is_empty() {
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "WITH t AS (INSERT INTO buzz.deleted_events (community_id, pubkey, event_id)
                         SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING)
              DELETE FROM buzz.events WHERE community_id = $1 AND pubkey = $2 AND id = ANY($3) AND kind <> 5",
@@ -304,7 +304,7 @@ fn apply_deletion(a: &Authorized) {
             continue;
         }
         let d = if kinds::class(kind) == Class::Replaceable { "" } else { d };
-        Spi::run_with_args(
+        crate::spi_cache::run(
             "WITH t AS (INSERT INTO buzz.deleted_coords (community_id, pubkey, kind, d_tag, until)
                         VALUES ($1, $2, $3, $4, $5)
                         ON CONFLICT (community_id, pubkey, kind, d_tag)

@@ -5,11 +5,10 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::{JsonB, Uuid};
+use pgrx::{pg_sys, JsonB, PgMemoryContexts, Uuid};
 use serde_json::Value;
 
 use super::now_secs;
-use crate::authorize::is_member;
 use crate::context;
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
@@ -130,25 +129,42 @@ struct Reader {
 fn reader() -> Option<Reader> {
     let ctx = context::current()?;
     let actor = ctx.actor?;
-    if !is_member(ctx.community, &actor) {
+    // Admission and the readable channels in one round trip.
+    let (member, channels) = crate::spi_cache::two::<bool, Vec<Uuid>>(
+        "SELECT EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2),
+                ARRAY(SELECT c.id FROM buzz.channels c
+                       WHERE c.community_id = $1
+                         AND (c.visibility = 'open'
+                              OR EXISTS (SELECT 1 FROM buzz.channel_members m
+                                          WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $2)))",
+        &[ctx.community.into(), actor.as_str().into()],
+    )
+    .or_raise();
+    if member != Some(true) {
         return None;
     }
-    let channels = Spi::connect(|c| {
-        c.select(
-            "SELECT c.id FROM buzz.channels c
-              WHERE c.community_id = $1
-                AND (c.visibility = 'open'
-                     OR EXISTS (SELECT 1 FROM buzz.channel_members m
-                                 WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $2))",
-            None,
-            &[ctx.community.into(), actor.as_str().into()],
-        )?
-        .map(|r| r.get::<Uuid>(1))
-        .filter_map(|r| r.transpose())
-        .collect::<Result<Vec<Uuid>, pgrx::spi::Error>>()
-    })
-    .or_raise();
-    Some(Reader { community: ctx.community, now: now_secs(), channels })
+    Some(Reader { community: ctx.community, now: now_secs(), channels: channels.unwrap_or_default() })
+}
+
+/// A jsonb value handed back exactly as stored: no serde round trip per row (pgrx's `JsonB`
+/// would parse each event into a `serde_json::Value` and re-parse it on the way out).
+pub struct RawJsonb(pg_sys::Datum);
+
+impl IntoDatum for RawJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+pgrx::impl_sql_translatable!(RawJsonb, "jsonb");
+
+unsafe impl pgrx::callconv::BoxRet for RawJsonb {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
 }
 
 /// The `id, created_at` of the visible events matching one filter (for req: newest first,
@@ -222,7 +238,7 @@ fn parse_request(filters: Option<JsonB>) -> Vec<Filter> {
 /// authenticated, admitted actor.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn req(filters: Option<JsonB>) -> SetOfIterator<'static, JsonB> {
+fn req(filters: Option<JsonB>) -> SetOfIterator<'static, RawJsonb> {
     crate::errors::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
@@ -230,11 +246,19 @@ fn req(filters: Option<JsonB>) -> SetOfIterator<'static, JsonB> {
             return SetOfIterator::new(Vec::new());
         }
         let q = build(&r, &filters, false);
-        let rows = Spi::connect(|c| {
-            c.select(&q.text, None, &q.args)?
-                .map(|row| row.get::<JsonB>(1))
-                .filter_map(|r| r.transpose())
-                .collect::<Result<Vec<JsonB>, pgrx::spi::Error>>()
+        // The SRF's multi-call context: results must outlive SPI's own memory.
+        let upper = unsafe { pg_sys::CurrentMemoryContext };
+        let rows = crate::spi_cache::query(&q.text, &q.args, |mut rows| {
+            let mut out = Vec::with_capacity(rows.len());
+            while rows.next().is_some() {
+                if let Some(d) = rows.get_datum_by_ordinal(1)? {
+                    let copy = unsafe {
+                        PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
+                    };
+                    out.push(RawJsonb(pg_sys::Datum::from(copy)));
+                }
+            }
+            Ok(out)
         })
         .or_raise();
         SetOfIterator::new(rows)
@@ -252,7 +276,7 @@ fn count(filters: Option<JsonB>) -> i64 {
             return 0;
         }
         let q = build(&r, &filters, true);
-        Spi::get_one_with_args::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
+        crate::spi_cache::one::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
     })
 }
 
@@ -283,7 +307,9 @@ fn explain_req(filters: Option<JsonB>) -> SetOfIterator<'static, String> {
 mod tests {
     use super::*;
     use crate::test_fixtures::two_communities;
+    #[allow(unused_imports)] // used by the plain #[test]s only
     use serde_json::json;
+
 
     /// Mutation: dropping `e.community_id = $1` from filter_sql returns beta's rows here.
     #[pg_test]
