@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{self, OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use pgrx::PgOid;
@@ -20,7 +21,10 @@ use pgrx::PgOid;
 const MAX_DYNAMIC: usize = 256;
 
 thread_local! {
+    /// Fixed statements of the extension's own code: a bounded set, never evicted.
     static PLANS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Dynamic statements (one per req filter shape), evicted wholesale when full.
+    static DYNAMIC: RefCell<HashMap<String, Rc<CustomPlan>>> = RefCell::new(HashMap::new());
 }
 
 /// The kept plan for `sql` with the argument types of `args`, preparing it on first use.
@@ -32,14 +36,75 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> spi::Re
     }
     let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
     let kept = Rc::new(client.prepare_mut(sql, &types)?.keep());
-    PLANS.with(|m| {
+    PLANS.with(|m| m.borrow_mut().insert(sql.to_owned(), kept.clone()));
+    Ok(kept)
+}
+
+/// A kept plan that is always planned for its actual parameter values
+/// (`CURSOR_OPT_CUSTOM_PLAN`): the parse, analysis and RLS rewrite are cached, but a generic
+/// plan — which cannot see how many ids or tag values a filter carries, and was measured to
+/// scan a whole community's tags for one `#e` value — is never used.
+pub struct CustomPlan(pg_sys::SPIPlanPtr);
+
+impl Drop for CustomPlan {
+    fn drop(&mut self) {
+        unsafe { pg_sys::SPI_freeplan(self.0) };
+    }
+}
+
+fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
+    if let Some(p) = DYNAMIC.with(|m| m.borrow().get(sql).cloned()) {
+        return p;
+    }
+    let text = std::ffi::CString::new(sql).expect("generated SQL has no NUL");
+    let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
+    let plan = unsafe {
+        let p = pg_sys::SPI_prepare_cursor(
+            text.as_ptr(),
+            types.len() as i32,
+            types.as_mut_ptr(),
+            pg_sys::CURSOR_OPT_CUSTOM_PLAN as i32,
+        );
+        if p.is_null() || pg_sys::SPI_keepplan(p) != 0 {
+            crate::errors::raise(crate::errors::Error::Internal);
+        }
+        Rc::new(CustomPlan(p))
+    };
+    DYNAMIC.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= MAX_DYNAMIC {
             m.clear();
         }
-        m.insert(sql.to_owned(), kept.clone());
+        m.insert(sql.to_owned(), plan.clone());
     });
-    Ok(kept)
+    plan
+}
+
+/// Run a dynamic SELECT through its custom-plan cache entry and hand each row's first column
+/// (raw, still in SPI memory) to `each`.
+pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut(Option<pg_sys::Datum>)) {
+    Spi::connect_mut(|_client| {
+        let plan = custom_plan(sql, args);
+        let (mut values, mut nulls): (Vec<pg_sys::Datum>, Vec<std::ffi::c_char>) = args
+            .iter()
+            .map(|a| match a.datum() {
+                Some(d) => (d.sans_lifetime(), b' ' as std::ffi::c_char),
+                None => (pg_sys::Datum::from(0), b'n' as std::ffi::c_char),
+            })
+            .unzip();
+        unsafe {
+            let rc = pg_sys::SPI_execute_plan(plan.0, values.as_mut_ptr(), nulls.as_mut_ptr(), false, 0);
+            if rc != pg_sys::SPI_OK_SELECT as i32 {
+                crate::errors::raise(crate::errors::Error::Internal);
+            }
+            let table = pg_sys::SPI_tuptable;
+            for i in 0..pg_sys::SPI_processed as usize {
+                let mut is_null = false;
+                let d = pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, 1, &mut is_null);
+                each(if is_null { None } else { Some(d) });
+            }
+        }
+    })
 }
 
 /// Run `sql` with `args` and hand the result rows to `f`.

@@ -167,63 +167,98 @@ unsafe impl pgrx::callconv::BoxRet for RawJsonb {
     }
 }
 
-/// The `id, created_at` of the visible events matching one filter (for req: newest first,
-/// limited; for count: all of them).
-fn filter_sql(q: &mut Sql, f: &Filter, with_limit: bool) -> String {
+/// `col = $n` for one value, `col = ANY($n)` for several. An equality lets the planner walk
+/// a `(…, col, created_at DESC)` index in order and stop at the limit; `= ANY` cannot
+/// (PostgreSQL 15 does not merge array scans in index order).
+fn match_values<T: IntoDatum + Clone>(q: &mut Sql, col: &str, values: &[T]) -> String
+where
+    Vec<T>: IntoDatum,
+{
+    match values {
+        [one] => format!("{col} = {}", q.bind(one.clone().into())),
+        _ => format!("{col} = ANY({})", q.bind(values.to_vec().into())),
+    }
+}
+
+/// `SELECT <columns>` of the visible events matching one filter (for req: newest first,
+/// limited; for count: all of them). A filter with a single-valued tag condition is driven
+/// from the tag index in `created_at` order, so `#e`/`#p`/`#t` reads stop at the limit too.
+fn filter_sql(q: &mut Sql, f: &Filter, columns: &str, with_limit: bool) -> String {
     let mut w = vec![
         "e.community_id = $1".to_owned(),
         "(e.expires_at IS NULL OR e.expires_at > $2)".to_owned(),
         "(e.channel_id IS NULL OR e.channel_id = ANY($3))".to_owned(),
     ];
     if let Some(ids) = &f.ids {
-        w.push(format!("e.id = ANY({})", q.bind(ids.clone().into())));
+        w.push(match_values(q, "e.id", ids));
     }
     if let Some(authors) = &f.authors {
-        w.push(format!("e.pubkey = ANY({})", q.bind(authors.clone().into())));
+        w.push(match_values(q, "e.pubkey", authors));
     }
     if let Some(kinds) = &f.kinds {
-        w.push(format!("e.kind = ANY({})", q.bind(kinds.clone().into())));
+        w.push(match_values(q, "e.kind", kinds));
     }
     if let Some(channels) = &f.channels {
-        w.push(format!("e.channel_id = ANY({})", q.bind(channels.clone().into())));
+        w.push(match_values(q, "e.channel_id", channels));
     }
+    // The driving tag: the first one with exactly one value.
+    let driver = f.tags.iter().position(|(_, values)| values.len() == 1);
+    let time = if driver.is_some() { "t.created_at" } else { "e.created_at" };
     if let Some(since) = f.since {
-        w.push(format!("e.created_at >= {}", q.bind(since.into())));
+        w.push(format!("{time} >= {}", q.bind(since.into())));
     }
     if let Some(until) = f.until {
-        w.push(format!("e.created_at <= {}", q.bind(until.into())));
+        w.push(format!("{time} <= {}", q.bind(until.into())));
     }
-    for (name, values) in &f.tags {
-        let (n, v) = (q.bind(name.clone().into()), q.bind(values.clone().into()));
-        w.push(format!(
-            "e.id IN (SELECT t.event_id FROM buzz.event_tags t
-                       WHERE t.community_id = $1 AND t.name = {n} AND t.value = ANY({v}))"
-        ));
+    for (i, (name, values)) in f.tags.iter().enumerate() {
+        let n = q.bind(name.clone().into());
+        if Some(i) == driver {
+            w.push(format!("t.community_id = $1 AND t.name = {n} AND t.value = {}", q.bind(values[0].clone().into())));
+        } else {
+            let v = match_values(q, "x.value", values);
+            w.push(format!(
+                "e.id IN (SELECT x.event_id FROM buzz.event_tags x WHERE x.community_id = $1 AND x.name = {n} AND {v})"
+            ));
+        }
     }
+    let from = if driver.is_some() {
+        "buzz.event_tags t JOIN buzz.events e ON e.community_id = t.community_id AND e.id = t.event_id"
+    } else {
+        "buzz.events e"
+    };
     let tail = if with_limit {
-        format!(" ORDER BY e.created_at DESC, e.id LIMIT {}", q.bind(f.limit.into()))
+        format!(" ORDER BY {time} DESC, e.id LIMIT {}", q.bind(f.limit.into()))
     } else {
         String::new()
     };
-    format!("(SELECT e.id, e.created_at FROM buzz.events e WHERE {}{tail})", w.join(" AND "))
+    format!("SELECT {columns} FROM {from} WHERE {}{tail}", w.join(" AND "))
 }
 
-/// Build the req (`count = false`) or count statement for `filters`, read by `r`.
+/// Build the req (`count = false`) or count statement for `filters`, read by `r`. One filter
+/// (the common case) reads its events directly; several are united on `(id, created_at)`
+/// (which removes events matched twice) and joined back for the event.
 fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
     let mut q = Sql {
         text: String::new(),
         args: vec![r.community.into(), r.now.into(), r.channels.clone().into()],
     };
-    let parts: Vec<String> = filters.iter().map(|f| filter_sql(&mut q, f, !count)).collect();
-    let union = parts.join(" UNION ");
-    q.text = if count {
-        format!("SELECT count(*) FROM ({union}) m")
-    } else {
-        format!(
-            "SELECT e.event FROM ({union}) m
-               JOIN buzz.events e ON e.community_id = $1 AND e.id = m.id
-              ORDER BY m.created_at DESC, m.id"
-        )
+    q.text = match (filters, count) {
+        ([f], false) => filter_sql(&mut q, f, "e.event", true),
+        ([f], true) => filter_sql(&mut q, f, "count(*)", false),
+        (_, _) => {
+            let parts: Vec<String> =
+                filters.iter().map(|f| format!("({})", filter_sql(&mut q, f, "e.id, e.created_at", !count))).collect();
+            let union = parts.join(" UNION ");
+            if count {
+                format!("SELECT count(*) FROM ({union}) m")
+            } else {
+                format!(
+                    "SELECT e.event FROM ({union}) m
+                       JOIN buzz.events e ON e.community_id = $1 AND e.id = m.id
+                      ORDER BY m.created_at DESC, m.id"
+                )
+            }
+        }
     };
     q
 }
@@ -248,19 +283,15 @@ fn req(filters: Option<JsonB>) -> SetOfIterator<'static, RawJsonb> {
         let q = build(&r, &filters, false);
         // The SRF's multi-call context: results must outlive SPI's own memory.
         let upper = unsafe { pg_sys::CurrentMemoryContext };
-        let rows = crate::spi_cache::query(&q.text, &q.args, |mut rows| {
-            let mut out = Vec::with_capacity(rows.len());
-            while rows.next().is_some() {
-                if let Some(d) = rows.get_datum_by_ordinal(1)? {
-                    let copy = unsafe {
-                        PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
-                    };
-                    out.push(RawJsonb(pg_sys::Datum::from(copy)));
-                }
+        let mut rows = Vec::new();
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
+            if let Some(d) = d {
+                let copy = unsafe {
+                    PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
+                };
+                rows.push(RawJsonb(pg_sys::Datum::from(copy)));
             }
-            Ok(out)
-        })
-        .or_raise();
+        });
         SetOfIterator::new(rows)
     })
 }
@@ -276,7 +307,11 @@ fn count(filters: Option<JsonB>) -> i64 {
             return 0;
         }
         let q = build(&r, &filters, true);
-        crate::spi_cache::one::<i64>(&q.text, &q.args).or_raise().unwrap_or(0)
+        let mut n = 0i64;
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
+            n = d.map(|d| d.value() as i64).unwrap_or(0);
+        });
+        n
     })
 }
 
