@@ -3,7 +3,8 @@
 //! `bench_plain.events` / `bench_plain.event_tags`: the same columns, indexes and foreign keys,
 //! no RLS, pre-filled with a copy of the same data so both sides insert into equally large
 //! indexes. Fresh events for each side (same distribution, different seeds), signed before
-//! the clock starts; rounds A B B A; two connections per side.
+//! the clock starts; rounds A B B A; two connections per side, each client thread pinned to
+//! the CPU of its backend (connection i on CPU i), so both sides use both CPUs the same way.
 
 use std::time::Instant;
 
@@ -33,10 +34,11 @@ pub fn make_plain(admin: &mut Client) -> f64 {
                  ADD FOREIGN KEY (community_id) REFERENCES buzz.communities (id) ON DELETE CASCADE,
                  ADD FOREIGN KEY (community_id, channel_id) REFERENCES buzz.channels (community_id, id) ON DELETE CASCADE;
              ALTER TABLE bench_plain.event_tags
-                 ADD FOREIGN KEY (community_id, event_id) REFERENCES bench_plain.events (community_id, id) ON DELETE CASCADE;
-             VACUUM ANALYZE bench_plain.events, bench_plain.event_tags, buzz.events, buzz.event_tags;",
+                 ADD FOREIGN KEY (community_id, event_id) REFERENCES bench_plain.events (community_id, id) ON DELETE CASCADE;",
         )
         .unwrap();
+    // VACUUM cannot run in the implicit transaction of a multi-statement string.
+    admin.batch_execute("VACUUM ANALYZE bench_plain.events, bench_plain.event_tags, buzz.events, buzz.event_tags").unwrap();
     t.elapsed().as_secs_f64()
 }
 
@@ -142,23 +144,28 @@ fn split2(evs: &[Ev]) -> [Vec<&Ev>; 2] {
 }
 
 /// Side A: buzz.publish, one relay request per event. Returns (accepted, seconds).
-fn run_buzz(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
+fn run_buzz(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>, [f64; 3]) {
     let parts = split2(evs);
     let mut pubs: Vec<Publisher> = (0..2).map(|_| Publisher::new(&st.relay_role, &st.db)).collect();
     let t = Instant::now();
-    let res: Vec<(usize, Vec<String>)> = std::thread::scope(|s| {
+    let res: Vec<(usize, Vec<String>, [f64; 3])> = std::thread::scope(|s| {
         let hs: Vec<_> = pubs
             .iter_mut()
             .zip(parts.iter())
-            .map(|(p, part)| {
+            .enumerate()
+            .map(|(t, (p, part))| {
                 s.spawn(move || {
-                    let (mut ok, mut refused) = (0, vec![]);
+                    crate::common::pin_pair(&mut p.client, t);
+                    let (mut ok, mut refused, mut sum) = (0, vec![], [0f64; 3]);
                     for (c, a, ev) in part.iter().map(|e| (&e.0, &e.1, &e.2)) {
                         let com = &st.communities[*c];
-                        let (acc, msg) = p.publish(&com.host, &com.tokens[*a], ev);
+                        let (acc, msg, t) = p.publish_timed(&com.host, &com.tokens[*a], ev);
+                        for k in 0..3 {
+                            sum[k] += t[k];
+                        }
                         if acc { ok += 1 } else { refused.push(msg) }
                     }
-                    (ok, refused)
+                    (ok, refused, sum)
                 })
             })
             .collect();
@@ -172,11 +179,17 @@ fn run_buzz(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
             None => msgs.push((m.clone(), 1)),
         }
     }
-    (res.iter().map(|r| r.0).sum(), secs, msgs)
+    let mut sum = [0f64; 3];
+    for r in &res {
+        for k in 0..3 {
+            sum[k] += r.2[k];
+        }
+    }
+    (res.iter().map(|r| r.0).sum(), secs, msgs, sum)
 }
 
 /// Side B: verify in Rust, then the plain insert (autocommit: one statement per event).
-fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
+fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>, [f64; 3]) {
     let parts = split2(evs);
     let mut clients: Vec<(Client, postgres::Statement)> = (0..2)
         .map(|_| {
@@ -186,15 +199,21 @@ fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
         })
         .collect();
     let t = Instant::now();
-    let res: Vec<(usize, usize)> = std::thread::scope(|s| {
+    let res: Vec<(usize, usize, [f64; 3])> = std::thread::scope(|s| {
         let hs: Vec<_> = clients
             .iter_mut()
             .zip(parts.iter())
-            .map(|((client, stmt), part)| {
+            .enumerate()
+            .map(|(t, ((client, stmt), part))| {
                 s.spawn(move || {
-                    let (mut ok, mut bad) = (0, 0);
+                    crate::common::pin_pair(client, t);
+                    let (mut ok, mut bad, mut sum) = (0, 0, [0f64; 3]);
                     for (c, _, ev) in part.iter().map(|e| (&e.0, &e.1, &e.2)) {
-                        let Some(x) = verify(ev) else {
+                        let t0 = Instant::now();
+                        let checked = verify(ev);
+                        let t1 = Instant::now();
+                        sum[1] += (t1 - t0).as_secs_f64() * 1e6;
+                        let Some(x) = checked else {
                             bad += 1;
                             continue;
                         };
@@ -206,9 +225,10 @@ fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
                             )
                             .unwrap()
                             .get(0);
+                        sum[2] += t1.elapsed().as_secs_f64() * 1e6;
                         if n == 1 { ok += 1 } else { bad += 1 }
                     }
-                    (ok, bad)
+                    (ok, bad, sum)
                 })
             })
             .collect();
@@ -216,7 +236,13 @@ fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>) {
     });
     let secs = t.elapsed().as_secs_f64();
     let not = res.iter().map(|r| r.1).sum::<usize>();
-    (res.iter().map(|r| r.0).sum(), secs, if not > 0 { vec![("not inserted (conflict or invalid)".into(), not)] } else { vec![] })
+    let mut sum = [0f64; 3];
+    for r in &res {
+        for k in 0..3 {
+            sum[k] += r.2[k];
+        }
+    }
+    (res.iter().map(|r| r.0).sum(), secs, if not > 0 { vec![("not inserted (conflict or invalid)".into(), not)] } else { vec![] }, sum)
 }
 
 pub fn run(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
@@ -241,9 +267,13 @@ pub fn run(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
     let mut rounds = vec![];
     let mut tot = [(0usize, 0usize, 0f64), (0, 0, 0.0)];
     let mut refusals: Vec<(String, usize)> = vec![];
+    let mut parts = [[0f64; 3], [0f64; 3]];
     for (label, evs) in [("buzz", a1), ("plain", b1), ("plain", b2), ("buzz", a2)] {
-        let (ok, secs, msgs) = if label == "buzz" { run_buzz(st, evs) } else { run_plain(st, evs) };
+        let (ok, secs, msgs, sum) = if label == "buzz" { run_buzz(st, evs) } else { run_plain(st, evs) };
         let i = usize::from(label == "plain");
+        for k in 0..3 {
+            parts[i][k] += sum[k];
+        }
         tot[i].0 += evs.len();
         tot[i].1 += ok;
         tot[i].2 += secs;
@@ -264,7 +294,9 @@ pub fn run(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
             "buzz_events_per_s": r2(eps(0)), "plain_events_per_s": r2(eps(1)), "ratio": r3(eps(0) / eps(1)),
             "buzz_us_per_event_per_conn": r2(2e6 / eps(0)), "plain_us_per_event_per_conn": r2(2e6 / eps(1)),
             "buzz_accepted": tot[0].1, "plain_inserted": tot[1].1, "not_stored": refusals.iter().map(|(m, c)| json!([m, c])).collect::<Vec<_>>(),
-            "client_verify_us_per_event_1_thread": r2(verify_us), "rounds": rounds, "plain_copy_secs": r2(copy_secs),
+            "client_verify_us_per_event_1_thread": r2(verify_us),
+            "buzz_mean_us": {"begin_commit": r2(parts[0][0] / tot[0].0 as f64), "enter": r2(parts[0][1] / tot[0].0 as f64), "publish": r2(parts[0][2] / tot[0].0 as f64)},
+            "plain_mean_us": {"verify": r2(parts[1][1] / tot[1].0 as f64), "insert": r2(parts[1][2] / tot[1].0 as f64)}, "rounds": rounds, "plain_copy_secs": r2(copy_secs),
         }),
     );
 }

@@ -1,17 +1,24 @@
 //! Measurement 1 (and 4): `buzz.req` under RLS vs. the same query hand-written with an explicit
 //! `community_id = $1`, interleaved, per filter shape.
 //!
-//! Variants, each timed around the one statement (client round trip included):
+//! Variants, each timed around the one statement (client round trip included), in an order
+//! that rotates every sample:
 //! * `req`  — the relay role, in `BEGIN; buzz.enter(host, token); SELECT … FROM buzz.req($1); COMMIT`.
 //! * `hand` — the natural hand-written SQL a relay would run (explicit `community_id = $1`, no
 //!   visibility rules), prepared, as the superuser (RLS bypassed), in `BEGIN … COMMIT`.
 //! * `same` — the exact statement `buzz.req` builds (src/store/query.rs `build`, visibility
-//!   rules included), prepared, as the superuser: separates "RLS + function call + per-call
-//!   planning" from "what the statement itself costs".
+//!   rules included), prepared, as the superuser.
+//! * `same_plan` — that statement again, but parsed and planned on every call (one-shot
+//!   unnamed statement), which is what an SPI call without a saved plan does.
+//! * `count` — `buzz.count` with the same filter, as the relay: the fixed cost of the function
+//!   (context, reader, statement planning) without materializing events.
+//! Together they split req's cost into: statement shape (same − hand), per-call planning
+//! (same_plan − same), and the rest: RLS, SECURITY DEFINER, the reader's lookups and the
+//! jsonb round trip of every row (req − same_plan).
 
 use std::time::Instant;
 
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::Client;
 use serde_json::{json, Value};
 
@@ -41,6 +48,22 @@ impl P {
             P::Uuids(v) => v,
         }
     }
+}
+
+fn typed(ps: &[P]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    ps.iter()
+        .map(|p| {
+            let t = match p {
+                P::Uuid(_) => Type::UUID,
+                P::I64(_) => Type::INT8,
+                P::Str(_) => Type::TEXT,
+                P::Strs(_) => Type::TEXT_ARRAY,
+                P::I32s(_) => Type::INT4_ARRAY,
+                P::Uuids(_) => Type::UUID_ARRAY,
+            };
+            (p.sql(), t)
+        })
+        .collect()
 }
 
 fn refs(ps: &[P]) -> Vec<&(dyn ToSql + Sync)> {
@@ -270,6 +293,7 @@ pub fn run(st: &State, stage: &str, samples: usize, filters_path: &str, out: &st
     let mut relay = connect(&st.relay_role, &st.db);
     let enter = relay.prepare("SELECT buzz.enter($1::text, $2::text)").unwrap();
     let req = relay.prepare("SELECT r FROM buzz.req($1::jsonb) r").unwrap();
+    let count = relay.prepare("SELECT buzz.count($1::jsonb)").unwrap();
     let mut raw = String::from("stage,shape,community,variant,sample,stmt_us,txn_us,rows\n");
     let mut plans = String::new();
     let (events, tags): (i64, i64) = {
@@ -316,9 +340,10 @@ pub fn run(st: &State, stage: &str, samples: usize, filters_path: &str, out: &st
         let mid = cases.len() / 2;
         plans.push_str(&explain(&mut admin, st, cases[mid].0, shape, &cases[mid].1, &chans[cases[mid].0]));
 
-        let mut t_req = vec![];
-        let mut t_hand = vec![];
-        let mut t_same = vec![];
+        // Variants: 0 req, 1 hand, 2 same (prepared), 3 same_plan (same statement planned on
+        // every call, like an SPI call without a saved plan), 4 count (buzz.count, as relay).
+        const NAMES: [&str; 5] = ["req", "hand", "same", "same_plan", "count"];
+        let mut t: Vec<Vec<f64>> = vec![vec![]; 5];
         let mut tx_req = vec![];
         let mut tx_hand = vec![];
         let warm = 10;
@@ -326,58 +351,48 @@ pub fn run(st: &State, stage: &str, samples: usize, filters_path: &str, out: &st
             let k = i % cases.len();
             let (ci, f) = &cases[k];
             let c = &st.communities[*ci];
-            // Rotate the order of the three variants every sample to cancel drift and caching order.
-            for v in 0..3 {
-                match (v + i) % 3 {
-                    0 => {
-                        let t0 = Instant::now();
+            // Rotate the order of the variants every sample to cancel drift and caching order.
+            for v in 0..NAMES.len() {
+                let var = (v + i) % NAMES.len();
+                let t0 = Instant::now();
+                let (stmt, n) = match var {
+                    0 | 4 => {
                         let mut tx = relay.transaction().unwrap();
                         tx.execute(&enter, &[&c.host, &c.tokens[0]]).unwrap();
                         let t1 = Instant::now();
-                        let rows = tx.query(&req, &[f]).unwrap();
+                        let rows = tx.query(if var == 0 { &req } else { &count }, &[f]).unwrap();
                         let stmt = us(t1.elapsed());
-                        let n = rows.iter().map(|r| r.get::<_, Raw>(0).0).count();
+                        let n = if var == 0 { rows.iter().map(|r| r.get::<_, Raw>(0).0).count() } else { rows[0].get::<_, i64>(0) as usize };
                         tx.commit().unwrap();
-                        let txn = us(t0.elapsed());
-                        if i >= warm {
-                            t_req.push(stmt);
-                            tx_req.push(txn);
-                            raw.push_str(&format!("{stage},{shape},{ci},req,{i},{stmt:.1},{txn:.1},{n}\n"));
-                        }
-                    }
-                    1 => {
-                        let (stmt_h, hp) = &hand_stmts[k];
-                        let t0 = Instant::now();
-                        let mut tx = admin.transaction().unwrap();
-                        let t1 = Instant::now();
-                        let rows = tx.query(stmt_h, &refs(hp)).unwrap();
-                        let stmt = us(t1.elapsed());
-                        let n = rows.iter().map(|r| r.get::<_, Raw>(0).0).count();
-                        tx.commit().unwrap();
-                        let txn = us(t0.elapsed());
-                        if i >= warm {
-                            t_hand.push(stmt);
-                            tx_hand.push(txn);
-                            raw.push_str(&format!("{stage},{shape},{ci},hand,{i},{stmt:.1},{txn:.1},{n}\n"));
-                        }
+                        (stmt, n)
                     }
                     _ => {
-                        let (stmt_s, _, sp) = &same_stmts[k];
                         let mut tx = admin.transaction().unwrap();
                         let t1 = Instant::now();
-                        let rows = tx.query(stmt_s, &refs(sp)).unwrap();
+                        let rows = match var {
+                            1 => tx.query(&hand_stmts[k].0, &refs(&hand_stmts[k].1)).unwrap(),
+                            2 => tx.query(&same_stmts[k].0, &refs(&same_stmts[k].2)).unwrap(),
+                            _ => tx.query_typed(&same_stmts[k].1, &typed(&same_stmts[k].2)).unwrap(),
+                        };
                         let stmt = us(t1.elapsed());
                         let n = rows.iter().map(|r| r.get::<_, Raw>(0).0).count();
                         tx.commit().unwrap();
-                        if i >= warm {
-                            t_same.push(stmt);
-                            raw.push_str(&format!("{stage},{shape},{ci},same,{i},{stmt:.1},,{n}\n"));
-                        }
+                        (stmt, n)
                     }
+                };
+                let txn = us(t0.elapsed());
+                if i >= warm {
+                    t[var].push(stmt);
+                    match var {
+                        0 => tx_req.push(txn),
+                        1 => tx_hand.push(txn),
+                        _ => {}
+                    }
+                    raw.push_str(&format!("{stage},{shape},{ci},{},{i},{stmt:.1},{txn:.1},{n}\n", NAMES[var]));
                 }
             }
         }
-        let (sr, sh, ss) = (stats(&t_req), stats(&t_hand), stats(&t_same));
+        let (sr, sh, ss, sp, sc) = (stats(&t[0]), stats(&t[1]), stats(&t[2]), stats(&t[3]), stats(&t[4]));
         let (xr, xh) = (stats(&tx_req), stats(&tx_hand));
         emit(
             out,
@@ -385,7 +400,7 @@ pub fn run(st: &State, stage: &str, samples: usize, filters_path: &str, out: &st
                 "bench": "req", "stage": stage, "shape": shape, "events": events, "event_tags": tags,
                 "communities": st.communities.len(), "sample_communities": cases.len(),
                 "avg_rows": rows_total as f64 / cases.len() as f64, "result_mismatches": mismatches,
-                "req": sr.json(), "hand": sh.json(), "same": ss.json(),
+                "req": sr.json(), "hand": sh.json(), "same": ss.json(), "same_plan": sp.json(), "count": sc.json(),
                 "ratio_median": r3(sr.median / sh.median), "ratio_p90": r3(sr.p90 / sh.p90),
                 "ratio_same_median": r3(sr.median / ss.median),
                 "txn_req": xr.json(), "txn_hand": xh.json(), "ratio_txn_median": r3(xr.median / xh.median),

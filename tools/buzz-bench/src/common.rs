@@ -144,3 +144,22 @@ pub fn emit(out: &str, v: &Value) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out).expect("results file");
     writeln!(f, "{line}").unwrap();
 }
+
+/// Pin this client thread and the backend serving `client` to one CPU (root only; a no-op
+/// where taskset is missing). On a VM a round trip between two vCPUs costs ~10× one on the
+/// same vCPU, and the scheduler's placement would otherwise decide the result.
+pub fn pin_pair(client: &mut Client, cpu: usize) {
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpu = (cpu % ncpu).to_string();
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    for pid in [Some(backend.to_string()), tid].into_iter().flatten() {
+        let _ = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpu, &pid])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

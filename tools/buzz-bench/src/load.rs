@@ -98,8 +98,15 @@ pub fn setup(db: &str, role: &str, key_seed: u64, plan: &[CommunityPlan], slug_p
                                 tx.query_one("SELECT buzz.create_channel($1, $2)", &[&name, &vis]).unwrap().get(0);
                             c.channels.push(ch);
                         }
+                        // The channel parameter is uuid in the source and was text in older builds.
+                        let add = tx.prepare("SELECT buzz.add_channel_member($1, $2::text, 'member')").unwrap();
+                        let council = c.channels[2].to_string();
                         for pk in c.pubkeys.iter().take(COUNCIL).skip(1) {
-                            tx.execute("SELECT buzz.add_channel_member($1, $2::text, 'member')", &[&c.channels[2], pk]).unwrap();
+                            if add.params()[0] == postgres::types::Type::UUID {
+                                tx.execute(&add, &[&c.channels[2], pk]).unwrap();
+                            } else {
+                                tx.execute(&add, &[&council, pk]).unwrap();
+                            }
                         }
                         tx.commit().unwrap();
                         out.push((i, c));
@@ -159,11 +166,23 @@ impl Publisher {
 
     /// One relay request: BEGIN; enter(host, token); publish(event); COMMIT.
     pub fn publish(&mut self, host: &str, token: &str, event: &str) -> (bool, String) {
+        let (ok, msg, _) = self.publish_timed(host, token, event);
+        (ok, msg)
+    }
+
+    /// The same, with the client-observed µs of [BEGIN + COMMIT, enter, publish].
+    pub fn publish_timed(&mut self, host: &str, token: &str, event: &str) -> (bool, String, [f64; 3]) {
+        let t0 = std::time::Instant::now();
         let mut tx = self.client.transaction().unwrap();
+        let t1 = std::time::Instant::now();
         tx.execute(&self.enter, &[&host, &token]).unwrap();
+        let t2 = std::time::Instant::now();
         let row = tx.query_one(&self.publish, &[&event]).unwrap();
+        let t3 = std::time::Instant::now();
         tx.commit().unwrap();
-        (row.get(0), row.get(1))
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        let times = [us(t1 - t0) + us(t3.elapsed()), us(t2 - t1), us(t3 - t2)];
+        (row.get(0), row.get(1), times)
     }
 }
 
@@ -183,9 +202,11 @@ pub fn publish_all(st: &State, events: Vec<gen::Gen>) -> (usize, HashMap<String,
     let results: Vec<(usize, HashMap<String, usize>)> = std::thread::scope(|s| {
         let hs: Vec<_> = parts
             .into_iter()
-            .map(|part| {
+            .enumerate()
+            .map(|(cpu, part)| {
                 s.spawn(move || {
                     let mut p = Publisher::new(&st.relay_role, &st.db);
+                    crate::common::pin_pair(&mut p.client, cpu);
                     let mut fin = Finisher::new(st.key_seed);
                     let (mut ok, mut refused) = (0usize, HashMap::new());
                     for (i, g) in part.iter().enumerate() {
