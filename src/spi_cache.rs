@@ -40,11 +40,10 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> spi::Re
     Ok(kept)
 }
 
-/// A kept plan for a dynamic statement. With `custom`, it is always planned for its actual
-/// parameter values (`CURSOR_OPT_CUSTOM_PLAN`): parse, analysis and RLS rewrite stay cached,
-/// but a generic plan — which cannot see how many values an `= ANY($n)` array holds, and was
-/// measured to scan a whole community's tags for one `#e` value — is never used. Statements
-/// with only scalar parameters keep PostgreSQL's usual choice (planning costs ~0.2 ms here).
+/// A kept plan that is always planned for its actual parameter values
+/// (`CURSOR_OPT_CUSTOM_PLAN`): the parse, analysis and RLS rewrite are cached, but a generic
+/// plan — which cannot see how many ids or tag values a filter carries, and was measured to
+/// scan a whole community's tags for one `#e` value — is never used.
 pub struct CustomPlan(pg_sys::SPIPlanPtr);
 
 impl Drop for CustomPlan {
@@ -53,7 +52,7 @@ impl Drop for CustomPlan {
     }
 }
 
-fn custom_plan(sql: &str, args: &[DatumWithOid<'_>], custom: bool) -> Rc<CustomPlan> {
+fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
     if let Some(p) = DYNAMIC.with(|m| m.borrow().get(sql).cloned()) {
         return p;
     }
@@ -64,7 +63,7 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>], custom: bool) -> Rc<CustomP
             text.as_ptr(),
             types.len() as i32,
             types.as_mut_ptr(),
-            if custom { pg_sys::CURSOR_OPT_CUSTOM_PLAN as i32 } else { 0 },
+            pg_sys::CURSOR_OPT_CUSTOM_PLAN as i32,
         );
         if p.is_null() || pg_sys::SPI_keepplan(p) != 0 {
             crate::errors::raise(crate::errors::Error::Internal);
@@ -83,14 +82,9 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>], custom: bool) -> Rc<CustomP
 
 /// Run a dynamic SELECT through its custom-plan cache entry and hand each row's first column
 /// (raw, still in SPI memory) to `each`.
-pub fn select_dynamic(
-    sql: &str,
-    args: &[DatumWithOid<'_>],
-    custom: bool,
-    mut each: impl FnMut(Option<pg_sys::Datum>),
-) {
+pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut(Option<pg_sys::Datum>)) {
     Spi::connect_mut(|_client| {
-        let plan = custom_plan(sql, args, custom);
+        let plan = custom_plan(sql, args);
         let (mut values, mut nulls): (Vec<pg_sys::Datum>, Vec<std::ffi::c_char>) = args
             .iter()
             .map(|a| match a.datum() {

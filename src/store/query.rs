@@ -109,8 +109,6 @@ pub fn parse_filters(v: &Value) -> Result<Vec<Filter>, Error> {
 struct Sql {
     text: String,
     args: Vec<DatumWithOid<'static>>,
-    /// Some filter field carries several values (an `= ANY` array): plan per call.
-    custom_plan: bool,
 }
 
 impl Sql {
@@ -178,10 +176,7 @@ where
 {
     match values {
         [one] => format!("{col} = {}", q.bind(one.clone().into())),
-        _ => {
-            q.custom_plan = true;
-            format!("{col} = ANY({})", q.bind(values.to_vec().into()))
-        }
+        _ => format!("{col} = ANY({})", q.bind(values.to_vec().into())),
     }
 }
 
@@ -246,7 +241,6 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
     let mut q = Sql {
         text: String::new(),
         args: vec![r.community.into(), r.now.into(), r.channels.clone().into()],
-        custom_plan: false,
     };
     q.text = match (filters, count) {
         ([f], false) => filter_sql(&mut q, f, "e.event", true),
@@ -290,7 +284,7 @@ fn req(filters: Option<JsonB>) -> SetOfIterator<'static, RawJsonb> {
         // The SRF's multi-call context: results must outlive SPI's own memory.
         let upper = unsafe { pg_sys::CurrentMemoryContext };
         let mut rows = Vec::new();
-        crate::spi_cache::select_dynamic(&q.text, &q.args, q.custom_plan, |d| {
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
             if let Some(d) = d {
                 let copy = unsafe {
                     PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
@@ -314,7 +308,7 @@ fn count(filters: Option<JsonB>) -> i64 {
         }
         let q = build(&r, &filters, true);
         let mut n = 0i64;
-        crate::spi_cache::select_dynamic(&q.text, &q.args, q.custom_plan, |d| {
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
             n = d.map(|d| d.value() as i64).unwrap_or(0);
         });
         n
