@@ -99,6 +99,7 @@ COMMENT ON FUNCTION buzz.revoke(text, text) IS 'Operator: remove a member; casca
 COMMENT ON FUNCTION buzz.setup_relay_role(text) IS 'Operator: grant exactly the relay API to a role, refusing roles that could bypass RLS.';
 COMMENT ON FUNCTION buzz.publish(text) IS 'Store a signed event in the entered community; answers (accepted, message) like NIP-01 OK.';
 COMMENT ON FUNCTION buzz.publish(jsonb) IS 'buzz.publish for an event held as jsonb.';
+COMMENT ON FUNCTION buzz.publish(json) IS 'buzz.publish for an event typed as json.';
 COMMENT ON FUNCTION buzz.req(jsonb) IS 'NIP-01 REQ: visible events of the entered community matching the filters, newest first.';
 COMMENT ON FUNCTION buzz.count(jsonb) IS 'NIP-45 COUNT: exactly how many events buzz.req would return without limits.';
 COMMENT ON FUNCTION buzz.explain_req(jsonb) IS 'Operator: EXPLAIN (COSTS OFF) of the statement buzz.req runs for these filters here.';

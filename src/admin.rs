@@ -25,6 +25,7 @@ pub const RELAY_API: &[&str] = &[
     "buzz.list_channels()",
     "buzz.publish(text)",
     "buzz.publish(jsonb)",
+    "buzz.publish(json)",
     "buzz.req(jsonb)",
     "buzz.count(jsonb)",
     "buzz.event_id(text)",

@@ -335,6 +335,16 @@ fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, b
     })
 }
 
+/// `buzz.publish(event json)`: the same, for a relay that passes the event typed as json.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
+#[search_path(pg_catalog, pg_temp)]
+fn publish_json(event: Option<pgrx::Json>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
+    crate::errors::guard(|| {
+        let text = event.map(|j| j.0.to_string());
+        answer(text.as_deref().ok_or(Error::EventMalformed).and_then(publish_text))
+    })
+}
+
 /// `buzz.publish(event jsonb)`: the same, for a relay that already holds the event as jsonb.
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]

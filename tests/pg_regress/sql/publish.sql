@@ -46,6 +46,7 @@ SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT * FROM buzz.publish(:'e1');
 SELECT * FROM buzz.publish(:'e1');
 SELECT * FROM buzz.publish(:'e1'::jsonb);             -- the jsonb form, same answer
+SELECT * FROM buzz.publish(:'e1'::json);              -- and the json form
 COMMIT;
 -- What is stored is exactly the NIP-01 event, labelled with the host's community.
 RESET ROLE;
