@@ -115,11 +115,7 @@ fn lookup(host: &str) -> Option<Uuid> {
         "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
         &[host.into()],
     );
-    let (community, relid) = match row {
-        Ok((Some(c), Some(relid))) => (c, relid),
-        Ok(_) | Err(pgrx::spi::Error::InvalidPosition) => return None,
-        Err(e) => return Err::<Option<Uuid>, _>(e).or_raise(),
-    };
+    let (Some(community), Some(relid)) = row.or_raise() else { return None };
     HOSTS_RELID.with(|r| r.set(relid));
     // Cache only what no invalidation raced with, and never this transaction's own
     // uncommitted changes (a trigger-queued invalidation would bump the counter first).

@@ -31,16 +31,12 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
 /// unknown, expired and foreign tokens are all simply "no session".
 pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, pgrx::spi::Error> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
-    let found = crate::spi_cache::one::<String>(
+    crate::spi_cache::one::<String>(
         "SELECT s.pubkey FROM buzz.sessions s
            JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
           WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > now()",
         &[community.into(), hash.into()],
-    );
-    match found {
-        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-        other => other,
-    }
+    )
 }
 
 /// `buzz.end_session(token)`: end a session of the entered community; true if one ended.

@@ -75,11 +75,7 @@ fn lock_author(community: Uuid, pubkey: &str, deletion: bool) -> bool {
     } else {
         "SELECT true FROM buzz.members WHERE community_id = $1 AND pubkey = $2 FOR KEY SHARE"
     };
-    match crate::spi_cache::one::<bool>(sql, &[community.into(), pubkey.into()]) {
-        Ok(found) => found.unwrap_or(false),
-        Err(pgrx::spi::Error::InvalidPosition) => false,
-        Err(e) => Err::<bool, _>(e).or_raise(),
-    }
+    crate::spi_cache::one::<bool>(sql, &[community.into(), pubkey.into()]).or_raise().unwrap_or(false)
 }
 
 /// NIP-40 expiration (`["expiration", "<unix seconds>"]`), refused if already past.
@@ -89,10 +85,8 @@ fn expiration(p: &event::Parsed) -> Result<Option<i64>, Error> {
     if at <= now_secs() { Err(Error::Expired) } else { Ok(Some(at)) }
 }
 
-/// Every check between a verified event and storage.
-fn authorize(ev: Verified) -> Result<Authorized, Error> {
-    let ctx = context::current().ok_or(Error::AuthRequired)?;
-    let actor = ctx.actor.clone().ok_or(Error::AuthRequired)?;
+/// Every check between a verified event and storage, for `actor` in `community`.
+fn authorize(community: Uuid, actor: &str, ev: Verified) -> Result<Authorized, Error> {
     let p = ev.event();
     if p.kind == crate::auth::nip42::AUTH_KIND {
         return Err(Error::AuthKindRefused);
@@ -100,10 +94,10 @@ fn authorize(ev: Verified) -> Result<Authorized, Error> {
     if p.pubkey_hex() != actor {
         return Err(Error::WrongAuthor);
     }
-    if !lock_author(ctx.community, &actor, p.kind == kinds::DELETION) {
+    if !lock_author(community, actor, p.kind == kinds::DELETION) {
         return Err(Error::NotMember);
     }
-    let channel = channel_for(ctx.community, &actor, p)?;
+    let channel = channel_for(community, actor, p)?;
     let expires_at = expiration(p)?;
     let class = kinds::class(p.kind);
     let d_tag = match class {
@@ -111,18 +105,18 @@ fn authorize(ev: Verified) -> Result<Authorized, Error> {
         Class::Addressable => Some(p.tag_values("d").next().unwrap_or("").to_owned()),
         Class::Regular | Class::Ephemeral => None,
     };
-    Ok(Authorized { community: ctx.community, channel, class, d_tag, expires_at, ev })
+    Ok(Authorized { community, channel, class, d_tag, expires_at, ev })
 }
 
 /// The whole pipeline; `Ok` means accepted.
 fn publish_text(text: &str) -> Result<(), Error> {
     // Without an authenticated context nothing else is worth checking.
     let ctx = context::current().ok_or(Error::AuthRequired)?;
-    ctx.actor.as_ref().ok_or(Error::AuthRequired)?;
+    let actor = ctx.actor.ok_or(Error::AuthRequired)?;
     let parsed = event::parse(text)?;
     tag_limits(&parsed)?;
     let verified = parsed.check_id()?.check_sig()?;
-    let a = authorize(verified)?;
+    let a = authorize(ctx.community, &actor, verified)?;
     if a.class == Class::Ephemeral {
         return Ok(());
     }
@@ -238,8 +232,8 @@ fn store(a: &Authorized) -> Result<(), Error> {
               FOR UPDATE",
             &[a.community.into(), p.pubkey_hex().into(), i32::from(p.kind).into(), d_tag.as_str().into()],
         );
-        match head {
-            Ok((Some(old_id), Some(old_at))) => {
+        match head.or_raise() {
+            (Some(old_id), Some(old_at)) => {
                 if old_id == id {
                     return Err(Error::Duplicate);
                 }
@@ -254,7 +248,7 @@ fn store(a: &Authorized) -> Result<(), Error> {
                 .or_raise();
                 return if insert(a) { Ok(()) } else { Err(Error::Duplicate) };
             }
-            Ok(_) | Err(pgrx::spi::Error::InvalidPosition) => {
+            _ => {
                 if insert(a) {
                     return Ok(());
                 }
@@ -262,7 +256,6 @@ fn store(a: &Authorized) -> Result<(), Error> {
                     return Err(Error::Duplicate);
                 }
             }
-            Err(e) => Err::<(), _>(e).or_raise(),
         }
     }
     Err(Error::Superseded)

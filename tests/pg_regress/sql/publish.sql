@@ -8,22 +8,7 @@ SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 SELECT id AS general FROM buzz.channels WHERE name = 'general' \gset
 SELECT id AS council FROM buzz.channels WHERE name = 'council' \gset
 SELECT id AS beta_room FROM buzz.channels WHERE name = 'beta-room' \gset
-SET ROLE buzz_relay;
-\set host a.example
-\set sk :alice_sk
-\i :abs_srcdir/include/login.psql
-\set alice_token :token
-\set sk :carol_sk
-\i :abs_srcdir/include/login.psql
-\set carol_token :token
--- alice also joins beta (an open community), so one pubkey is admitted in both.
-\set host b.example
-\set sk :alice_sk
-\i :abs_srcdir/include/login.psql
-\set alice_beta_token :token
-\set sk :bob_sk
-\i :abs_srcdir/include/login.psql
-\set bob_token :token
+\i :abs_srcdir/include/logins.psql
 
 \set sk :alice_sk
 \set kind 1

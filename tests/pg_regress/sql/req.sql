@@ -9,21 +9,7 @@ SELECT e.id AS e1_id FROM buzz.events e JOIN buzz.communities c ON c.id = e.comm
  WHERE c.slug = 'beta' AND e.event ->> 'content' = 'hello alpha' \gset
 SELECT id AS in_general_id FROM buzz.events WHERE event ->> 'content' = 'in general' \gset
 SELECT id AS carol_note_id FROM buzz.events WHERE event ->> 'content' = 'carol speaking' \gset
-SET ROLE buzz_relay;
-\set host a.example
-\set sk :alice_sk
-\i :abs_srcdir/include/login.psql
-\set alice_token :token
-\set sk :carol_sk
-\i :abs_srcdir/include/login.psql
-\set carol_token :token
-\set host b.example
-\set sk :alice_sk
-\i :abs_srcdir/include/login.psql
-\set alice_beta_token :token
-\set sk :bob_sk
-\i :abs_srcdir/include/login.psql
-\set bob_token :token
+\i :abs_srcdir/include/logins.psql
 
 -- Bad filters are invalid:, each its own statement.
 BEGIN;
