@@ -59,6 +59,19 @@ GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.ad
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
     buzz.setup_relay_role(text), buzz.explain_req(jsonb) TO buzz_admin;
 
+-- Adopting the relay's own tables (SECURITY INVOKER: the DDL runs as the operator, who owns
+-- the tables; the foreign key to communities needs REFERENCES, a backfill needs SELECT).
+GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean),
+    buzz.tenancy_plan(regclass, boolean, boolean, text, boolean), buzz.disable_tenancy(regclass),
+    buzz.declare_global(regclass, text), buzz.tenant_guard(),
+    buzz.conformance(text), buzz.assert_conformance(text) TO buzz_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON buzz.tenancy_tables TO buzz_admin;
+GRANT SELECT, REFERENCES ON buzz.communities TO buzz_admin;
+-- Whoever creates or attaches a partition of an adopted table must be able to fence it: the
+-- event trigger calls tenancy_sync as that role, so such migration roles are operators. For
+-- anyone else the CREATE fails (closed), and the relay role keeps only the relay API (§12.1).
+GRANT EXECUTE ON FUNCTION buzz.tenancy_sync(regclass) TO buzz_admin;
+
 -- pg_dump keeps the extension's state (one call per statement: each updates pg_extension).
 DO $$
 DECLARE
@@ -103,6 +116,14 @@ COMMENT ON FUNCTION buzz.publish(json) IS 'buzz.publish for an event typed as js
 COMMENT ON FUNCTION buzz.req(jsonb) IS 'NIP-01 REQ: visible events of the entered community matching the filters, newest first.';
 COMMENT ON FUNCTION buzz.count(jsonb) IS 'NIP-45 COUNT: exactly how many events buzz.req would return without limits.';
 COMMENT ON FUNCTION buzz.explain_req(jsonb) IS 'Operator: EXPLAIN (COSTS OFF) of the statement buzz.req runs for these filters here.';
+COMMENT ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean) IS 'Operator: make a relay table tenant (column, FK, RLS+FORCE, policies, guard; optionally composite keys); returns the DDL it ran.';
+COMMENT ON FUNCTION buzz.tenancy_plan(regclass, boolean, boolean, text, boolean) IS 'Operator: the DDL enable_tenancy would run with the same arguments.';
+COMMENT ON FUNCTION buzz.disable_tenancy(regclass) IS 'Operator: remove the generated fences and the registry entry of a relay table; returns the DDL it ran.';
+COMMENT ON FUNCTION buzz.declare_global(regclass, text) IS 'Operator: record a relay table as deliberately operator-global, with a reason.';
+COMMENT ON FUNCTION buzz.tenancy_sync(regclass) IS 'Internal (event trigger): fence every partition of an adopted table.';
+COMMENT ON FUNCTION buzz.conformance(text) IS 'Operator: deployment checks for a relay role (A-RLS-1..5, P-RESOLVE, …), one row per finding.';
+COMMENT ON FUNCTION buzz.assert_conformance(text) IS 'Operator: the deployment gate; raises if any conformance check fails.';
+COMMENT ON TABLE buzz.tenancy_tables IS 'Operator-global: relay tables adopted as tenant or declared global.';
 COMMENT ON TABLE buzz.events IS 'Tenant: the event log; event is the exact NIP-01 JSON.';
 COMMENT ON TABLE buzz.event_tags IS 'Tenant: single-letter tags of events, for #x filters.';
 COMMENT ON TABLE buzz.deleted_events IS 'Tenant: NIP-09 tombstones (community, author, id).';

@@ -215,3 +215,90 @@ CREATE TRIGGER immutable_tenant BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUN
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON event_tags FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id', 'pubkey');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_coords FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');
+
+-- Tenancy of the relay's own tables (src/policy.rs). The registry says which tables are
+-- tenant and which are deliberately operator-global; buzz.conformance() reads it. Only the
+-- parent of a partitioned table is registered: its partitions are tenant with it.
+CREATE TABLE tenancy_tables (
+    tbl              regclass PRIMARY KEY,
+    mode             text NOT NULL CHECK (mode IN ('tenant', 'global')),
+    reason           text,
+    anonymous_writes boolean NOT NULL DEFAULT false,
+    registered_at    timestamptz NOT NULL DEFAULT now(),
+    registered_by    name NOT NULL DEFAULT current_user,
+    CHECK (mode = 'tenant' OR (reason IS NOT NULL AND btrim(reason) <> ''))
+);
+
+-- Row guard of every adopted table (trigger buzz_tenant_guard): an INSERT naming another
+-- community than the entered one is refused (RLS would refuse it too, but not for a
+-- superuser), and community_id never changes, for anyone.
+CREATE FUNCTION tenant_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cur uuid;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.community_id IS DISTINCT FROM OLD.community_id THEN
+            -- Catalog entry "immutable".
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = 'restricted: a row''s community and id cannot change';
+        END IF;
+    ELSE
+        cur := buzz.current_community();
+        IF cur IS NOT NULL AND NEW.community_id IS DISTINCT FROM cur THEN
+            -- Catalog entry "foreign_community".
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = 'restricted: rows can only be written in the entered community';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tenant_guard() IS 'Trigger of adopted tables: inserts only into the entered community; community_id never changes.';
+
+-- Partitions created or attached later get their parent's fences: after any CREATE/ALTER
+-- TABLE that touches a partitioned tree whose root carries the guard trigger (= adopted),
+-- buzz.tenancy_sync fences every partition. Other DDL returns after a catalog-only check, so
+-- roles without rights on schema buzz are not affected; a role that cannot fence a new
+-- partition of an adopted table cannot create it. (Sessions with row_security = off, such as
+-- pg_restore, are left alone; conformance reports any partition left unfenced.)
+CREATE FUNCTION tenancy_partitions() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    root oid;
+BEGIN
+    -- pg_dump scripts run with row_security = off; a dump already carries every partition's
+    -- fences, and adding them early would make its own CREATE POLICY statements fail.
+    IF current_setting('row_security') = 'off' THEN
+        RETURN;
+    END IF;
+    FOR root IN
+        SELECT DISTINCT a.relid
+          FROM pg_event_trigger_ddl_commands() c
+          JOIN pg_class k ON k.oid = c.objid AND (k.relispartition OR k.relkind = 'p')
+          CROSS JOIN LATERAL pg_partition_ancestors(c.objid) a
+          JOIN pg_class r ON r.oid = a.relid AND NOT r.relispartition
+         WHERE c.classid = 'pg_class'::regclass
+           AND EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = a.relid AND g.tgname = 'buzz_tenant_guard')
+    LOOP
+        PERFORM buzz.tenancy_sync(root::regclass);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tenancy_partitions() IS 'Event trigger: fence new or attached partitions of adopted tables.';
+CREATE EVENT TRIGGER buzz_tenancy_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION tenancy_partitions();
+
+-- A dropped table leaves the registry with it (a stale oid could later name another table).
+-- SECURITY DEFINER so any role's DROP can clean up; an event trigger function cannot be
+-- called directly.
+CREATE FUNCTION tenancy_dropped() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM buzz.tenancy_tables t
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND t.tbl = d.objid;
+END
+$$;
+COMMENT ON FUNCTION tenancy_dropped() IS 'Event trigger: forget dropped tables in the registry.';
+CREATE EVENT TRIGGER buzz_tenancy_dropped ON sql_drop EXECUTE FUNCTION tenancy_dropped();

@@ -143,6 +143,7 @@ impl Drop for AllowSet {
 }
 
 fn install(value: &CStr, action: pg_sys::GucAction::Type) {
+    crate::sanitize::note_role();
     let _allow = AllowSet::new();
     unsafe {
         pg_sys::set_config_option(

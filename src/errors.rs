@@ -80,12 +80,53 @@ catalog! {
     // req / count
     FilterInvalid      = ("filter_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed filter"),
     TooManyFilters     = ("too_many_filters", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: too many filters or filter values"),
+    // tenant guard on the relay's own tables
+    ForeignCommunity   = ("foreign_community", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: rows can only be written in the entered community"),
+    // operator: tenancy of the relay's own tables (the DETAIL names the object)
+    TenancyNotTable    = ("tenancy_not_table", C::ERRCODE_WRONG_OBJECT_TYPE, "invalid: tenancy applies to ordinary and partitioned tables only"),
+    TenancyOwnTable    = ("tenancy_own_table", C::ERRCODE_WRONG_OBJECT_TYPE, "invalid: the extension's own tables are managed by the extension"),
+    TenancyPartition   = ("tenancy_partition", C::ERRCODE_WRONG_OBJECT_TYPE, "invalid: adopt the partitioned table, not one of its partitions"),
+    TenancyNoColumn    = ("tenancy_no_column", C::ERRCODE_UNDEFINED_COLUMN, "invalid: table has no community_id column (pass add_column => true)"),
+    TenancyColumnType  = ("tenancy_column_type", C::ERRCODE_DATATYPE_MISMATCH, "invalid: community_id must be of type uuid"),
+    TenancyBackfill    = ("tenancy_backfill", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: table has rows without a community (pass backfill => a community slug)"),
+    TenancyGlobal      = ("tenancy_global", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: table is declared global"),
+    TenancyTenant      = ("tenancy_tenant", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: table is tenant; disable tenancy first"),
+    TenancyForeignRef  = ("tenancy_foreign_ref", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a table that is not tenant references a key that must become composite; adopt it first"),
+    TenancyRefKey      = ("tenancy_ref_key", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a referenced tenant table has no composite key yet; rewrite its keys first"),
+    TenancyExclusion   = ("tenancy_exclusion", C::ERRCODE_FEATURE_NOT_SUPPORTED, "invalid: an exclusion constraint without community_id cannot be rewritten; add community_id to it by hand"),
+    TenancyFkAction    = ("tenancy_fk_action", C::ERRCODE_FEATURE_NOT_SUPPORTED, "invalid: ON UPDATE SET NULL or SET DEFAULT would change community_id; change the foreign key first"),
+    TenancyKeyShape    = ("tenancy_key_shape", C::ERRCODE_FEATURE_NOT_SUPPORTED, "invalid: unique key of an unexpected form cannot be rewritten"),
+    ReasonRequired     = ("reason_required", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: declaring a table global needs a reason"),
+    GlobalRefsTenant   = ("global_refs_tenant", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a global table cannot reference a tenant table"),
+    NonConforming      = ("nonconforming", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "error: deployment does not conform"),
+    // what the sanitizer (src/sanitize.rs) shows instead of a raw error of the relay's own SQL
+    SqlUnique          = ("sql_unique", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: a row with this key already exists"),
+    SqlForeignKey      = ("sql_foreign_key", C::ERRCODE_FOREIGN_KEY_VIOLATION, "invalid: referenced row does not exist or is still referenced"),
+    SqlNotNull         = ("sql_not_null", C::ERRCODE_NOT_NULL_VIOLATION, "invalid: a required value is missing"),
+    SqlCheck           = ("sql_check", C::ERRCODE_CHECK_VIOLATION, "invalid: a value is not allowed"),
+    SqlConstraint      = ("sql_constraint", C::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION, "invalid: constraint violated"),
+    SqlData            = ("sql_data", C::ERRCODE_DATA_EXCEPTION, "invalid: bad value"),
+    SqlDenied          = ("sql_denied", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: not permitted"),
+    SqlStatement       = ("sql_statement", C::ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, "error: statement failed"),
+    SqlRetry           = ("sql_retry", C::ERRCODE_T_R_SERIALIZATION_FAILURE, "error: transaction conflict, retry"),
+    SqlCanceled        = ("sql_canceled", C::ERRCODE_QUERY_CANCELED, "error: statement canceled"),
     Internal           = ("internal", C::ERRCODE_INTERNAL_ERROR, "error: internal error"),
 }
 
 /// Raise `e` as a PostgreSQL ERROR with its catalog text and SQLSTATE.
 pub fn raise(e: Error) -> ! {
     ereport!(ERROR, e.sqlstate(), e.message());
+}
+
+/// Raise `e` with an operator-facing DETAIL (object names): only for operator functions, never
+/// on a path a relay reaches.
+pub fn raise_detail(e: Error, detail: &str) -> ! {
+    ereport!(ERROR, e.sqlstate(), e.message(), detail);
+}
+
+/// The catalog entry whose message is exactly `msg`.
+pub fn by_message(msg: &[u8]) -> Option<Error> {
+    Error::ALL.iter().copied().find(|e| e.message().as_bytes() == msg)
 }
 
 /// Unwrap a catalog result or raise it.

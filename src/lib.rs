@@ -14,7 +14,9 @@ mod context;
 mod errors;
 mod gucs;
 mod nostr;
+mod policy;
 mod resolve;
+mod sanitize;
 mod spi_cache;
 mod store;
 
@@ -23,6 +25,7 @@ mod store;
 // Tables, roles and the re-tenanting guard; policies need `buzz.current_community()`, so they
 // and the ownership/grant wiring come last.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/conformance.sql", name = "conformance", requires = ["schema"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
@@ -33,6 +36,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     context::init();
     resolve::init();
+    sanitize::init();
 }
 
 /// Two communities for #[pg_test]s: `<tag>-a` (allowlist) and `<tag>-b` (open) with BOB

@@ -11,7 +11,7 @@ as_pg() { # run a command as the postgres OS user, keeping the PG* environment
     if [ "$(id -u)" = 0 ]; then
         runuser -u "$PG_OS_USER" -- env PATH="$PG_BIN:$PATH" PGHOST="${PGHOST:-}" PGPORT="${PGPORT:-}" \
             PGUSER="${PGUSER:-}" PGDATABASE="${PGDATABASE:-}" PGOPTIONS="${PGOPTIONS:-}" \
-            BUZZ_SIGN="${BUZZ_SIGN:-}" "$@"
+            BUZZ_SIGN="${BUZZ_SIGN:-}" BUZZ_SERVER_LOG="${BUZZ_SERVER_LOG:-}" "$@"
     else
         PATH="$PG_BIN:$PATH" "$@"
     fi

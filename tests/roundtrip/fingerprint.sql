@@ -9,6 +9,14 @@ UNION ALL SELECT 'channels', count(*), md5(string_agg(r::text, '|' ORDER BY r::t
 UNION ALL SELECT 'channel_members', count(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM buzz.channel_members r
 UNION ALL SELECT 'challenges', count(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM buzz.challenges r
 UNION ALL SELECT 'sessions', count(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM buzz.sessions r
+UNION ALL SELECT 'tenancy_tables', count(*), md5(string_agg(format('%s %s %s %s', tbl, mode, reason, anonymous_writes), '|'
+                                                            ORDER BY tbl::text)) FROM buzz.tenancy_tables
+-- the relay's own adopted tables: their policies and rows come back too
+UNION ALL SELECT 'relay policies', count(*), md5(string_agg(format('%s %s %s %s', polrelid::regclass, polname, polpermissive,
+                                                            pg_get_expr(polqual, polrelid)), '|' ORDER BY polrelid::regclass::text, polname))
+            FROM pg_policy WHERE polrelid::regclass::text LIKE 'relay.%'
+UNION ALL SELECT 'relay.users', count(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM relay.users r
+UNION ALL SELECT 'relay.events', count(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM relay.events r
 ) f ORDER BY t;
 -- Every stateful table must be registered for pg_dump (DESIGN §12.18).
 SELECT count(*) AS unregistered_tables FROM pg_class c

@@ -78,7 +78,9 @@ ROLLBACK;
 SELECT set_config('buzz.context', :'forged', true);
 BEGIN;
 SELECT buzz.enter('b.example');
+\set VERBOSITY sqlstate
 SELECT set_config('buzz.context', :'forged', true);  -- not even on top of a real context
+\set VERBOSITY terse
 ROLLBACK;
 ALTER ROLE buzz_relay SET buzz.context = 'x';
 -- A function's SET clause is another way in; the relay role can create functions nowhere.

@@ -20,9 +20,12 @@ UPDATE buzz.channels SET name = 'x';
 DELETE FROM buzz.sessions;
 TRUNCATE buzz.members;
 -- ... nor with a context: privileges, not context, are what is missing.
+-- (Inside a context the error is sanitized: SQLSTATE and a catalog phrase; suite sanitize.)
 BEGIN;
 SELECT buzz.enter('a.example');
+\set VERBOSITY sqlstate
 SELECT count(*) FROM buzz.members;
+\set VERBOSITY terse
 ROLLBACK;
 RESET ROLE;
 
@@ -44,8 +47,10 @@ WITH d AS (DELETE FROM buzz.members RETURNING 1) SELECT count(*) AS deleted FROM
 BEGIN;
 SELECT buzz.enter('a.example');
 SELECT count(*) AS visible, count(*) FILTER (WHERE community_id <> buzz.current_community()) AS foreign_rows FROM buzz.members;
+\set VERBOSITY sqlstate
 INSERT INTO buzz.members (community_id, pubkey, role, source)
     SELECT id, :'dave', 'member', 'admin' FROM buzz.communities WHERE slug = 'beta';
+\set VERBOSITY terse
 ROLLBACK;
 RESET ROLE;
 -- (The operator sees everything: superusers bypass RLS.)

@@ -3,7 +3,8 @@
 //!
 //!   buzz-itest concurrency                               publish races between two connections
 //!   buzz-itest noninterference [--seed N] [--ops N]      B alone vs. B interleaved with A
-//!   buzz-itest all [--seed N] [--ops N]                  both
+//!   buzz-itest sanitize                                  error fields the relay's own SQL shows
+//!   buzz-itest all [--seed N] [--ops N]                  all of them
 //!
 //! Prints `ok - name` / `not ok - name: why` per check and `itest: N passed, M failed`; exits
 //! non-zero if anything failed.
@@ -12,6 +13,7 @@ mod concurrency;
 mod noninterference;
 mod prng;
 mod report;
+mod sanitize;
 mod setup;
 
 use std::process::exit;
@@ -19,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use report::Report;
 
-const USAGE: &str = "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | all [--seed N] [--ops N]";
+const USAGE: &str = "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | all [--seed N] [--ops N]";
 
 struct Args {
     command: String,
@@ -29,7 +31,7 @@ struct Args {
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let command = args.first().cloned().ok_or("missing subcommand")?;
-    if !["concurrency", "noninterference", "all"].contains(&command.as_str()) {
+    if !["concurrency", "noninterference", "sanitize", "all"].contains(&command.as_str()) {
         return Err(format!("unknown subcommand {command:?}"));
     }
     // Default seed from the clock: every run explores a new plan; failures print the seed.
@@ -69,6 +71,9 @@ fn main() {
             }
             if matches!(args.command.as_str(), "noninterference" | "all") {
                 noninterference::run(&pg, args.seed, args.ops, &mut report);
+            }
+            if matches!(args.command.as_str(), "sanitize" | "all") {
+                sanitize::run(&pg, &mut report);
             }
         }
     }

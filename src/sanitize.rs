@@ -1,0 +1,211 @@
+//! Sanitized errors for the relay's own statements (DESIGN §6, C2.2 / M6).
+//!
+//! The extension's functions already answer from the catalog, but a relay also runs its own
+//! SQL on its own (tenant) tables, and PostgreSQL's errors name constraints, tables, columns
+//! and — in DETAIL — row values. While a tenant context is active and the acting role (the
+//! outer role: `SET ROLE` counts, SECURITY DEFINER does not) is not a superuser, every ERROR
+//! that is about to reach the client is rewritten in `emit_log_hook`:
+//!   * a message that already is a catalog phrase keeps its text;
+//!   * anything else becomes the catalog phrase for its SQLSTATE class plus
+//!     `(incident <16 hex>)`, and the raw error — message, detail, hint, context, object
+//!     names — is first written to the server log only (LOG_SERVER_ONLY) with the community
+//!     and the same incident id;
+//!   * DETAIL, HINT, CONTEXT, the schema/table/column/datatype/constraint fields, the internal
+//!     query, cursor positions and the source location are cleared. The SQLSTATE is kept:
+//!     relays act on it (retry on 40001, duplicate on 23505) and it carries no tenant data.
+//!
+//! The hook only sees errors that go to the server log (`log_min_messages` ≤ `error`), which
+//! the conformance gate checks. It never touches the catalogs (the role's superuser bit is
+//! noted when the context is installed), guards against re-entry (its own log line passes
+//! through it) and catches panics: on any failure the message becomes `error: internal error`.
+
+use std::cell::Cell;
+use std::ffi::{c_char, CStr, CString};
+use std::fmt::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pgrx::pg_sys;
+use pgrx::{ereport, PgLogLevel, PgSqlErrorCode as C};
+
+use crate::errors::{by_message, Error};
+
+static mut PREV_HOOK: pg_sys::emit_log_hook_type = None;
+
+thread_local! {
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    /// The outer role last seen installing a context, and whether it is a superuser.
+    static ROLE: Cell<Option<(pg_sys::Oid, bool)>> = const { Cell::new(None) };
+}
+
+pub fn init() {
+    unsafe {
+        PREV_HOOK = pg_sys::emit_log_hook;
+        pg_sys::emit_log_hook = Some(hook);
+    }
+}
+
+/// Remember whether the acting role is a superuser (called whenever a context is installed,
+/// in a healthy transaction, so the hook itself never needs a catalog lookup).
+pub fn note_role() {
+    let role = unsafe { pg_sys::GetOuterUserId() };
+    if ROLE.with(|r| r.get()).map(|(o, _)| o) != Some(role) {
+        let is_super = unsafe { pg_sys::superuser_arg(role) };
+        ROLE.with(|r| r.set(Some((role, is_super))));
+    }
+}
+
+/// Unknown roles count as non-superusers: sanitizing too much is the safe mistake.
+fn acting_as_superuser() -> bool {
+    let role = unsafe { pg_sys::GetOuterUserId() };
+    matches!(ROLE.with(|r| r.get()), Some((o, true)) if o == role)
+}
+
+unsafe extern "C-unwind" fn hook(edata: *mut pg_sys::ErrorData) {
+    if !edata.is_null() && !IN_HOOK.with(|h| h.get()) {
+        IN_HOOK.with(|h| h.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| sanitize(&mut *edata)));
+        IN_HOOK.with(|h| h.set(false));
+        if outcome.is_err() {
+            let e = &mut *edata;
+            strip(e);
+            set_message(e, Error::Internal.message());
+        }
+    }
+    if let Some(prev) = PREV_HOOK {
+        prev(edata);
+    }
+}
+
+unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
+    if e.elevel != pg_sys::PGERROR as i32 || !e.output_to_client || pg_sys::ParallelWorkerNumber >= 0 {
+        // Parallel workers hand their errors to the leader, which sanitizes them once.
+        return;
+    }
+    let Some(ctx) = crate::context::current() else { return };
+    if acting_as_superuser() {
+        return;
+    }
+    let message = text(e.message);
+    if by_message(message.as_bytes()).is_some() {
+        strip(e);
+        return;
+    }
+    let entry = classify(e.sqlerrcode);
+    let incident = incident_id();
+    let mut raw = format!(
+        "buzz_tenancy incident {incident} community {} sqlstate {}: {message}",
+        ctx.community,
+        sqlstate(e.sqlerrcode)
+    );
+    for (label, field) in [
+        ("detail", e.detail),
+        ("detail_log", e.detail_log),
+        ("hint", e.hint),
+        ("context", e.context),
+        ("schema", e.schema_name),
+        ("table", e.table_name),
+        ("column", e.column_name),
+        ("datatype", e.datatype_name),
+        ("constraint", e.constraint_name),
+        ("internal query", e.internalquery),
+    ] {
+        if !field.is_null() {
+            let _ = write!(raw, "\n  {label}: {}", text(field));
+        }
+    }
+    // Server log only; it passes through this hook again (IN_HOOK) and is never sent to a client.
+    ereport!(PgLogLevel::LOG_SERVER_ONLY, C::ERRCODE_SUCCESSFUL_COMPLETION, raw);
+    strip(e);
+    set_message(e, &format!("{} (incident {incident})", entry.message()));
+}
+
+/// The catalog entry shown for a raw error, by SQLSTATE (exact codes first, then class).
+fn classify(code: i32) -> Error {
+    let is = |c: C| code == c as i32;
+    let class = |c: C| code & 0xFFF == (c as i32) & 0xFFF;
+    if is(C::ERRCODE_UNIQUE_VIOLATION) || is(C::ERRCODE_EXCLUSION_VIOLATION) {
+        Error::SqlUnique
+    } else if is(C::ERRCODE_FOREIGN_KEY_VIOLATION) {
+        Error::SqlForeignKey
+    } else if is(C::ERRCODE_NOT_NULL_VIOLATION) {
+        Error::SqlNotNull
+    } else if is(C::ERRCODE_CHECK_VIOLATION) {
+        Error::SqlCheck
+    } else if is(C::ERRCODE_INSUFFICIENT_PRIVILEGE) {
+        Error::SqlDenied
+    } else if is(C::ERRCODE_QUERY_CANCELED) {
+        Error::SqlCanceled
+    } else if class(C::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) {
+        Error::SqlConstraint
+    } else if class(C::ERRCODE_DATA_EXCEPTION) {
+        Error::SqlData
+    } else if class(C::ERRCODE_TRANSACTION_ROLLBACK) {
+        Error::SqlRetry
+    } else if class(C::ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION)
+        || class(C::ERRCODE_FEATURE_NOT_SUPPORTED)
+        || class(C::ERRCODE_INVALID_TRANSACTION_STATE)
+        || class(C::ERRCODE_INVALID_CURSOR_STATE)
+        || class(C::ERRCODE_INVALID_SQL_STATEMENT_NAME)
+    {
+        Error::SqlStatement
+    } else {
+        Error::Internal
+    }
+}
+
+/// Clear every field that could carry names or values.
+unsafe fn strip(e: &mut pg_sys::ErrorData) {
+    e.detail = std::ptr::null_mut();
+    e.detail_log = std::ptr::null_mut();
+    e.hint = std::ptr::null_mut();
+    e.context = std::ptr::null_mut();
+    e.backtrace = std::ptr::null_mut();
+    e.schema_name = std::ptr::null_mut();
+    e.table_name = std::ptr::null_mut();
+    e.column_name = std::ptr::null_mut();
+    e.datatype_name = std::ptr::null_mut();
+    e.constraint_name = std::ptr::null_mut();
+    e.internalquery = std::ptr::null_mut();
+    e.cursorpos = 0;
+    e.internalpos = 0;
+    e.filename = std::ptr::null();
+    e.lineno = 0;
+    e.funcname = std::ptr::null();
+    e.hide_ctx = true;
+}
+
+/// Replace the message with a copy in the error's own memory context (PostgreSQL may pfree it).
+unsafe fn set_message(e: &mut pg_sys::ErrorData, msg: &str) {
+    let Ok(c) = CString::new(msg) else { return };
+    let cxt = if e.assoc_context.is_null() { pg_sys::ErrorContext } else { e.assoc_context };
+    e.message = pg_sys::MemoryContextStrdup(cxt, c.as_ptr());
+}
+
+unsafe fn text(p: *const c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// Five-character SQLSTATE from PostgreSQL's packed form (6 bits per character).
+fn sqlstate(mut code: i32) -> String {
+    let mut s = String::with_capacity(5);
+    for _ in 0..5 {
+        s.push((((code & 0x3F) as u8) + b'0') as char);
+        code >>= 6;
+    }
+    s
+}
+
+/// 64 random bits, hex: enough to find the log line, nothing to learn from.
+fn incident_id() -> String {
+    let mut b = [0u8; 8];
+    if !unsafe { pg_sys::pg_strong_random(b.as_mut_ptr().cast(), b.len()) } {
+        // Never fail the error path: fall back to time and pid.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        b = ((t as u64) ^ (u64::from(std::process::id()) << 40)).to_be_bytes();
+    }
+    hex::encode(b)
+}
