@@ -632,3 +632,77 @@ fn tenancy_sync(tbl: PgRelation) -> String {
     fence_steps(&t, anonymous, &mut out);
     run(&out)
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    #[allow(unused_imports)] // used by the plain #[test]s only
+    use super::*;
+
+    #[test]
+    fn constraints_get_community_id_first() {
+        assert_eq!(composite_constraint("PRIMARY KEY (id)").as_deref(), Some("PRIMARY KEY (community_id, id)"));
+        assert_eq!(
+            composite_constraint("UNIQUE NULLS NOT DISTINCT (a, b) INCLUDE (c) DEFERRABLE").as_deref(),
+            Some("UNIQUE NULLS NOT DISTINCT (community_id, a, b) INCLUDE (c) DEFERRABLE")
+        );
+        // Anything else (an exclusion constraint, a CHECK) is not rewritten by text.
+        assert_eq!(composite_constraint("EXCLUDE USING gist (room WITH =)"), None);
+        assert_eq!(composite_constraint("CHECK ((x > 0))"), None);
+    }
+
+    #[test]
+    fn unique_indexes_keep_expressions_and_predicates() {
+        let def = "CREATE UNIQUE INDEX users_nip05 ON relay.users USING btree (lower(nip05)) WHERE (deleted_at IS NULL)";
+        assert_eq!(
+            composite_index(def, "users_nip05", "relay.users").as_deref(),
+            Some("CREATE UNIQUE INDEX users_nip05 ON relay.users USING btree (community_id, lower(nip05)) WHERE (deleted_at IS NULL)")
+        );
+        // A partitioned parent's index is printed ON ONLY; the rewrite must cover the partitions.
+        let def = "CREATE UNIQUE INDEX ev ON ONLY relay.events USING btree (id, created_at)";
+        assert_eq!(
+            composite_index(def, "ev", "relay.events").as_deref(),
+            Some("CREATE UNIQUE INDEX ev ON relay.events USING btree (community_id, id, created_at)")
+        );
+        // A definition naming another table (or another access method) is refused, not guessed.
+        assert_eq!(composite_index(def, "ev", "relay.other"), None);
+        assert_eq!(composite_index("CREATE UNIQUE INDEX ev ON relay.events USING hash (id)", "ev", "relay.events"), None);
+    }
+
+    #[cfg(test)]
+    fn fk(del: &str, delsetcols: Option<Vec<String>>) -> ForeignKey {
+        ForeignKey {
+            name: "w_fk".into(),
+            from: "relay.workflows".into(),
+            from_oid: 1,
+            to: "relay.channels".into(),
+            to_oid: 2,
+            index_oid: 3,
+            cols: vec!["channel_id".into()],
+            refcols: vec!["id".into()],
+            has_cid: false,
+            from_mode: Some("tenant".into()),
+            from_has_cid: true,
+            to_mode: Some("tenant".into()),
+            target_ok: true,
+            upd: "a".into(),
+            del: del.into(),
+            matchtype: "s".into(),
+            deferrable: true,
+            deferred: true,
+            delsetcols,
+        }
+    }
+
+    #[test]
+    fn foreign_keys_become_composite_and_never_null_community_id() {
+        assert_eq!(
+            composite_fk(&fk("n", None)),
+            "ALTER TABLE relay.workflows ADD CONSTRAINT w_fk FOREIGN KEY (community_id, channel_id) \
+             REFERENCES relay.channels (community_id, id) ON UPDATE NO ACTION ON DELETE SET NULL (channel_id) \
+             DEFERRABLE INITIALLY DEFERRED"
+        );
+        assert!(composite_fk(&fk("c", None)).contains("ON DELETE CASCADE"));
+        assert!(composite_fk(&fk("d", Some(vec!["channel_id".into()]))).contains("ON DELETE SET DEFAULT (channel_id)"));
+    }
+}
