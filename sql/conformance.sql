@@ -444,7 +444,7 @@ BEGIN
     -- tenant -> tenant FKs at the same position on both sides. Tenant -> non-tenant FKs without
     -- community_id are reported for review; any FK from a non-tenant table into a tenant table
     -- fails. Index partitions and cloned constraints of partitions are reported once, at the
-    -- parent.
+    -- parent. Serial and identity columns of tenant tables are reported for review (§12.13).
     ---------------------------------------------------------------------------------------------
     cid := 'A-RLS-5';
     RETURN QUERY
@@ -501,6 +501,16 @@ BEGIN
           FROM pg_catalog.pg_constraint k
          WHERE k.contype = 'f' AND k.conparentid = 0
            AND k.confrelid = ANY (v_rls1) AND NOT k.conrelid = ANY (v_rls1)
+        UNION ALL
+        -- Counters are per community (§12.13): a serial or identity column numbers every
+        -- community's rows from one sequence, so a tenant sees how busy the others are.
+        SELECT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, a.attname), 'warn',
+               'column numbers rows from a sequence shared by every community (use random ids or a per-community counter)'
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE c.oid = ANY (v_rls1) AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
+           AND (a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
     ) f
     ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -167,6 +167,7 @@ fn set_transaction_context(ctx: &Context) {
             raise(Error::ContextConflict);
         }
     }
+    crate::cursors::refuse_if_held();
     install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_LOCAL);
 }
 

@@ -31,6 +31,7 @@ catalog! {
     HostMalformed      = ("host_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed host"),
     ContextConflict    = ("context_conflict", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this transaction already belongs to another community"),
     ContextMissing     = ("context_missing", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: no community context; call buzz.enter first"),
+    HoldCursor         = ("hold_cursor", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: cursors WITH HOLD cannot be used in a community transaction"),
     AuthRequired       = ("auth_required", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: this action needs an authenticated session"),
     SessionInvalid     = ("session_invalid", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: invalid or expired session"),
     // event verification

@@ -11,6 +11,7 @@ mod auth;
 mod authorize;
 mod channels;
 mod context;
+mod cursors;
 mod errors;
 mod gucs;
 mod nostr;
@@ -37,6 +38,8 @@ pub extern "C-unwind" fn _PG_init() {
     context::init();
     resolve::init();
     sanitize::init();
+    #[cfg(not(feature = "pg13"))]
+    cursors::init();
 }
 
 /// Two communities for #[pg_test]s: `<tag>-a` (allowlist) and `<tag>-b` (open) with BOB

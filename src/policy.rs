@@ -613,9 +613,9 @@ fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
 
 /// `buzz.tenancy_sync(tbl)` (called by the `buzz_tenancy_partitions` event trigger): give
 /// every partition of an adopted table the fences its parent has, so partitions created or
-/// attached later are covered. Reads only the catalogs (the root's guard trigger marks it as
-/// adopted; its write policies say whether anonymous writes were allowed) and only ever adds
-/// fences.
+/// attached later are covered. The root's guard trigger marks it as adopted; its write
+/// policies say whether anonymous writes were allowed (a partition then gets, or loses, the
+/// write policies to match). The fence, FORCE and the default are only ever added.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenancy_sync(tbl: PgRelation) -> String {

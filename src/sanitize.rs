@@ -47,11 +47,11 @@ pub fn init() {
 /// Remember whether the acting role is a superuser (called whenever a context is installed,
 /// in a healthy transaction, so the hook itself never needs a catalog lookup).
 pub fn note_role() {
+    // superuser_arg keeps its own cache, invalidated when pg_authid changes, so a role that
+    // loses SUPERUSER is sanitized from its next context on.
     let role = unsafe { pg_sys::GetOuterUserId() };
-    if ROLE.with(|r| r.get()).map(|(o, _)| o) != Some(role) {
-        let is_super = unsafe { pg_sys::superuser_arg(role) };
-        ROLE.with(|r| r.set(Some((role, is_super))));
-    }
+    let is_super = unsafe { pg_sys::superuser_arg(role) };
+    ROLE.with(|r| r.set(Some((role, is_super))));
 }
 
 /// Unknown roles count as non-superusers: sanitizing too much is the safe mistake.

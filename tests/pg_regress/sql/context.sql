@@ -153,3 +153,38 @@ COMMIT;
 EXECUTE members_here;                                -- no context: nothing
 RESET ROLE;
 RESET plan_cache_mode;
+
+-- Nothing survives a community transaction (DESIGN §12.3): a WITH HOLD cursor would be
+-- materialized at COMMIT under the context and stay readable in the next transaction, which a
+-- pooler may give to another community. Refused in either order (mutants "WITH HOLD allowed
+-- in a context" and "enter ignores a WITH HOLD cursor").
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example');
+DECLARE held CURSOR WITH HOLD FOR SELECT 1;
+ROLLBACK;
+BEGIN;
+DECLARE held CURSOR WITH HOLD FOR SELECT 1;
+SELECT buzz.enter('a.example');
+ROLLBACK;
+-- An ordinary cursor is fine, and outside community transactions WITH HOLD is untouched.
+BEGIN;
+SELECT buzz.enter('a.example');
+DECLARE plain CURSOR FOR SELECT 1 AS one;
+FETCH plain;
+COMMIT;
+BEGIN;
+DECLARE held CURSOR WITH HOLD FOR SELECT 2 AS two;
+COMMIT;
+FETCH held;
+CLOSE held;
+RESET ROLE;
+-- In a new backend the library loads inside enter, after the DECLARE it could not see:
+-- enter asks pg_cursors.
+\c
+SET ROLE buzz_relay;
+BEGIN;
+DECLARE held CURSOR WITH HOLD FOR SELECT 1;
+SELECT buzz.enter('a.example');
+ROLLBACK;
+RESET ROLE;

@@ -2,7 +2,7 @@
 -- phrase, the SQLSTATE and an incident id — nothing else (tools/buzz-itest checks that every
 -- other protocol field is empty); the raw error goes to the server log with the community and
 -- the same incident id. Superusers and statements outside a context are untouched.
--- Mutant "raw errors reach the client" (no hook) turns this suite red.
+-- Mutant "relay SQL errors reach the client raw (M6)" (no hook) turns this suite red.
 \set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
 \getenv server_log BUZZ_SERVER_LOG

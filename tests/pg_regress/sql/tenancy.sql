@@ -12,7 +12,7 @@ SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 
 -- One row per table in each community, written by the relay role's own SQL. Repeated keys
 -- (same pubkey, NIP-05, channel name, token hash, event id, invite code) coexist: a global
--- UNIQUE would refuse beta's copies. Mutant "global UNIQUE kept" (M3).
+-- UNIQUE would refuse beta's copies. Mutant "unique indexes of adopted tables stay global (M3)".
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 \i :abs_srcdir/include/relay_rows.psql
@@ -61,7 +61,7 @@ INSERT INTO relay.channels (name) VALUES ('anonymous');
 ROLLBACK;
 
 -- The relay's own permissive policy (open channels visible) cannot widen across
--- communities: the generated RESTRICTIVE fence bounds it. Mutant "no restrictive policy" (I4).
+-- communities: the generated RESTRICTIVE fence bounds it. Mutant "adopted tables get no restrictive policy (I4)".
 RESET ROLE;
 CREATE POLICY open_channels ON relay.channels FOR SELECT USING (visibility = 'open');
 SET ROLE buzz_relay;
@@ -73,14 +73,15 @@ RESET ROLE;
 DROP POLICY open_channels ON relay.channels;
 
 -- The tables' owner is fenced too (FORCE): without a context it sees nothing and writes
--- nothing. Mutant "no FORCE" (owner leak).
+-- nothing. Mutant "adopted tables not FORCEd (owner leak)".
 SET ROLE relay_migrator;
 SELECT count(*) AS owner_sees_without_context FROM relay.users;
 WITH u AS (UPDATE relay.invites SET uses = uses + 1 RETURNING 1) SELECT count(*) AS owner_updated FROM u;
 RESET ROLE;
 
 -- community_id never changes, even for a superuser (who bypasses RLS), and a superuser in a
--- context cannot insert into another community. Mutant "community_id updatable" (re-tenanting).
+-- context cannot insert into another community. Mutant "community_id of adopted tables updatable
+-- (re-tenanting)".
 BEGIN;
 SELECT buzz.enter('a.example');
 UPDATE relay.users SET community_id = :'beta_id';
