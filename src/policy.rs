@@ -220,7 +220,13 @@ SELECT jsonb_build_object(
               'has_cid', k.from_cid IS NOT NULL AND k.from_cid = ANY (k.conkey),
               'from_mode', (SELECT r.mode FROM buzz.tenancy_tables r WHERE r.tbl = k.conrelid),
               'from_has_cid', k.from_cid IS NOT NULL,
-              'to_mode', (SELECT r.mode FROM buzz.tenancy_tables r WHERE r.tbl = k.confrelid),
+              -- the extension's own tenant tables count as tenant (community_hosts is global)
+              'to_mode', COALESCE((SELECT r.mode FROM buzz.tenancy_tables r WHERE r.tbl = k.confrelid),
+                                  CASE WHEN k.to_cid IS NOT NULL AND k.confrelid <> 'buzz.community_hosts'::regclass
+                                        AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+                                                     WHERE d.classid = 'pg_class'::regclass AND d.objid = k.confrelid
+                                                       AND d.deptype = 'e' AND x.extname = 'buzz_tenancy')
+                                       THEN 'tenant' END),
               -- the referenced table already has a unique key on exactly (community_id, refcols)
               'target_ok', k.to_cid IS NOT NULL AND EXISTS (
                   SELECT 1 FROM pg_index ri

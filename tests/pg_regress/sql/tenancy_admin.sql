@@ -33,6 +33,10 @@ CREATE TABLE scratch.global_ref (plain_id int REFERENCES scratch.plain (id));
 SELECT buzz.declare_global('scratch.global_ref', 'pointing into tenant data');
 SELECT buzz.enable_tenancy('scratch.plain', rewrite_keys => true);
 DROP TABLE scratch.global_ref;
+-- ... nor the extension's own tenant tables
+CREATE TABLE scratch.member_notes (community_id uuid, pubkey text, FOREIGN KEY (community_id, pubkey) REFERENCES buzz.members);
+SELECT buzz.declare_global('scratch.member_notes', 'notes about members of every community');
+DROP TABLE scratch.member_notes;
 -- foreign keys whose ON UPDATE action would null community_id; exclusion constraints
 CREATE TABLE scratch.child (community_id uuid NOT NULL, plain_id int REFERENCES scratch.plain (id) ON UPDATE SET NULL);
 SELECT buzz.enable_tenancy('scratch.child') <> '' AS child_adopted;
