@@ -8,7 +8,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
-                             'events', 'event_tags', 'deleted_events', 'deleted_coords'] LOOP
+                             'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -57,7 +57,7 @@ GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.e
 GRANT USAGE ON SCHEMA buzz TO buzz_admin;
 GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.add_host(text, text),
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
-    buzz.setup_relay_role(text), buzz.explain_req(jsonb) TO buzz_admin;
+    buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen() TO buzz_admin;
 
 -- Adopting the relay's own tables (SECURITY INVOKER: the DDL runs as the operator, who owns
 -- the tables; the foreign key to communities needs REFERENCES, a backfill needs SELECT).
@@ -89,6 +89,8 @@ COMMENT ON SCHEMA buzz IS 'buzz_tenancy: community tenancy for multi-tenant Nost
 -- One line each, shown by \df+ (details: docs/api.md).
 COMMENT ON FUNCTION buzz.enter(text) IS 'Bind this transaction to the community serving host (anonymous actor).';
 COMMENT ON FUNCTION buzz.enter(text, text) IS 'Bind this transaction to the community serving host, as the actor of a session token of that community.';
+COMMENT ON FUNCTION buzz.enter_http(text, text, text, text, text) IS 'NIP-98: bind this transaction to the community serving host, as the signer of an HTTP auth event for this request (single use across replicas).';
+COMMENT ON FUNCTION buzz.purge_http_seen() IS 'Operator: remove NIP-98 seen-set entries older than twice the window; returns how many.';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';
@@ -135,4 +137,5 @@ COMMENT ON TABLE buzz.bans IS 'Tenant: pubkeys revoked from an open community.';
 COMMENT ON TABLE buzz.channels IS 'Tenant: channels; community and id never change.';
 COMMENT ON TABLE buzz.channel_members IS 'Tenant: channel membership, composite FKs to channels and members.';
 COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges, single use.';
+COMMENT ON TABLE buzz.http_seen IS 'Tenant: NIP-98 events already used, per community (replay protection across replicas).';
 COMMENT ON TABLE buzz.sessions IS 'Tenant: session tokens, stored as sha256 only.';

@@ -302,3 +302,14 @@ END
 $$;
 COMMENT ON FUNCTION tenancy_dropped() IS 'Event trigger: forget dropped tables in the registry.';
 CREATE EVENT TRIGGER buzz_tenancy_dropped ON sql_drop EXECUTE FUNCTION tenancy_dropped();
+
+-- NIP-98 seen-set (P3): an HTTP auth event is accepted once per community, across every relay
+-- replica sharing this database. Entries outlive twice the acceptance window.
+CREATE TABLE http_seen (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    event_id     text NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (community_id, event_id)
+);
+CREATE INDEX http_seen_expiry ON http_seen (community_id, expires_at);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON http_seen FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id');

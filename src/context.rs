@@ -183,6 +183,18 @@ pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// Enter `host` anonymously (the first step of every authenticated enter).
+pub fn enter_host(host: Option<&str>) {
+    let (community, host) = resolve::community_for_host(host);
+    set_transaction_context(&Context { community, host, actor: None });
+}
+
+/// Make `actor` (already authenticated and admitted) the actor of the current context.
+pub fn set_actor(actor: String) {
+    let ctx = require();
+    set_transaction_context(&Context { actor: Some(actor), ..ctx });
+}
+
 /// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
 #[search_path(pg_catalog, pg_temp)]

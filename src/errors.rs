@@ -48,6 +48,16 @@ catalog! {
     AuthRelayTag       = ("auth_relay_tag", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: auth event needs exactly one relay tag"),
     AuthRelayMismatch  = ("auth_relay_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: auth event is for another relay"),
     AuthStale          = ("auth_stale", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: auth event created_at is outside the allowed window"),
+    // NIP-98
+    HttpWrongKind      = ("http_wrong_kind", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: HTTP auth event must be kind 27235"),
+    HttpUrlTag         = ("http_url_tag", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: HTTP auth event needs exactly one u tag"),
+    HttpUrlMismatch    = ("http_url_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event is for another URL"),
+    HttpMethodTag      = ("http_method_tag", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: HTTP auth event needs exactly one method tag"),
+    HttpMethodMismatch = ("http_method_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event is for another method"),
+    HttpPayloadMismatch = ("http_payload_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event does not match the request body"),
+    HttpStale          = ("http_stale", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event created_at is outside the allowed window"),
+    HttpReplay         = ("http_replay", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event was already used"),
+    HttpReadOnly       = ("http_read_only", C::ERRCODE_READ_ONLY_SQL_TRANSACTION, "error: HTTP auth needs a writable transaction"),
     NotMember          = ("not_member", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: not a member of this community"),
     Banned             = ("banned", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "blocked: banned from this community"),
     // channels

@@ -1,6 +1,7 @@
 //! Authentication: NIP-42 challenges and events, and the session tokens they mint.
 
 pub mod nip42;
+pub mod nip98;
 pub mod sessions;
 
 use pgrx::pg_sys;

@@ -433,7 +433,7 @@ impl Fixture {
 }
 
 /// Is backend `pid` waiting on a heavyweight lock (a row, a transaction id)?
-fn waiting_on_lock(monitor: &mut Client, pid: i32) -> Result<bool, String> {
+pub fn waiting_on_lock(monitor: &mut Client, pid: i32) -> Result<bool, String> {
     let row = monitor
         .query_opt("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", &[&pid])
         .map_err(|e| setup::err(&e))?;

@@ -1,0 +1,202 @@
+//! NIP-98 HTTP auth: `buzz.enter_http(host, method, url, auth_event, body_sha256)` and the
+//! cluster-wide seen-set that makes an auth event single-use across every relay replica (P3).
+//!
+//! The stateless checks (kind 27235, NIP-01 id, BIP-340 signature, `created_at` within
+//! `buzz.http_auth_window`, exactly one `u` tag equal to the request URL with its host equal
+//! to the entered host, exactly one `method` tag, and with a body hash exactly one matching
+//! `payload` tag — DESIGN §12.17) run before the claim. The claim is an
+//! `INSERT … ON CONFLICT DO NOTHING` into `buzz.http_seen`, keyed `(community_id, event_id)`,
+//! in the request's transaction: a second presentation — from any connection of any replica
+//! sharing the database — finds the row (or waits on the first claim's lock and then finds it)
+//! and is refused. Entries are kept until twice the window has passed; `buzz.purge_http_seen()`
+//! removes older ones. A read-only transaction or a standby cannot record the claim, so no
+//! context is established there (§12.9).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pgrx::prelude::*;
+
+use crate::context::{self, Context};
+use crate::errors::{raise, Error, OrRaise};
+use crate::gucs;
+use crate::nostr::event::{self, Verified};
+use crate::resolve::normalize_host;
+
+pub const HTTP_AUTH_KIND: u16 = 27235;
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) -> Result<&'a str, Error> {
+    match (values.next(), values.next()) {
+        (Some(v), None) => Ok(v),
+        _ => Err(err),
+    }
+}
+
+/// An absolute http(s) URL split as NIP-98 compares it: scheme and authority case-folded,
+/// the rest (path, query) byte for byte. Userinfo and fragments are refused.
+#[derive(Debug, PartialEq, Eq)]
+struct HttpUrl {
+    scheme: String,
+    authority: String,
+    rest: String,
+}
+
+fn parse_url(url: &str) -> Option<HttpUrl> {
+    let (scheme, after) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let cut = after.find(['/', '?']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(cut);
+    if authority.is_empty() || authority.contains('@') || url.contains('#') {
+        return None;
+    }
+    let rest = if rest.is_empty() { "/" } else { rest };
+    Some(HttpUrl { scheme, authority: authority.to_ascii_lowercase(), rest: rest.to_owned() })
+}
+
+/// The request as the relay saw it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub body_sha256: Option<&'a str>,
+}
+
+/// The stateless checks of a NIP-98 event for `req` on the entered host.
+fn check_event(ctx: &Context, text: &str, req: &Request<'_>, now: u64) -> Result<Verified, Error> {
+    let parsed = event::parse(text)?;
+    if parsed.kind != HTTP_AUTH_KIND {
+        return Err(Error::HttpWrongKind);
+    }
+    let verified = parsed.check_id()?.check_sig()?;
+    let ev = verified.event();
+    if ev.created_at.abs_diff(now) > gucs::HTTP_AUTH_WINDOW.get() as u64 {
+        return Err(Error::HttpStale);
+    }
+    let u = exactly_one(ev.tag_values("u"), Error::HttpUrlTag)?;
+    let signed = parse_url(u).ok_or(Error::HttpUrlMismatch)?;
+    let requested = parse_url(req.url).ok_or(Error::HttpUrlMismatch)?;
+    if signed != requested || normalize_host(&signed.authority).ok().as_deref() != Some(ctx.host.as_str()) {
+        return Err(Error::HttpUrlMismatch);
+    }
+    let method = exactly_one(ev.tag_values("method"), Error::HttpMethodTag)?;
+    if !method.eq_ignore_ascii_case(req.method) {
+        return Err(Error::HttpMethodMismatch);
+    }
+    if let Some(body) = req.body_sha256 {
+        let payload = exactly_one(ev.tag_values("payload"), Error::HttpPayloadMismatch)?;
+        if !payload.eq_ignore_ascii_case(body) {
+            return Err(Error::HttpPayloadMismatch);
+        }
+    }
+    Ok(verified)
+}
+
+/// Record `event_id` as used in `community`; false if it already was (or a concurrent
+/// transaction that claimed it committed first).
+fn claim(community: pgrx::Uuid, event_id: &str) -> bool {
+    crate::spi_cache::one::<bool>(
+        "WITH claimed AS (
+             INSERT INTO buzz.http_seen (community_id, event_id, expires_at)
+             VALUES ($1, $2, now() + make_interval(secs => 2 * $3))
+             ON CONFLICT (community_id, event_id) DO NOTHING RETURNING 1)
+         SELECT count(*) = 1 FROM claimed",
+        &[community.into(), event_id.into(), f64::from(gucs::HTTP_AUTH_WINDOW.get()).into()],
+    )
+    .or_raise()
+    .unwrap_or(false)
+}
+
+/// `buzz.enter_http(host, method, url, auth_event, body_sha256)`: bind this transaction to the
+/// community serving `host`, as the signer of a NIP-98 event for exactly this request.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn enter_http(
+    host: Option<&str>,
+    method: Option<&str>,
+    url: Option<&str>,
+    auth_event: Option<&str>,
+    body_sha256: default!(Option<&str>, "NULL"),
+) {
+    crate::errors::guard(|| {
+        // The claim must be recordable: never hand out a context it could not consume.
+        if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
+            raise(Error::HttpReadOnly);
+        }
+        // Anonymous first, so the claim and the admission check run under the fence.
+        context::enter_host(host);
+        let ctx = context::require();
+        let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
+        let event = auth_event.unwrap_or_else(|| raise(Error::EventMalformed));
+        let verified = check_event(&ctx, event, &req, now_secs()).or_raise();
+        if !claim(ctx.community, &hex::encode(verified.event().id)) {
+            raise(Error::HttpReplay);
+        }
+        let pubkey = verified.event().pubkey_hex();
+        crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
+        context::set_actor(pubkey);
+    })
+}
+
+/// `buzz.purge_http_seen()` (operators): remove seen-set entries older than twice the window
+/// that was in force when they were recorded; returns how many.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn purge_http_seen() -> i64 {
+    let communities: Vec<pgrx::Uuid> = Spi::connect(|c| {
+        c.select("SELECT id FROM buzz.communities", None, &[])?
+            .map(|row| row.get::<pgrx::Uuid>(1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })
+    .or_raise();
+    communities
+        .into_iter()
+        .map(|community| {
+            context::with_operator_scope(community, || {
+                crate::spi_cache::one::<i64>(
+                    "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= now() RETURNING 1)
+                     SELECT count(*) FROM gone",
+                    &[community.into()],
+                )
+                .or_raise()
+                .unwrap_or(0)
+            })
+        })
+        .sum()
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    #[allow(unused_imports)] // used by the plain #[test]s only
+    use super::*;
+    use crate::test_fixtures::two_communities;
+
+    #[test]
+    fn urls_compare_scheme_and_host_case_insensitively_and_the_rest_exactly() {
+        let a = parse_url("HTTPS://Relay.Example/api/v1?x=1").unwrap();
+        assert_eq!(a, parse_url("https://relay.example/api/v1?x=1").unwrap());
+        assert_ne!(a, parse_url("https://relay.example/API/v1?x=1").unwrap());
+        assert_ne!(a, parse_url("http://relay.example/api/v1?x=1").unwrap());
+        assert_eq!(parse_url("https://relay.example").unwrap(), parse_url("https://relay.example/").unwrap());
+        assert!(parse_url("https://user@relay.example/").is_none());
+        assert!(parse_url("https://relay.example/#frag").is_none());
+        assert!(parse_url("ftp://relay.example/").is_none());
+        assert!(parse_url("relay.example/").is_none());
+    }
+
+    /// Mutation: keying the seen-set claim by event id only (dropping community_id from the
+    /// key) makes beta's claim of the same id fail after alpha's.
+    #[pg_test]
+    fn seen_set_is_per_community() {
+        let (alpha, beta) = two_communities("seen");
+        assert!(claim(alpha, "e1"));
+        assert!(!claim(alpha, "e1"), "single use");
+        assert!(claim(beta, "e1"), "another community's claim is its own");
+    }
+}
