@@ -8,7 +8,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
-                             'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen'] LOOP
+                             'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
+                             'audit_heads', 'audit_log'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -57,7 +58,8 @@ GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.e
 GRANT USAGE ON SCHEMA buzz TO buzz_admin;
 GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.add_host(text, text),
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
-    buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen() TO buzz_admin;
+    buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen(),
+    buzz.audit_verify_operator() TO buzz_admin;
 
 -- Adopting the relay's own tables (SECURITY INVOKER: the DDL runs as the operator, who owns
 -- the tables; the foreign key to communities needs REFERENCES, a backfill needs SELECT).
@@ -67,6 +69,11 @@ GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, 
     buzz.conformance(text), buzz.assert_conformance(text) TO buzz_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON buzz.tenancy_tables TO buzz_admin;
 GRANT SELECT, REFERENCES ON buzz.communities TO buzz_admin;
+-- ... and it records what it did on the operator audit chain (the append locks the last row,
+-- which needs UPDATE; the append-only trigger still refuses any change but a superuser's).
+GRANT SELECT, INSERT, UPDATE ON buzz.operator_audit_log TO buzz_admin;
+GRANT EXECUTE ON FUNCTION buzz.audit_hash(uuid, bigint, timestamptz, text, text, text, jsonb, bytea),
+    buzz.audit_field(bytea) TO buzz_admin;
 -- Whoever creates or attaches a partition of an adopted table must be able to fence it: the
 -- event trigger calls tenancy_sync as that role, so such migration roles are operators. For
 -- anyone else the CREATE fails (closed), and the relay role keeps only the relay API (§12.1).
@@ -91,6 +98,12 @@ COMMENT ON FUNCTION buzz.enter(text) IS 'Bind this transaction to the community 
 COMMENT ON FUNCTION buzz.enter(text, text) IS 'Bind this transaction to the community serving host, as the actor of a session token of that community.';
 COMMENT ON FUNCTION buzz.enter_http(text, text, text, text, text) IS 'NIP-98: bind this transaction to the community serving host, as the signer of an HTTP auth event for this request (single use across replicas).';
 COMMENT ON FUNCTION buzz.purge_http_seen() IS 'Operator: remove NIP-98 seen-set entries older than twice the window; returns how many.';
+COMMENT ON FUNCTION buzz.relay_info(text) IS 'NIP-11 document for one host: static settings and that community''s public fields; NULL for an unknown host.';
+COMMENT ON FUNCTION buzz.audit_verify(bigint, bigint) IS 'Verify the entered community''s audit chain over a seq range; returns rows checked and the first bad seq.';
+COMMENT ON FUNCTION buzz.audit_verify_operator() IS 'Operator: verify the operator audit chain.';
+COMMENT ON TABLE buzz.audit_heads IS 'Tenant: the head (last seq and hash) of each community''s audit chain; appends lock it.';
+COMMENT ON TABLE buzz.audit_log IS 'Tenant: the per-community, append-only, hash-chained audit log.';
+COMMENT ON TABLE buzz.operator_audit_log IS 'Operator-global: the append-only, hash-chained log of operator actions (tenancy of relay tables).';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';

@@ -313,3 +313,82 @@ CREATE TABLE http_seen (
 );
 CREATE INDEX http_seen_expiry ON http_seen (community_id, expires_at);
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON http_seen FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id');
+
+-- The per-community audit chain (S4 / L3, DESIGN §12.14). Each community's control-plane
+-- changes form one hash chain: row seq links to seq - 1 through prev_hash, and hash covers a
+-- domain-separated, length-prefixed encoding of community, seq, time, action, actor, object,
+-- the canonical (jsonb) detail and prev_hash (buzz.audit_hash). An append locks its
+-- community's head row FOR UPDATE: appends in one community serialize (no fork, no gap),
+-- different communities never contend, and no advisory lock is involved.
+CREATE TABLE audit_heads (
+    community_id uuid PRIMARY KEY REFERENCES communities (id),
+    seq          bigint NOT NULL,
+    hash         bytea NOT NULL
+);
+CREATE TABLE audit_log (
+    community_id uuid NOT NULL REFERENCES communities (id),
+    seq          bigint NOT NULL CHECK (seq > 0),
+    prev_hash    bytea NOT NULL,
+    hash         bytea NOT NULL,
+    action       text NOT NULL,
+    actor        text NOT NULL,
+    object       text NOT NULL,
+    detail       jsonb NOT NULL,
+    created_at   timestamptz NOT NULL,
+    PRIMARY KEY (community_id, seq)
+);
+-- Operator-global actions (adopting the relay's tables) have their own chain.
+CREATE TABLE operator_audit_log (
+    seq        bigint PRIMARY KEY CHECK (seq > 0),
+    prev_hash  bytea NOT NULL,
+    hash       bytea NOT NULL,
+    action     text NOT NULL,
+    actor      text NOT NULL,
+    object     text NOT NULL,
+    detail     jsonb NOT NULL,
+    created_at timestamptz NOT NULL
+);
+
+CREATE FUNCTION audit_field(b bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT int4send(length(b)) || b $$;
+COMMENT ON FUNCTION audit_field(bytea) IS 'Audit hash encoding: a 4-byte big-endian length, then the bytes.';
+
+-- sha256("buzz-audit-v1" 0x00 | field(community: 16 bytes, empty for the operator chain) |
+-- seq int8 | time in microseconds since 1970 int8 | field(action) | field(actor) |
+-- field(object) | field(detail as jsonb text) | field(prev_hash)); text as UTF-8.
+CREATE FUNCTION audit_hash(community uuid, seq bigint, at timestamptz, action text, actor text,
+                           object text, detail jsonb, prev_hash bytea) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT sha256(convert_to('buzz-audit-v1', 'UTF8') || '\x00'::bytea
+              || buzz.audit_field(coalesce(uuid_send(community), ''::bytea))
+              || int8send(seq)
+              || int8send((extract(epoch FROM at) * 1000000)::bigint)
+              || buzz.audit_field(convert_to(action, 'UTF8'))
+              || buzz.audit_field(convert_to(actor, 'UTF8'))
+              || buzz.audit_field(convert_to(object, 'UTF8'))
+              || buzz.audit_field(convert_to(detail::text, 'UTF8'))
+              || buzz.audit_field(prev_hash))
+$$;
+COMMENT ON FUNCTION audit_hash(uuid, bigint, timestamptz, text, text, text, jsonb, bytea) IS 'The hash of one audit row (community NULL for the operator chain).';
+
+-- Append-only: rows change or go only by a superuser's hand (the extension's own code runs
+-- as buzz_owner and cannot); TRUNCATE is granted to nobody and refused here too.
+CREATE FUNCTION audit_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT current_setting('is_superuser')::boolean THEN
+        -- Catalog entry "audit_append_only".
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'restricted: the audit log is append-only';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION audit_append_only() IS 'Trigger: audit rows are never updated or deleted except by a superuser.';
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON operator_audit_log FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON operator_audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON audit_heads FOR EACH ROW EXECUTE FUNCTION forbid_retenant();
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION forbid_retenant('seq');

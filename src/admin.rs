@@ -4,6 +4,7 @@
 
 use pgrx::prelude::*;
 use pgrx::Uuid;
+use serde_json::json;
 
 use crate::authorize::check_pubkey;
 use crate::context::with_operator_scope;
@@ -34,6 +35,8 @@ pub const RELAY_API: &[&str] = &[
     "buzz.schnorr_verify(text, text, text)",
     "buzz.normalize_host(text)",
     "buzz.error_catalog()",
+    "buzz.relay_info(text)",
+    "buzz.audit_verify(bigint, bigint)",
 ];
 
 fn community_id(slug: &str) -> Uuid {
@@ -71,14 +74,19 @@ fn create_community(
     if let Some(pk) = signing_pubkey {
         check_pubkey(pk).or_raise();
     }
-    crate::spi_cache::one::<Uuid>(
+    let id = crate::spi_cache::one::<Uuid>(
         "INSERT INTO buzz.communities (slug, name, admission, signing_pubkey)
          VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING RETURNING id",
         &[slug.into(), name.into(), admission.into(), signing_pubkey.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or_else(|| raise(Error::CommunityExists))
+    .unwrap_or_else(|| raise(Error::CommunityExists));
+    with_operator_scope(id, || {
+        let detail = json!({"slug": slug, "name": name, "admission": admission, "signing_pubkey": signing_pubkey});
+        crate::audit::append(id, None, "community.create", slug, detail);
+    });
+    id
 }
 
 /// `buzz.add_host(community, host)` → the normalized host now serving `community`.
@@ -100,6 +108,7 @@ fn add_host(community: &str, host: &str) -> String {
     if owner != Some(id) {
         raise(Error::HostTaken);
     }
+    with_operator_scope(id, || crate::audit::append(id, None, "host.add", &host, json!({})));
     host
 }
 
@@ -108,13 +117,15 @@ fn add_host(community: &str, host: &str) -> String {
 #[search_path(pg_catalog, pg_temp)]
 fn remove_host(host: &str) -> bool {
     let host = normalize_host(host).or_raise();
-    crate::spi_cache::one::<bool>(
-        "WITH gone AS (DELETE FROM buzz.community_hosts WHERE host = $1 RETURNING 1)
-         SELECT count(*) > 0 FROM gone",
+    let community = crate::spi_cache::one::<Uuid>(
+        "DELETE FROM buzz.community_hosts WHERE host = $1 RETURNING community_id",
         &[host.as_str().into()],
     )
-    .or_raise()
-    .unwrap_or(false)
+    .or_raise();
+    if let Some(id) = community {
+        with_operator_scope(id, || crate::audit::append(id, None, "host.remove", &host, json!({})));
+    }
+    community.is_some()
 }
 
 /// `buzz.admit(community, pubkey, role)`: admit (or re-role) a member; lifts a ban.
@@ -138,6 +149,7 @@ fn admit(community: &str, pubkey: &str, role: default!(&str, "'member'")) {
             &[id.into(), pubkey.into()],
         )
         .or_raise();
+        crate::audit::append(id, None, "member.admit", pubkey, json!({"role": role}));
     })
 }
 
@@ -164,6 +176,7 @@ fn revoke(community: &str, pubkey: &str) -> bool {
             &[id.into(), pubkey.into()],
         )
         .or_raise();
+        crate::audit::append(id, None, "member.revoke", pubkey, json!({"was_member": was_member}));
         was_member
     })
 }

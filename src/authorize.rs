@@ -34,12 +34,17 @@ pub fn admit_authenticated(community: Uuid, pubkey: &str) -> Result<(), Error> {
             ) {
                 return Err(Error::Banned);
             }
-            crate::spi_cache::run(
-                "INSERT INTO buzz.members (community_id, pubkey, role, source)
-                 VALUES ($1, $2, 'member', 'open-auth') ON CONFLICT DO NOTHING",
+            let registered = crate::spi_cache::one::<bool>(
+                "WITH ins AS (INSERT INTO buzz.members (community_id, pubkey, role, source)
+                              VALUES ($1, $2, 'member', 'open-auth') ON CONFLICT DO NOTHING RETURNING 1)
+                 SELECT count(*) = 1 FROM ins",
                 &[community.into(), pubkey.into()],
             )
-            .or_raise();
+            .or_raise()
+            .unwrap_or(false);
+            if registered {
+                crate::audit::append(community, Some(pubkey), "member.register", pubkey, serde_json::json!({"source": "open-auth"}));
+            }
             Ok(())
         }
         _ if is_member(community, pubkey) => Ok(()),

@@ -3,6 +3,7 @@
 //! channel admin and limited, by composite foreign keys, to members of the same community.
 
 use pgrx::prelude::*;
+use serde_json::json;
 use pgrx::Uuid;
 
 use crate::authorize::{check_pubkey, is_channel_admin, is_member};
@@ -49,6 +50,7 @@ fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'
             &[community.into(), id.into(), actor.as_str().into()],
         )
         .or_raise();
+        crate::audit::append(community, None, "channel.create", &id.to_string(), json!({"name": name, "visibility": visibility}));
         id
     })
 }
@@ -81,6 +83,7 @@ fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default
             &[community.into(), channel.into(), pubkey.into(), role.into()],
         )
         .or_raise();
+        crate::audit::append(community, None, "channel.member.add", &channel.to_string(), json!({"pubkey": pubkey, "role": role}));
     })
 }
 
@@ -97,14 +100,18 @@ fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
         if !is_channel_admin(community, channel, &actor) {
             raise(Error::ChannelUnknown);
         }
-        crate::spi_cache::one::<bool>(
+        let removed = crate::spi_cache::one::<bool>(
             "WITH gone AS (DELETE FROM buzz.channel_members
                             WHERE community_id = $1 AND channel_id = $2 AND pubkey = $3 RETURNING 1)
              SELECT count(*) > 0 FROM gone",
             &[community.into(), channel.into(), pubkey.into()],
         )
         .or_raise()
-        .unwrap_or(false)
+        .unwrap_or(false);
+        if removed {
+            crate::audit::append(community, None, "channel.member.remove", &channel.to_string(), json!({"pubkey": pubkey}));
+        }
+        removed
     })
 }
 

@@ -65,6 +65,7 @@ catalog! {
     VisibilityInvalid  = ("visibility_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: visibility must be open or private"),
     ChannelRoleInvalid = ("channel_role_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: channel role must be admin or member"),
     NameInvalid        = ("name_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: name must be 1 to 200 characters"),
+    AuditAppendOnly    = ("audit_append_only", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: the audit log is append-only"),
     Immutable          = ("immutable", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: a row's community and id cannot change"),
     // operator API
     SlugInvalid        = ("slug_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: slug must be 1 to 63 characters of a-z, 0-9 and -"),

@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 mod admin;
+mod audit;
 mod auth;
 mod authorize;
 mod channels;
@@ -16,6 +17,7 @@ mod errors;
 mod gucs;
 mod nostr;
 mod policy;
+mod relay_info;
 mod resolve;
 mod sanitize;
 mod spi_cache;

@@ -562,8 +562,20 @@ fn enable_tenancy(
     anonymous_writes: default!(bool, false),
 ) -> String {
     let o = Options { add_column, rewrite_keys, backfill: backfill_community(backfill), anonymous_writes };
-    let steps = plan_enable(oid_of(tbl), &o);
-    run(&steps)
+    let oid = oid_of(tbl);
+    let steps = plan_enable(oid, &o);
+    audited("tenancy.enable", oid, &steps, serde_json::json!({"rewrite_keys": rewrite_keys, "anonymous_writes": anonymous_writes}))
+}
+
+/// Run `steps` and, if there were any, record them on the operator chain.
+fn audited(action: &str, oid: pg_sys::Oid, steps: &[String], mut detail: serde_json::Value) -> String {
+    let ddl = run(steps);
+    if !steps.is_empty() {
+        let name = Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()]).or_raise().unwrap_or_default();
+        detail["statements"] = serde_json::json!(steps.len());
+        crate::audit::append_operator(action, &name, detail);
+    }
+    ddl
 }
 
 /// `buzz.disable_tenancy(tbl)`: remove the generated policies, the guard trigger, FORCE and
@@ -595,7 +607,7 @@ fn disable_tenancy(tbl: PgRelation) -> String {
     if t.mode.is_some() {
         out.push(format!("DELETE FROM buzz.tenancy_tables WHERE tbl = {}::regclass", t.literal));
     }
-    run(&out)
+    audited("tenancy.disable", oid, &out, serde_json::json!({}))
 }
 
 /// `buzz.declare_global(tbl, reason)`: record that a table is deliberately operator-global.
@@ -614,7 +626,7 @@ fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
         raise_detail(Error::GlobalRefsTenant, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
     }
     let step = register_step(&t, "global", Some(reason), false);
-    run(&[step])
+    audited("tenancy.declare_global", oid, &[step], serde_json::json!({"reason": reason}))
 }
 
 /// `buzz.tenancy_sync(tbl)` (called by the `buzz_tenancy_partitions` event trigger): give

@@ -135,6 +135,13 @@ fn invalidate_host_cache() {
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
 }
 
+/// The community serving `host` (normalized), or None for an unmapped or malformed host.
+pub fn try_community_for_host(host: &str) -> Option<(Uuid, String)> {
+    let host = normalize_host(host).ok()?;
+    let community = cached(&host).or_else(|| lookup(&host))?;
+    Some((community, host))
+}
+
 /// The community serving `host`, with the normalized host; raises `invalid:`/`restricted:`.
 pub fn community_for_host(host: Option<&str>) -> (Uuid, String) {
     let host = normalize_host(host.unwrap_or("")).or_raise();

@@ -1,7 +1,7 @@
 //! buzz-itest: integration tests of buzz_tenancy's event log against a running PostgreSQL
 //! with the extension installed (connection from PGHOST / PGPORT / PGUSER, a superuser).
 //!
-//!   buzz-itest concurrency                               publish and NIP-98 races between two connections
+//!   buzz-itest concurrency                               publish, NIP-98 and audit-append races between two connections
 //!   buzz-itest noninterference [--seed N] [--ops N]      B alone vs. B interleaved with A
 //!   buzz-itest sanitize                                  error fields the relay's own SQL shows
 //!   buzz-itest all [--seed N] [--ops N]                  all of them
@@ -9,6 +9,7 @@
 //! Prints `ok - name` / `not ok - name: why` per check and `itest: N passed, M failed`; exits
 //! non-zero if anything failed.
 
+mod audit;
 mod concurrency;
 mod nip98;
 mod noninterference;
@@ -70,6 +71,7 @@ fn main() {
             if matches!(args.command.as_str(), "concurrency" | "all") {
                 concurrency::run(&pg, &mut report);
                 nip98::run(&pg, &mut report);
+                audit::run(&pg, &mut report);
             }
             if matches!(args.command.as_str(), "noninterference" | "all") {
                 noninterference::run(&pg, args.seed, args.ops, &mut report);
