@@ -9,7 +9,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
                              'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
-                             'audit_heads', 'audit_log'] LOOP
+                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -104,6 +104,10 @@ COMMENT ON FUNCTION buzz.audit_verify_operator() IS 'Operator: verify the operat
 COMMENT ON TABLE buzz.audit_heads IS 'Tenant: the head (last seq and hash) of each community''s audit chain; appends lock it.';
 COMMENT ON TABLE buzz.audit_log IS 'Tenant: the per-community, append-only, hash-chained audit log.';
 COMMENT ON TABLE buzz.operator_audit_log IS 'Operator-global: the append-only, hash-chained log of operator actions (tenancy of relay tables).';
+COMMENT ON FUNCTION buzz.mint_token(text, text[], text[], interval) IS 'An API token for the actor of a signed session, limited to scopes and channels; returned once.';
+COMMENT ON FUNCTION buzz.revoke_token(text) IS 'Revoke the actor''s API token of that name; true if one was revoked.';
+COMMENT ON TABLE buzz.api_tokens IS 'Tenant: API tokens, stored as SHA-256 only, keyed (community, hash).';
+COMMENT ON TABLE buzz.api_token_channels IS 'Tenant: the channels an API token is limited to.';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';

@@ -392,3 +392,31 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON operator_audit_log FOR EAC
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON operator_audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON audit_heads FOR EACH ROW EXECUTE FUNCTION forbid_retenant();
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION forbid_retenant('seq');
+
+-- API tokens (S1, S2, S5, S6): stored as SHA-256 only, keyed (community_id, hash), stamped
+-- with the minting context's community; they hang off the minter's membership, and their
+-- channel claims reference channels of the same community by construction.
+CREATE TABLE api_tokens (
+    community_id    uuid NOT NULL,
+    token_hash      bytea NOT NULL CHECK (length(token_hash) = 32),
+    pubkey          text NOT NULL,
+    name            text NOT NULL,
+    scopes          text[] NOT NULL CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'write']),
+    channel_limited boolean NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz NOT NULL,
+    last_used_at    timestamptz,
+    PRIMARY KEY (community_id, token_hash),
+    UNIQUE (community_id, pubkey, name),
+    FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
+);
+CREATE TABLE api_token_channels (
+    community_id uuid NOT NULL,
+    token_hash   bytea NOT NULL,
+    channel_id   uuid NOT NULL,
+    PRIMARY KEY (community_id, token_hash, channel_id),
+    FOREIGN KEY (community_id, token_hash) REFERENCES api_tokens (community_id, token_hash) ON DELETE CASCADE,
+    FOREIGN KEY (community_id, channel_id) REFERENCES channels (community_id, id) ON DELETE CASCADE
+);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON api_tokens FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'pubkey');
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON api_token_channels FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'channel_id');

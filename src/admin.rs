@@ -37,6 +37,8 @@ pub const RELAY_API: &[&str] = &[
     "buzz.error_catalog()",
     "buzz.relay_info(text)",
     "buzz.audit_verify(bigint, bigint)",
+    "buzz.mint_token(text, text[], text[], interval)",
+    "buzz.revoke_token(text)",
 ];
 
 fn community_id(slug: &str) -> Uuid {

@@ -74,21 +74,57 @@ pub struct Context {
     pub community: Uuid,
     pub host: String,
     pub actor: Option<String>,
+    /// Set when the actor entered with an API token: what the token allows (S6, §12.7).
+    pub token: Option<TokenGrant>,
+}
+
+/// The rights an API token carries into a context: its scopes, and the channels it is limited
+/// to (None: every channel its minter may use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub read: bool,
+    pub write: bool,
+    pub channels: Option<Vec<Uuid>>,
 }
 
 impl Context {
     fn encode(&self) -> CString {
-        // Host and actor never contain '|' (normalized host / hex pubkey).
-        let s = format!("{}|{}|{}", self.community, self.host, self.actor.as_deref().unwrap_or(""));
+        // Host and actor never contain '|' (normalized host / hex pubkey), nor do uuids.
+        let mut s = format!("{}|{}|{}", self.community, self.host, self.actor.as_deref().unwrap_or(""));
+        if let Some(t) = &self.token {
+            let scopes = match (t.read, t.write) {
+                (true, true) => "rw",
+                (true, false) => "r",
+                (false, true) => "w",
+                (false, false) => "-",
+            };
+            let channels = match &t.channels {
+                None => "*".to_owned(),
+                Some(c) => c.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(","),
+            };
+            s.push_str(&format!("|{scopes}|{channels}"));
+        }
         CString::new(s).expect("context has no NUL")
     }
 
     fn decode(raw: &str) -> Option<Context> {
-        let mut it = raw.splitn(3, '|');
+        let mut it = raw.splitn(5, '|');
         let community = parse_uuid(it.next()?)?;
         let host = it.next()?.to_owned();
         let actor = it.next().filter(|a| !a.is_empty()).map(str::to_owned);
-        Some(Context { community, host, actor })
+        let token = match (it.next(), it.next()) {
+            (Some(scopes), Some(channels)) => Some(TokenGrant {
+                read: scopes.contains('r'),
+                write: scopes.contains('w'),
+                channels: if channels == "*" {
+                    None
+                } else {
+                    Some(channels.split(',').filter(|c| !c.is_empty()).map(parse_uuid).collect::<Option<Vec<_>>>()?)
+                },
+            }),
+            _ => None,
+        };
+        Some(Context { community, host, actor, token })
     }
 }
 
@@ -176,7 +212,7 @@ fn set_transaction_context(ctx: &Context) {
 /// community's rows. On error the transaction (or subtransaction) abort restores it.
 pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
     let level = unsafe { pg_sys::NewGUCNestLevel() };
-    let ctx = Context { community, host: String::new(), actor: None };
+    let ctx = Context { community, host: String::new(), actor: None, token: None };
     install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_SAVE);
     let out = f();
     unsafe { pg_sys::AtEOXact_GUC(true, level) };
@@ -186,13 +222,13 @@ pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
 /// Enter `host` anonymously (the first step of every authenticated enter).
 pub fn enter_host(host: Option<&str>) {
     let (community, host) = resolve::community_for_host(host);
-    set_transaction_context(&Context { community, host, actor: None });
+    set_transaction_context(&Context { community, host, actor: None, token: None });
 }
 
 /// Make `actor` (already authenticated and admitted) the actor of the current context.
 pub fn set_actor(actor: String) {
     let ctx = require();
-    set_transaction_context(&Context { actor: Some(actor), ..ctx });
+    set_transaction_context(&Context { actor: Some(actor), token: None, ..ctx });
 }
 
 /// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
@@ -201,7 +237,7 @@ pub fn set_actor(actor: String) {
 fn enter_anonymous(host: Option<&str>) {
     crate::errors::guard(|| {
         let (community, host) = resolve::community_for_host(host);
-        set_transaction_context(&Context { community, host, actor: None });
+        set_transaction_context(&Context { community, host, actor: None, token: None });
     })
 }
 
@@ -215,11 +251,20 @@ fn enter_session(host: Option<&str>, session_token: Option<&str>) {
     crate::errors::guard(|| {
         let (community, host) = resolve::community_for_host(host);
         // Anonymous first: the session lookup below then runs under this community's RLS fence.
-        set_transaction_context(&Context { community, host: host.clone(), actor: None });
-        let actor = session_token
-            .and_then(|t| crate::auth::sessions::actor_for_token(community, t).or_raise())
-            .unwrap_or_else(|| raise(Error::SessionInvalid));
-        set_transaction_context(&Context { community, host, actor: Some(actor) });
+        set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None });
+        let credential = session_token.unwrap_or_else(|| raise(Error::SessionInvalid));
+        // An API token (its prefix tells it apart) or a session token; either is looked up
+        // only inside the host's community, so another community's fails like a random one.
+        let (actor, token) = match crate::auth::tokens::grant_for_token(community, credential) {
+            Some((actor, grant)) => (actor, Some(grant)),
+            None => (
+                crate::auth::sessions::actor_for_token(community, credential)
+                    .or_raise()
+                    .unwrap_or_else(|| raise(Error::SessionInvalid)),
+                None,
+            ),
+        };
+        set_transaction_context(&Context { community, host, actor: Some(actor), token });
     })
 }
 

@@ -76,6 +76,12 @@ catalog! {
     HostTaken          = ("host_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: host is already mapped"),
     RoleUnknown        = ("role_unknown", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: unknown role"),
     RoleUnsafe         = ("role_unsafe", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: role is unsafe for a relay (superuser, bypassrls, createrole, replication, file access, database owner, create rights, or owns or inherits tenant tables)"),
+    // API tokens
+    TokenCannotMint    = ("token_cannot_mint", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: an API token cannot mint tokens"),
+    TokenScopeInvalid  = ("token_scope_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: scopes must be read and/or write"),
+    TokenScope         = ("token_scope", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this token does not allow that"),
+    TokenNameTaken     = ("token_name_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: a token with this name already exists"),
+    TtlInvalid         = ("ttl_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: ttl must be positive"),
     // publish
     WrongAuthor        = ("wrong_author", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: event author is not the authenticated user"),
     ChannelAmbiguous   = ("channel_ambiguous", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event names more than one channel"),

@@ -8,6 +8,8 @@ pub static AUTH_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// Seconds a NIP-98 event's `created_at` may differ from the server clock; its seen-set
 /// entry is kept for twice this.
 pub static HTTP_AUTH_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(60);
+/// Longest lifetime of an API token, in seconds (also the default).
+pub static TOKEN_MAX_TTL: GucSetting<i32> = GucSetting::<i32>::new(90 * 86_400);
 /// Seconds a NIP-42 challenge stays usable.
 pub static CHALLENGE_TTL: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// Seconds a session token stays valid.
@@ -39,6 +41,7 @@ pub fn init() {
     int_setting(c"buzz.max_limit", c"Cap on a filter's limit.", &MAX_LIMIT, 1, 100_000, GucFlags::empty());
     int_setting(c"buzz.max_filters", c"Most filters in one req/count.", &MAX_FILTERS, 1, 1_000, GucFlags::empty());
     int_setting(c"buzz.http_auth_window", c"Allowed clock skew, in seconds, for a NIP-98 event's created_at.", &HTTP_AUTH_WINDOW, 1, 600, GucFlags::UNIT_S);
+    int_setting(c"buzz.token_max_ttl", c"Longest (and default) lifetime of an API token, in seconds.", &TOKEN_MAX_TTL, 60, 366 * 86_400, GucFlags::UNIT_S);
     int_setting(c"buzz.max_filter_values", c"Most values in one filter field.", &MAX_FILTER_VALUES, 1, 100_000, GucFlags::empty());
     GucRegistry::define_int_guc(
         c"buzz.auth_window",

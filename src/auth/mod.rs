@@ -3,6 +3,7 @@
 pub mod nip42;
 pub mod nip98;
 pub mod sessions;
+pub mod tokens;
 
 use pgrx::pg_sys;
 

@@ -117,6 +117,14 @@ fn publish_text(text: &str) -> Result<(), Error> {
     tag_limits(&parsed)?;
     let verified = parsed.check_id()?.check_sig()?;
     let a = authorize(ctx.community, &actor, verified)?;
+    if let Some(t) = &ctx.token {
+        // An API token's scope and channel claims (S6): no write scope, or a channel (or no
+        // channel) outside its claims, and nothing is stored.
+        let allowed = t.write && t.channels.as_ref().is_none_or(|c| a.channel.is_some_and(|ch| c.contains(&ch)));
+        if !allowed {
+            return Err(Error::TokenScope);
+        }
+    }
     if a.class == Class::Ephemeral {
         return Ok(());
     }

@@ -124,6 +124,8 @@ struct Reader {
     community: Uuid,
     now: i64,
     channels: Vec<Uuid>,
+    /// Events without a channel are visible (not to an API token limited to channels).
+    channelless: bool,
 }
 
 fn reader() -> Option<Reader> {
@@ -143,7 +145,19 @@ fn reader() -> Option<Reader> {
     if member != Some(true) {
         return None;
     }
-    Some(Reader { community: ctx.community, now: now_secs(), channels: channels.unwrap_or_default() })
+    let mut channels = channels.unwrap_or_default();
+    let mut channelless = true;
+    if let Some(t) = &ctx.token {
+        // An API token reads only with the read scope, and only its channels if it names some.
+        if !t.read {
+            raise(Error::TokenScope);
+        }
+        if let Some(claims) = &t.channels {
+            channels.retain(|c| claims.contains(c));
+            channelless = false;
+        }
+    }
+    Some(Reader { community: ctx.community, now: now_secs(), channels, channelless })
 }
 
 /// A jsonb value handed back exactly as stored: no serde round trip per row (pgrx's `JsonB`
@@ -183,11 +197,12 @@ where
 /// `SELECT <columns>` of the visible events matching one filter (for req: newest first,
 /// limited; for count: all of them). A filter with a single-valued tag condition is driven
 /// from the tag index in `created_at` order, so `#e`/`#p`/`#t` reads stop at the limit too.
-fn filter_sql(q: &mut Sql, f: &Filter, columns: &str, with_limit: bool) -> String {
+fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, with_limit: bool) -> String {
+    let channels = if r.channelless { "(e.channel_id IS NULL OR e.channel_id = ANY($3))" } else { "e.channel_id = ANY($3)" };
     let mut w = vec![
         "e.community_id = $1".to_owned(),
         "(e.expires_at IS NULL OR e.expires_at > $2)".to_owned(),
-        "(e.channel_id IS NULL OR e.channel_id = ANY($3))".to_owned(),
+        channels.to_owned(),
     ];
     if let Some(ids) = &f.ids {
         w.push(match_values(q, "e.id", ids));
@@ -243,11 +258,11 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
         args: vec![r.community.into(), r.now.into(), r.channels.clone().into()],
     };
     q.text = match (filters, count) {
-        ([f], false) => filter_sql(&mut q, f, "e.event", true),
-        ([f], true) => filter_sql(&mut q, f, "count(*)", false),
+        ([f], false) => filter_sql(&mut q, r, f, "e.event", true),
+        ([f], true) => filter_sql(&mut q, r, f, "count(*)", false),
         (_, _) => {
             let parts: Vec<String> =
-                filters.iter().map(|f| format!("({})", filter_sql(&mut q, f, "e.id, e.created_at", !count))).collect();
+                filters.iter().map(|f| format!("({})", filter_sql(&mut q, r, f, "e.id, e.created_at", !count))).collect();
             let union = parts.join(" UNION ");
             if count {
                 format!("SELECT count(*) FROM ({union}) m")
@@ -358,7 +373,7 @@ mod tests {
             )
             .unwrap();
         }
-        let r = Reader { community: alpha, now: 2, channels: vec![] };
+        let r = Reader { community: alpha, now: 2, channels: vec![], channelless: true };
         let all = parse_filters(&serde_json::json!({})).unwrap();
         let q = build(&r, &all, true);
         assert_eq!(Spi::get_one_with_args::<i64>(&q.text, &q.args).unwrap(), Some(1));

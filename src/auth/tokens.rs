@@ -1,0 +1,229 @@
+//! API tokens (S1, S2, S5, S6, DESIGN §12.7): `buzz.mint_token`, `buzz.revoke_token`, and the
+//! lookup behind `buzz.enter(host, api_token)`.
+//!
+//! A token is `buzz_api_` + 32 random bytes in hex, returned once and stored as the SHA-256 of
+//! the bytes, keyed `(community_id, hash)` and stamped with the minting context's community:
+//! presented on another community's host it is simply not found, exactly like a random token.
+//! It never exceeds its minter: minting needs a signed session (NIP-42 or NIP-98, not a token),
+//! every channel it names must be one the minter may use in that community (else the same
+//! answer as an unknown channel), and every `enter` re-checks the minter's admission and
+//! channel membership. Scopes (`read`, `write`) and channel claims travel in the context and
+//! bound `publish`, `req` and `count`. Revocation, expiry and the minter's revocation take
+//! effect at the next `enter`. Usage is recorded at most once an hour per token, never in a
+//! read-only transaction: reads do not each cost a write.
+
+use pgrx::prelude::*;
+use pgrx::datum::Interval;
+use pgrx::Uuid;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::context::{self, TokenGrant};
+use crate::errors::{raise, Error, OrRaise};
+use crate::gucs;
+
+pub const PREFIX: &str = "buzz_api_";
+
+fn token_hash(token: &str) -> Option<Vec<u8>> {
+    let raw: [u8; 32] = hex::decode(token.strip_prefix(PREFIX)?).ok()?.try_into().ok()?;
+    Some(Sha256::digest(raw).to_vec())
+}
+
+/// The minter and the rights of a live API token of `community` whose minter is still
+/// admitted; None for anything else (not a token, unknown, expired, revoked, foreign).
+pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGrant)> {
+    let hash = token_hash(token)?;
+    let row = crate::spi_cache::query(
+        "SELECT t.pubkey, t.scopes, t.channel_limited,
+                ARRAY(SELECT tc.channel_id
+                        FROM buzz.api_token_channels tc
+                        JOIN buzz.channels c ON c.community_id = tc.community_id AND c.id = tc.channel_id
+                       WHERE tc.community_id = $1 AND tc.token_hash = $2
+                         AND (c.visibility = 'open'
+                              OR EXISTS (SELECT 1 FROM buzz.channel_members cm
+                                          WHERE cm.community_id = $1 AND cm.channel_id = c.id AND cm.pubkey = t.pubkey)))
+           FROM buzz.api_tokens t
+           JOIN buzz.members m ON m.community_id = t.community_id AND m.pubkey = t.pubkey
+          WHERE t.community_id = $1 AND t.token_hash = $2 AND t.expires_at > now()",
+        &[community.into(), hash.clone().into()],
+        |rows| {
+            let r = rows.first();
+            Ok((r.get::<String>(1)?, r.get::<Vec<String>>(2)?, r.get::<bool>(3)?, r.get::<Vec<Uuid>>(4)?))
+        },
+    );
+    let (Some(pubkey), Some(scopes), Some(limited), channels) = (match row {
+        Ok(r) => r,
+        Err(pgrx::spi::Error::InvalidPosition) => return None,
+        Err(e) => {
+            Err::<(), _>(e).or_raise();
+            return None;
+        }
+    }) else {
+        return None;
+    };
+    if !unsafe { pg_sys::XactReadOnly } {
+        crate::spi_cache::run(
+            "UPDATE buzz.api_tokens SET last_used_at = now()
+              WHERE community_id = $1 AND token_hash = $2
+                AND (last_used_at IS NULL OR last_used_at < now() - interval '1 hour')",
+            &[community.into(), hash.into()],
+        )
+        .or_raise();
+    }
+    let grant = TokenGrant {
+        read: scopes.iter().any(|s| s == "read"),
+        write: scopes.iter().any(|s| s == "write"),
+        channels: limited.then(|| channels.unwrap_or_default()),
+    };
+    Some((pubkey, grant))
+}
+
+/// The channels of `names` (text, as a relay passes them) that `actor` may use in
+/// `community`, or `channel_unknown` for the first that is malformed, unknown, another
+/// community's, or private without the actor.
+fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let id = context::parse_uuid(name).unwrap_or_else(|| raise(Error::ChannelUnknown));
+        let ok = crate::spi_cache::one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM buzz.channels c
+                             WHERE c.community_id = $1 AND c.id = $2
+                               AND (c.visibility = 'open'
+                                    OR EXISTS (SELECT 1 FROM buzz.channel_members m
+                                                WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $3)))",
+            &[community.into(), id.into(), actor.into()],
+        )
+        .or_raise()
+        .unwrap_or(false);
+        if !ok {
+            raise(Error::ChannelUnknown);
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// `buzz.mint_token(name, scopes, channel_ids, ttl)`: in a context entered with a signed
+/// session, a new API token for the actor, returned once. `channel_ids` NULL: every channel
+/// the minter may use; otherwise only those. `ttl` NULL: `buzz.token_max_ttl`, which also caps it.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn mint_token(
+    name: Option<&str>,
+    scopes: Option<Vec<Option<String>>>,
+    channel_ids: default!(Option<Vec<Option<String>>>, "NULL"),
+    ttl: default!(Option<Interval>, "NULL"),
+) -> String {
+    crate::errors::guard(|| {
+        let (ctx, actor) = context::require_actor();
+        if ctx.token.is_some() {
+            raise(Error::TokenCannotMint);
+        }
+        let name = name.unwrap_or_default();
+        if !(1..=200).contains(&name.chars().count()) {
+            raise(Error::NameInvalid);
+        }
+        let scopes: Vec<String> = scopes.unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
+        if scopes.is_empty() || scopes.iter().any(|s| s != "read" && s != "write") {
+            raise(Error::TokenScopeInvalid);
+        }
+        let channels = channel_ids.map(|c| {
+            let names: Vec<String> = c.into_iter().map(Option::unwrap_or_default).collect();
+            usable_channels(ctx.community, &actor, &names)
+        });
+        let raw: [u8; 32] = super::random_bytes();
+        let hash = Sha256::digest(raw).to_vec();
+        let expires = crate::spi_cache::one::<String>(
+            "WITH ins AS (
+                 INSERT INTO buzz.api_tokens (community_id, token_hash, pubkey, name, scopes, channel_limited, expires_at)
+                 SELECT $1, $2, $3, $4, $5, $6,
+                        now() + least(coalesce($7, make_interval(secs => $8)), make_interval(secs => $8))
+                  WHERE coalesce($7 > interval '0', true)
+                 ON CONFLICT (community_id, pubkey, name) DO NOTHING
+                 RETURNING expires_at)
+             SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ins",
+            &[
+                ctx.community.into(),
+                hash.clone().into(),
+                actor.as_str().into(),
+                name.into(),
+                scopes.clone().into(),
+                channels.is_some().into(),
+                ttl.into(),
+                f64::from(gucs::TOKEN_MAX_TTL.get()).into(),
+            ],
+        )
+        .or_raise();
+        let Some(expires) = expires else {
+            let positive = ttl.map_or(true, |t| {
+                crate::spi_cache::one::<bool>("SELECT $1 > interval '0'", &[t.into()]).or_raise().unwrap_or(false)
+            });
+            raise(if positive { Error::TokenNameTaken } else { Error::TtlInvalid })
+        };
+        for channel in channels.iter().flatten() {
+            crate::spi_cache::run(
+                "INSERT INTO buzz.api_token_channels (community_id, token_hash, channel_id) VALUES ($1, $2, $3)",
+                &[ctx.community.into(), hash.clone().into(), (*channel).into()],
+            )
+            .or_raise();
+        }
+        let detail = json!({"scopes": scopes, "channels": channels.as_ref().map(Vec::len), "expires_at": expires});
+        crate::audit::append(ctx.community, None, "token.mint", name, detail);
+        format!("{PREFIX}{}", hex::encode(raw))
+    })
+}
+
+/// `buzz.revoke_token(name)`: revoke the actor's token of that name; true if one was revoked.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn revoke_token(name: Option<&str>) -> bool {
+    crate::errors::guard(|| {
+        let (ctx, actor) = context::require_actor();
+        let gone = crate::spi_cache::one::<bool>(
+            "WITH gone AS (DELETE FROM buzz.api_tokens WHERE community_id = $1 AND pubkey = $2 AND name = $3 RETURNING 1)
+             SELECT count(*) > 0 FROM gone",
+            &[ctx.community.into(), actor.as_str().into(), name.unwrap_or_default().into()],
+        )
+        .or_raise()
+        .unwrap_or(false);
+        if gone {
+            crate::audit::append(ctx.community, None, "token.revoke", name.unwrap_or_default(), json!({}));
+        }
+        gone
+    })
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    #[allow(unused_imports)] // used by the plain #[test]s only
+    use super::*;
+    use crate::test_fixtures::{two_communities, BOB};
+
+    #[test]
+    fn only_prefixed_tokens_hash() {
+        let raw = "00".repeat(32);
+        assert!(token_hash(&format!("{PREFIX}{raw}")).is_some());
+        assert!(token_hash(&raw).is_none(), "a session token is not an API token");
+        assert!(token_hash(&format!("{PREFIX}zz")).is_none());
+    }
+
+    /// Mutation: dropping `t.community_id = $1` from grant_for_token accepts beta's token on
+    /// alpha (S5).
+    #[pg_test]
+    fn api_token_is_found_only_in_its_community() {
+        let (alpha, beta) = two_communities("apitok");
+        let raw = [7u8; 32];
+        let token = format!("{PREFIX}{}", hex::encode(raw));
+        Spi::run_with_args(
+            "INSERT INTO buzz.api_tokens (community_id, token_hash, pubkey, name, scopes, channel_limited, expires_at)
+             VALUES ($1, $2, $3, 'bot', '{read}', false, now() + interval '1 hour')",
+            &[beta.into(), Sha256::digest(raw).to_vec().into(), BOB.into()],
+        )
+        .unwrap();
+        assert!(grant_for_token(alpha, &token).is_none());
+        assert_eq!(grant_for_token(beta, &token).map(|(pk, g)| (pk, g.read, g.write)), Some((BOB.to_owned(), true, false)));
+    }
+}

@@ -1,0 +1,213 @@
+-- API tokens (S1, S2, S5, S6, DESIGN §12.7): minted once from a signed session, stamped with
+-- the community, refused like a random token anywhere else; scopes and channel claims bound
+-- publish, req and count; revocation, expiry and the minter's revocation take effect at the
+-- next enter; usage costs no write per read. Mutants: "API token ignores its community",
+-- "mint accepts another community's channel", "token scopes ignored".
+\set VERBOSITY terse
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/keys.psql
+SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
+SELECT id AS beta_room FROM buzz.channels WHERE name = 'beta-room' \gset
+\i :abs_srcdir/include/logins.psql
+\o /dev/null
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.create_channel('bots', 'open') AS bots \gset
+SELECT buzz.create_channel('ops', 'private') AS ops \gset
+COMMIT;
+\o
+
+-- Minting needs an authenticated actor of a signed session, sane arguments, and channels
+-- the minter may use in this community (another community's channel, a malformed id and a
+-- private channel without the minter all answer like an unknown channel).
+BEGIN;
+SELECT buzz.enter('a.example');
+SELECT buzz.mint_token('x', '{read}');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('', '{read}');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('x', '{read,admin}');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('x', '{read}', NULL, '-1 hour');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('x', '{write}', ARRAY[:'beta_room']);
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('x', '{write}', ARRAY['not-a-uuid']);
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT buzz.mint_token('x', '{write}', ARRAY[:'ops']);
+ROLLBACK;
+
+-- Alice mints: full rights, read only, write only, and one limited to #bots.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('full', '{read,write}') AS full_token \gset
+SELECT buzz.mint_token('reader', '{read}') AS read_token \gset
+SELECT buzz.mint_token('writer', '{write}') AS write_token \gset
+SELECT buzz.mint_token('bots-only', '{read,write}', ARRAY[:'bots']) AS bots_token \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('full', '{read}');                       -- the name is taken
+ROLLBACK;
+SELECT left(:'full_token', 9) AS prefix, length(:'full_token') AS length;
+RESET ROLE;
+SELECT name, scopes, channel_limited, expires_at > now() + interval '89 days' AS default_ttl
+  FROM buzz.api_tokens WHERE community_id = :'alpha_id' ORDER BY name;
+SET ROLE buzz_relay;
+
+-- A token works on every host of its community, as its minter; a token cannot mint.
+BEGIN;
+SELECT buzz.enter('alpha.example:8443', :'full_token');
+SELECT buzz.current_actor() = :'alice' AS actor_is_alice;
+SELECT buzz.mint_token('child', '{read}');
+ROLLBACK;
+-- On another community's host it fails exactly like a random token (S5).
+BEGIN;
+SELECT buzz.enter('b.example', :'full_token');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('b.example', 'buzz_api_0000000000000000000000000000000000000000000000000000000000000000');
+ROLLBACK;
+
+-- Scopes (S6): a read-only token cannot publish; a write-only token cannot read or count.
+\set sk :alice_sk
+\set kind 1
+\set tags '[]'
+\set at 1700100001
+\set content 'via reader'
+\i :abs_srcdir/include/sign.psql
+BEGIN;
+SELECT buzz.enter('a.example', :'read_token');
+SELECT * FROM buzz.publish(:'ev');
+SELECT count(*) > 0 AS reader_reads FROM buzz.req('{"kinds":[1]}');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'write_token');
+SELECT * FROM buzz.publish(:'ev');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'write_token');
+SELECT count(*) FROM buzz.req('{"kinds":[1]}');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'write_token');
+SELECT buzz.count('{"kinds":[1]}');
+ROLLBACK;
+
+-- Channel claims: the #bots token posts only into #bots and reads only #bots.
+\set content 'in bots'
+\set tags '[["h","' :bots '"]]'
+\i :abs_srcdir/include/sign.psql
+\set in_bots :ev
+\set content 'no channel'
+\set tags '[]'
+\i :abs_srcdir/include/sign.psql
+\set no_channel :ev
+\set content 'in ops'
+\set tags '[["h","' :ops '"]]'
+\i :abs_srcdir/include/sign.psql
+\set in_ops :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'bots_token');
+SELECT * FROM buzz.publish(:'in_bots');
+SELECT * FROM buzz.publish(:'no_channel');
+SELECT * FROM buzz.publish(:'in_ops');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT * FROM buzz.publish(:'no_channel');
+SELECT * FROM buzz.publish(:'in_ops');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'bots_token');
+SELECT e ->> 'content' AS bots_token_sees FROM buzz.req('{"since":1700100000}') e;
+SELECT buzz.count('{"since":1700100000}') AS bots_token_counts;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+SELECT e ->> 'content' AS full_token_sees FROM buzz.req('{"since":1700100000}') e ORDER BY 1;
+COMMIT;
+
+-- Usage is recorded at most once an hour, never by a read-only transaction.
+RESET ROLE;
+SELECT last_used_at AS first_use FROM buzz.api_tokens WHERE name = 'full' \gset
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+COMMIT;
+BEGIN READ ONLY;
+SELECT buzz.enter('a.example', :'full_token');
+SELECT count(*) > 0 AS read_only_reads FROM buzz.req('{"kinds":[1]}');
+COMMIT;
+RESET ROLE;
+SELECT last_used_at = :'first_use' AS no_write_per_read FROM buzz.api_tokens WHERE name = 'full';
+
+-- Revocation and expiry take effect at the next enter; so does revoking the minter.
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.revoke_token('reader') AS revoked, buzz.revoke_token('reader') AS again;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'read_token');
+ROLLBACK;
+RESET ROLE;
+UPDATE buzz.api_tokens SET expires_at = now() - interval '1 second' WHERE name = 'writer';
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'write_token');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT buzz.mint_token('carol-bot', '{read}') AS carol_bot \gset
+COMMIT;
+RESET ROLE;
+SELECT buzz.revoke('alpha', :'carol');
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_bot');
+ROLLBACK;
+RESET ROLE;
+SELECT buzz.admit('alpha', :'carol');
+
+-- A token limited to a private channel loses it with its minter's membership.
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'ops', :'carol');
+COMMIT;
+\o /dev/null
+\i :abs_srcdir/include/logins.psql
+\o
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT buzz.mint_token('carol-ops', '{read}', ARRAY[:'ops']) AS carol_ops \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_ops');
+SELECT e ->> 'content' AS carol_token_sees FROM buzz.req('{"since":1700100000}') e;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.remove_channel_member(:'ops', :'carol');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_ops');
+SELECT count(*) AS after_removal FROM buzz.req('{"since":1700100000}');
+COMMIT;
+RESET ROLE;
+
+-- Every mint and revocation is on alpha's audit chain.
+SELECT action, object FROM buzz.audit_log WHERE community_id = :'alpha_id' AND action LIKE 'token.%' ORDER BY seq;
