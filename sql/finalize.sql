@@ -9,7 +9,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
                              'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
-                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels'] LOOP
+                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -58,7 +58,7 @@ GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.e
 GRANT USAGE ON SCHEMA buzz TO buzz_admin;
 GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.add_host(text, text),
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
-    buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen(),
+    buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen(), buzz.set_signing_key(text, text),
     buzz.audit_verify_operator() TO buzz_admin;
 
 -- Adopting the relay's own tables (SECURITY INVOKER: the DDL runs as the operator, who owns
@@ -108,6 +108,9 @@ COMMENT ON FUNCTION buzz.mint_token(text, text[], text[], interval) IS 'An API t
 COMMENT ON FUNCTION buzz.revoke_token(text) IS 'Revoke the actor''s API token of that name; true if one was revoked.';
 COMMENT ON TABLE buzz.api_tokens IS 'Tenant: API tokens, stored as SHA-256 only, keyed (community, hash).';
 COMMENT ON TABLE buzz.api_token_channels IS 'Tenant: the channels an API token is limited to.';
+COMMENT ON FUNCTION buzz.apply_member_list(text) IS 'NIP-43: apply a kind-13534 member list signed by the entered community''s key; returns (added, removed).';
+COMMENT ON FUNCTION buzz.set_signing_key(text, text) IS 'Operator: set (or clear) a community''s signing pubkey (NIP-43 lists, NIP-29 system events).';
+COMMENT ON TABLE buzz.member_lists IS 'Tenant: the last NIP-43 member list applied per community.';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';

@@ -420,3 +420,12 @@ CREATE TABLE api_token_channels (
 );
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON api_tokens FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'pubkey');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON api_token_channels FOR EACH ROW EXECUTE FUNCTION forbid_retenant('token_hash', 'channel_id');
+
+-- NIP-43: the last member list applied per community (a list must be newer to apply).
+CREATE TABLE member_lists (
+    community_id uuid PRIMARY KEY REFERENCES communities (id),
+    created_at   bigint NOT NULL,
+    event_id     text NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON member_lists FOR EACH ROW EXECUTE FUNCTION forbid_retenant();

@@ -39,6 +39,7 @@ pub const RELAY_API: &[&str] = &[
     "buzz.audit_verify(bigint, bigint)",
     "buzz.mint_token(text, text[], text[], interval)",
     "buzz.revoke_token(text)",
+    "buzz.apply_member_list(text)",
 ];
 
 fn community_id(slug: &str) -> Uuid {
@@ -181,6 +182,25 @@ fn revoke(community: &str, pubkey: &str) -> bool {
         crate::audit::append(id, None, "member.revoke", pubkey, json!({"was_member": was_member}));
         was_member
     })
+}
+
+/// `buzz.set_signing_key(community, pubkey)`: the key whose signature makes NIP-43 member lists
+/// and NIP-29 system events (kinds 39000–39002) authoritative for this community; NULL clears it.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
+    if let Some(pk) = signing_pubkey {
+        check_pubkey(pk).or_raise();
+    }
+    let id = community_id(community);
+    crate::spi_cache::run(
+        "UPDATE buzz.communities SET signing_pubkey = $2 WHERE id = $1",
+        &[id.into(), signing_pubkey.into()],
+    )
+    .or_raise();
+    with_operator_scope(id, || {
+        crate::audit::append(id, None, "community.signing_key", community, json!({"signing_pubkey": signing_pubkey}))
+    });
 }
 
 /// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles

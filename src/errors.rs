@@ -82,6 +82,11 @@ catalog! {
     TokenScope         = ("token_scope", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this token does not allow that"),
     TokenNameTaken     = ("token_name_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: a token with this name already exists"),
     TtlInvalid         = ("ttl_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: ttl must be positive"),
+    // NIP-43 member lists and community-signed system events
+    MemberListKind     = ("member_list_kind", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: member list must be kind 13534"),
+    MemberListForeignKey = ("member_list_foreign_key", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: member list is not signed by this community"),
+    MemberListStale    = ("member_list_stale", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: have a newer member list"),
+    SystemEventForeignKey = ("system_event_foreign_key", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: only this community's key may publish this kind"),
     // publish
     WrongAuthor        = ("wrong_author", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: event author is not the authenticated user"),
     ChannelAmbiguous   = ("channel_ambiguous", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: event names more than one channel"),

@@ -15,6 +15,7 @@ mod context;
 mod cursors;
 mod errors;
 mod gucs;
+mod member_list;
 mod nostr;
 mod policy;
 mod relay_info;

@@ -210,6 +210,22 @@ mod tests {
         assert!(token_hash(&format!("{PREFIX}zz")).is_none());
     }
 
+    /// Mutation "mint accepts another community's channel": dropping `c.community_id = $1`
+    /// from usable_channels lets alpha's minter claim beta's channel (S2; under the extension's
+    /// own RLS fence it would still be hidden, so this pins the explicit predicate).
+    #[pg_test(error = "restricted: no such channel, or not permitted")]
+    fn mint_cannot_claim_another_communitys_channel() {
+        let (alpha, beta) = two_communities("mintch");
+        let channel = Spi::get_one_with_args::<Uuid>(
+            "INSERT INTO buzz.channels (community_id, name, visibility, created_by) VALUES ($1, 'b-open', 'open', $2) RETURNING id",
+            &[beta.into(), BOB.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(usable_channels(beta, BOB, &[channel.to_string()]), vec![channel]);
+        usable_channels(alpha, BOB, &[channel.to_string()]);
+    }
+
     /// Mutation: dropping `t.community_id = $1` from grant_for_token accepts beta's token on
     /// alpha (S5).
     #[pg_test]

@@ -14,6 +14,12 @@ pub enum Class {
 
 pub const DELETION: u16 = 5;
 
+/// NIP-29 group metadata, admins and members: published only under the community's own key
+/// (S3).
+pub fn is_system(kind: u16) -> bool {
+    (39_000..=39_002).contains(&kind)
+}
+
 pub fn class(kind: u16) -> Class {
     match kind {
         0 | 3 | 10_000..=19_999 => Class::Replaceable,

@@ -91,13 +91,23 @@ fn authorize(community: Uuid, actor: &str, ev: Verified) -> Result<Authorized, E
     if p.kind == crate::auth::nip42::AUTH_KIND {
         return Err(Error::AuthKindRefused);
     }
-    if p.pubkey_hex() != actor {
+    let system = kinds::is_system(p.kind);
+    if system {
+        // Community-signed system events (S3): the key is the entered community's, looked up
+        // from the context; the submitting actor need not be its holder. No channel.
+        if crate::member_list::signing_key(community).as_deref() != Some(p.pubkey_hex().as_str()) {
+            return Err(Error::SystemEventForeignKey);
+        }
+        if p.tag_values("h").next().is_some() {
+            return Err(Error::ChannelUnknown);
+        }
+    } else if p.pubkey_hex() != actor {
         return Err(Error::WrongAuthor);
     }
     if !lock_author(community, actor, p.kind == kinds::DELETION) {
         return Err(Error::NotMember);
     }
-    let channel = channel_for(community, actor, p)?;
+    let channel = if system { None } else { channel_for(community, actor, p)? };
     let expires_at = expiration(p)?;
     let class = kinds::class(p.kind);
     let d_tag = match class {
