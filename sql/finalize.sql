@@ -9,7 +9,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
                              'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
-                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists'] LOOP
+                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists', 'http_nonces'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -111,6 +111,9 @@ COMMENT ON TABLE buzz.api_token_channels IS 'Tenant: the channels an API token i
 COMMENT ON FUNCTION buzz.apply_member_list(text) IS 'NIP-43: apply a kind-13534 member list signed by the entered community''s key; returns (added, removed).';
 COMMENT ON FUNCTION buzz.set_signing_key(text, text) IS 'Operator: set (or clear) a community''s signing pubkey (NIP-43 lists, NIP-29 system events).';
 COMMENT ON TABLE buzz.member_lists IS 'Tenant: the last NIP-43 member list applied per community.';
+COMMENT ON FUNCTION buzz.claim_http(text, text, text, text, text) IS 'NIP-98 claim step: verify and consume an HTTP auth event in a transaction of its own; returns a single-use nonce for enter_http(host, nonce).';
+COMMENT ON FUNCTION buzz.enter_http(text, text) IS 'Bind this transaction to the community serving host, as the signer of a NIP-98 event claimed by claim_http (single-use nonce).';
+COMMENT ON TABLE buzz.http_nonces IS 'Tenant: single-use nonces of NIP-98 claims, stored as SHA-256 only.';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';

@@ -429,3 +429,15 @@ CREATE TABLE member_lists (
     applied_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON member_lists FOR EACH ROW EXECUTE FUNCTION forbid_retenant();
+
+-- NIP-98 claim step (DESIGN §12.9): single-use nonces handed out by buzz.claim_http after the
+-- event's claim committed on its own; stored hashed, keyed like every credential.
+CREATE TABLE http_nonces (
+    community_id uuid NOT NULL,
+    nonce_hash   bytea NOT NULL CHECK (length(nonce_hash) = 32),
+    pubkey       text NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (community_id, nonce_hash),
+    FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
+);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON http_nonces FOR EACH ROW EXECUTE FUNCTION forbid_retenant('nonce_hash', 'pubkey');

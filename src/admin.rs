@@ -16,6 +16,8 @@ pub const RELAY_API: &[&str] = &[
     "buzz.enter(text)",
     "buzz.enter(text, text)",
     "buzz.enter_http(text, text, text, text, text)",
+    "buzz.enter_http(text, text)",
+    "buzz.claim_http(text, text, text, text, text)",
     "buzz.current_community()",
     "buzz.current_actor()",
     "buzz.auth_challenge()",

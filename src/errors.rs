@@ -57,6 +57,7 @@ catalog! {
     HttpPayloadMismatch = ("http_payload_mismatch", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event does not match the request body"),
     HttpStale          = ("http_stale", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event created_at is outside the allowed window"),
     HttpReplay         = ("http_replay", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: HTTP auth event was already used"),
+    HttpClaimInTransaction = ("http_claim_in_transaction", C::ERRCODE_ACTIVE_SQL_TRANSACTION, "error: claim_http must run in its own transaction"),
     HttpReadOnly       = ("http_read_only", C::ERRCODE_READ_ONLY_SQL_TRANSACTION, "error: HTTP auth needs a writable transaction"),
     NotMember          = ("not_member", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: not a member of this community"),
     Banned             = ("banned", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "blocked: banned from this community"),

@@ -20,6 +20,7 @@ use crate::context::{self, Context};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::nostr::event::{self, Verified};
+use sha2::{Digest, Sha256};
 use crate::resolve::normalize_host;
 
 pub const HTTP_AUTH_KIND: u16 = 27235;
@@ -111,8 +112,29 @@ fn claim(community: pgrx::Uuid, event_id: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Enter `host`, check `auth_event` for `req`, claim it and check the signer's admission;
+/// returns the signer. Refused where the claim could not be recorded.
+fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&str>) -> (Context, String) {
+    // The claim must be recordable: never hand out a context it could not consume.
+    if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
+        raise(Error::HttpReadOnly);
+    }
+    // Anonymous first, so the claim and the admission check run under the fence.
+    context::enter_host(host);
+    let ctx = context::require();
+    let event = auth_event.unwrap_or_else(|| raise(Error::EventMalformed));
+    let verified = check_event(&ctx, event, req, now_secs()).or_raise();
+    if !claim(ctx.community, &hex::encode(verified.event().id)) {
+        raise(Error::HttpReplay);
+    }
+    let pubkey = verified.event().pubkey_hex();
+    crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
+    (ctx, pubkey)
+}
+
 /// `buzz.enter_http(host, method, url, auth_event, body_sha256)`: bind this transaction to the
-/// community serving `host`, as the signer of a NIP-98 event for exactly this request.
+/// community serving `host`, as the signer of a NIP-98 event for exactly this request. The
+/// claim commits (or not) with this transaction; `claim_http` commits it on its own.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_http(
@@ -123,21 +145,74 @@ fn enter_http(
     body_sha256: default!(Option<&str>, "NULL"),
 ) {
     crate::errors::guard(|| {
-        // The claim must be recordable: never hand out a context it could not consume.
+        let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
+        let (_, pubkey) = verify_and_claim(host, &req, auth_event);
+        context::set_actor(pubkey);
+    })
+}
+
+pub const NONCE_PREFIX: &str = "buzz_http_";
+
+fn nonce_hash(nonce: &str) -> Option<Vec<u8>> {
+    let raw: [u8; 32] = hex::decode(nonce.strip_prefix(NONCE_PREFIX)?).ok()?.try_into().ok()?;
+    Some(Sha256::digest(raw).to_vec())
+}
+
+/// `buzz.claim_http(host, method, url, auth_event, body_sha256)` (DESIGN §12.9): the checks and
+/// the claim of `enter_http`, in a transaction of their own — so the event stays consumed even
+/// if the request that follows fails — returning a single-use nonce for
+/// `enter_http(host, nonce)`, valid for `buzz.http_auth_window` seconds. Refused inside a
+/// transaction block, where the claim would share the request's fate.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn claim_http(
+    host: Option<&str>,
+    method: Option<&str>,
+    url: Option<&str>,
+    auth_event: Option<&str>,
+    body_sha256: default!(Option<&str>, "NULL"),
+) -> String {
+    crate::errors::guard(|| {
+        if unsafe { pg_sys::IsTransactionBlock() } {
+            raise(Error::HttpClaimInTransaction);
+        }
+        let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
+        let (ctx, pubkey) = verify_and_claim(host, &req, auth_event);
+        let raw: [u8; 32] = super::random_bytes();
+        crate::spi_cache::run(
+            "INSERT INTO buzz.http_nonces (community_id, nonce_hash, pubkey, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            &[ctx.community.into(), Sha256::digest(raw).to_vec().into(), pubkey.as_str().into(),
+              f64::from(gucs::HTTP_AUTH_WINDOW.get()).into()],
+        )
+        .or_raise();
+        format!("{NONCE_PREFIX}{}", hex::encode(raw))
+    })
+}
+
+/// `buzz.enter_http(host, nonce)`: bind this transaction to the community serving `host`, as the
+/// signer whose NIP-98 event `claim_http` accepted. The nonce is used up by a committed
+/// transaction; one of another community, expired or used fails like an invalid session.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter_http")]
+#[search_path(pg_catalog, pg_temp)]
+fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
+    crate::errors::guard(|| {
         if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
             raise(Error::HttpReadOnly);
         }
-        // Anonymous first, so the claim and the admission check run under the fence.
         context::enter_host(host);
         let ctx = context::require();
-        let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
-        let event = auth_event.unwrap_or_else(|| raise(Error::EventMalformed));
-        let verified = check_event(&ctx, event, &req, now_secs()).or_raise();
-        if !claim(ctx.community, &hex::encode(verified.event().id)) {
-            raise(Error::HttpReplay);
-        }
-        let pubkey = verified.event().pubkey_hex();
-        crate::authorize::admit_authenticated(ctx.community, &pubkey).or_raise();
+        let hash = nonce.and_then(nonce_hash).unwrap_or_else(|| raise(Error::SessionInvalid));
+        let pubkey = crate::spi_cache::one::<String>(
+            "DELETE FROM buzz.http_nonces n
+              USING buzz.members m
+              WHERE n.community_id = $1 AND n.nonce_hash = $2 AND n.expires_at > now()
+                AND m.community_id = n.community_id AND m.pubkey = n.pubkey
+             RETURNING n.pubkey",
+            &[ctx.community.into(), hash.into()],
+        )
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::SessionInvalid));
         context::set_actor(pubkey);
     })
 }
@@ -159,7 +234,8 @@ fn purge_http_seen() -> i64 {
         .map(|community| {
             context::with_operator_scope(community, || {
                 crate::spi_cache::one::<i64>(
-                    "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= now() RETURNING 1)
+                    "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= now() RETURNING 1),
+                          used AS (DELETE FROM buzz.http_nonces WHERE community_id = $1 AND expires_at <= now())
                      SELECT count(*) FROM gone",
                     &[community.into()],
                 )

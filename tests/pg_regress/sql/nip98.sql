@@ -110,6 +110,40 @@ BEGIN;
 SELECT buzz.enter_http('a.example', 'POST', 'https://a.example/x', :'ev');
 SELECT buzz.current_actor() = :'alice' AS accepted_after_refusals;
 COMMIT;
+
+-- The claim step (DESIGN §12.9): claim_http checks and consumes the event in a transaction of
+-- its own and returns a single-use nonce; the request then enters with the nonce. A failed
+-- request leaves the event consumed; the nonce works once (mutant "claim_http inside the
+-- request's transaction").
+\set tags '[["u","https://a.example/claimed"],["method","PUT"]]'
+\set content 'claimed'
+\i :abs_srcdir/include/sign.psql
+\set claimed :ev
+BEGIN;
+SELECT buzz.claim_http('a.example', 'PUT', 'https://a.example/claimed', :'claimed');   -- not inside a transaction
+ROLLBACK;
+SELECT buzz.claim_http('a.example', 'PUT', 'https://a.example/claimed', :'claimed') AS nonce \gset
+SELECT left(:'nonce', 10) AS nonce_prefix;
+BEGIN;
+SELECT buzz.enter_http('a.example', :'nonce');
+SELECT buzz.current_actor() = :'alice' AS actor_is_alice;
+ROLLBACK;                                                                                 -- the request failed
+SELECT buzz.claim_http('a.example', 'PUT', 'https://a.example/claimed', :'claimed');   -- the event stays consumed
+BEGIN;
+SELECT buzz.enter_http('a.example', 'PUT', 'https://a.example/claimed', :'claimed');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter_http('b.example', :'nonce');                                           -- another community's host
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter_http('a.example', :'nonce');                                           -- the nonce, once
+COMMIT;
+BEGIN;
+SELECT buzz.enter_http('a.example', :'nonce');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter_http('a.example', 'buzz_http_00');
+ROLLBACK;
 RESET ROLE;
 
 -- The seen-set: one row per accepted event, in its community; purge keeps unexpired rows.
