@@ -9,6 +9,19 @@ use pgrx::pg_sys;
 
 use crate::errors::{raise, Error};
 
+/// The server clock, in Unix seconds (auth windows compare event `created_at` with it).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The value of exactly one tag, or `err` for none or several.
+pub fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) -> Result<&'a str, Error> {
+    match (values.next(), values.next()) {
+        (Some(v), None) => Ok(v),
+        _ => Err(err),
+    }
+}
+
 /// `N` bytes from PostgreSQL's strong random source (OpenSSL or /dev/urandom).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];

@@ -1,13 +1,12 @@
 //! NIP-42: `buzz.auth_challenge()` and `buzz.authenticate(event)`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use pgrx::prelude::*;
 
 use crate::context::{self, Context};
 use crate::errors::{Error, OrRaise};
 use crate::gucs;
 use crate::nostr::event::{self, Verified};
+use super::{exactly_one, now_secs};
 use crate::resolve;
 
 pub const AUTH_KIND: u16 = 22242;
@@ -33,17 +32,6 @@ fn auth_challenge() -> String {
         .or_raise();
         challenge
     })
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) -> Result<&'a str, Error> {
-    match (values.next(), values.next()) {
-        (Some(v), None) => Ok(v),
-        _ => Err(err),
-    }
 }
 
 /// The stateless checks of an auth event for the entered host: kind, id, signature, window,

@@ -12,8 +12,6 @@
 //! removes older ones. A read-only transaction or a standby cannot record the claim, so no
 //! context is established there (§12.9).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use pgrx::prelude::*;
 
 use crate::context::{self, Context};
@@ -21,20 +19,10 @@ use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::nostr::event::{self, Verified};
 use sha2::{Digest, Sha256};
+use super::{exactly_one, now_secs};
 use crate::resolve::normalize_host;
 
 pub const HTTP_AUTH_KIND: u16 = 27235;
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) -> Result<&'a str, Error> {
-    match (values.next(), values.next()) {
-        (Some(v), None) => Ok(v),
-        _ => Err(err),
-    }
-}
 
 /// An absolute http(s) URL split as NIP-98 compares it: scheme and authority case-folded,
 /// the rest (path, query) byte for byte. Userinfo and fragments are refused.
