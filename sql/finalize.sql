@@ -50,7 +50,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA buzz FROM PUBLIC;
 
 -- Pure helpers and context readers are harmless to anyone who can reach the schema
 -- (policies on a relay's own tables call buzz.current_community() as the querying role).
-GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.error_catalog(),
+GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.current_scopes(), buzz.error_catalog(),
     buzz.event_id(text), buzz.verify_event(text), buzz.schnorr_verify(text, text, text),
     buzz.normalize_host(text) TO PUBLIC;
 
@@ -115,6 +115,7 @@ COMMENT ON FUNCTION buzz.claim_http(text, text, text, text, text) IS 'NIP-98 cla
 COMMENT ON FUNCTION buzz.enter_http(text, text) IS 'Bind this transaction to the community serving host, as the signer of a NIP-98 event claimed by claim_http (single-use nonce).';
 COMMENT ON TABLE buzz.http_nonces IS 'Tenant: single-use nonces of NIP-98 claims, stored as SHA-256 only.';
 COMMENT ON FUNCTION buzz.current_community() IS 'Community of the current transaction, or NULL (STABLE; used by every RLS policy).';
+COMMENT ON FUNCTION buzz.current_scopes() IS 'What the actor may do: {read,write} for a signed session, an API token''s scopes, NULL without an actor.';
 COMMENT ON FUNCTION buzz.current_actor() IS 'Authenticated pubkey of the current transaction, or NULL.';
 COMMENT ON FUNCTION buzz.auth_challenge() IS 'NIP-42: a fresh single-use challenge bound to the entered community.';
 COMMENT ON FUNCTION buzz.authenticate(text) IS 'NIP-42: verify a kind-22242 event for the entered host and return a session token.';

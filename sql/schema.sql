@@ -437,7 +437,14 @@ CREATE TABLE http_nonces (
     nonce_hash   bytea NOT NULL CHECK (length(nonce_hash) = 32),
     pubkey       text NOT NULL,
     expires_at   timestamptz NOT NULL,
+    -- the claiming transaction: the nonce is refused there (one statement, or a pipeline
+    -- before Sync, would otherwise share the claim's fate)
+    claim_xact   xid8 NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (community_id, nonce_hash),
     FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
 );
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON http_nonces FOR EACH ROW EXECUTE FUNCTION forbid_retenant('nonce_hash', 'pubkey');
+
+-- A signing key belongs to one community: a list or system event signed with it must not be
+-- replayable into another community that shares the key (S3, S7).
+CREATE UNIQUE INDEX communities_signing_pubkey ON communities (signing_pubkey) WHERE signing_pubkey IS NOT NULL;

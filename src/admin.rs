@@ -20,6 +20,7 @@ pub const RELAY_API: &[&str] = &[
     "buzz.claim_http(text, text, text, text, text)",
     "buzz.current_community()",
     "buzz.current_actor()",
+    "buzz.current_scopes()",
     "buzz.auth_challenge()",
     "buzz.authenticate(text)",
     "buzz.end_session(text)",
@@ -51,6 +52,20 @@ fn community_id(slug: &str) -> Uuid {
         .unwrap_or_else(|| raise(Error::CommunityUnknown))
 }
 
+/// A signing key serves one community only (its signatures must not replay elsewhere).
+fn refuse_shared_key(signing_pubkey: Option<&str>, except: Option<Uuid>) {
+    let Some(pk) = signing_pubkey else { return };
+    let taken = crate::spi_cache::one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM buzz.communities WHERE signing_pubkey = $1 AND id IS DISTINCT FROM $2)",
+        &[pk.into(), except.into()],
+    )
+    .or_raise()
+    .unwrap_or(false);
+    if taken {
+        raise(Error::SigningKeyTaken);
+    }
+}
+
 fn check_slug(slug: &str) -> Result<(), Error> {
     let ok = (1..=63).contains(&slug.len())
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -79,6 +94,7 @@ fn create_community(
     if let Some(pk) = signing_pubkey {
         check_pubkey(pk).or_raise();
     }
+    refuse_shared_key(signing_pubkey, None);
     let id = crate::spi_cache::one::<Uuid>(
         "INSERT INTO buzz.communities (slug, name, admission, signing_pubkey)
          VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING RETURNING id",
@@ -195,6 +211,7 @@ fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
         check_pubkey(pk).or_raise();
     }
     let id = community_id(community);
+    refuse_shared_key(signing_pubkey, Some(id));
     crate::spi_cache::run(
         "UPDATE buzz.communities SET signing_pubkey = $2 WHERE id = $1",
         &[id.into(), signing_pubkey.into()],

@@ -18,6 +18,11 @@ fn check_name(name: &str) -> Result<(), Error> {
 /// The authenticated, still-admitted actor of the entered community.
 fn admitted_actor() -> (Uuid, String) {
     let (ctx, actor) = context::require_actor();
+    if ctx.token.is_some() {
+        // Channel administration is control plane: a signed session, never an API token
+        // (a token must not exceed its scopes or claims, §12.7).
+        raise(Error::TokenScope);
+    }
     if !is_member(ctx.community, &actor) {
         raise(Error::NotMember);
     }
@@ -121,7 +126,17 @@ fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
 #[search_path(pg_catalog, pg_temp)]
 fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
     crate::errors::guard(|| {
-        let (community, actor) = admitted_actor();
+        // An API token lists with its read scope, and only the channels it is limited to.
+        let (ctx, actor) = context::require_actor();
+        let claims = match &ctx.token {
+            Some(t) if !t.read => raise(Error::TokenScope),
+            Some(t) => t.channels.clone(),
+            None => None,
+        };
+        if !is_member(ctx.community, &actor) {
+            raise(Error::NotMember);
+        }
+        let community = ctx.community;
         let rows = Spi::connect(|client| {
             client
                 .select(
@@ -145,6 +160,10 @@ fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, Strin
                 .collect::<Result<Vec<_>, pgrx::spi::Error>>()
         })
         .or_raise();
+        let rows: Vec<_> = match claims {
+            Some(c) => rows.into_iter().filter(|r| c.contains(&r.0)).collect(),
+            None => rows,
+        };
         TableIterator::new(rows)
     })
 }

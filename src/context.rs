@@ -275,6 +275,18 @@ fn current_community() -> Option<Uuid> {
     current().map(|c| c.community)
 }
 
+/// `buzz.current_scopes()`: what the actor may do — `{read,write}` for a signed session, an
+/// API token's scopes, NULL without an actor. STABLE, for policies on the relay's own tables.
+#[pg_extern(stable, parallel_safe)]
+fn current_scopes() -> Option<Vec<&'static str>> {
+    let ctx = current()?;
+    ctx.actor.as_ref()?;
+    Some(match ctx.token {
+        None => vec!["read", "write"],
+        Some(t) => [("read", t.read), ("write", t.write)].into_iter().filter(|(_, on)| *on).map(|(s, _)| s).collect(),
+    })
+}
+
 /// `buzz.current_actor()`: the authenticated pubkey of this transaction, or NULL.
 #[pg_extern(stable, parallel_safe)]
 fn current_actor() -> Option<String> {

@@ -87,6 +87,7 @@ catalog! {
     MemberListKind     = ("member_list_kind", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: member list must be kind 13534"),
     MemberListForeignKey = ("member_list_foreign_key", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: member list is not signed by this community"),
     MemberListStale    = ("member_list_stale", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: have a newer member list"),
+    SigningKeyTaken    = ("signing_key_taken", C::ERRCODE_UNIQUE_VIOLATION, "duplicate: signing key belongs to another community"),
     SystemEventForeignKey = ("system_event_foreign_key", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: only this community's key may publish this kind"),
     // publish
     WrongAuthor        = ("wrong_author", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: event author is not the authenticated user"),

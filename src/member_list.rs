@@ -41,6 +41,10 @@ fn apply_member_list(list_event: Option<&str>) -> TableIterator<'static, (name!(
         if signing_key(ctx.community).as_deref() != Some(ev.pubkey_hex().as_str()) {
             raise(Error::MemberListForeignKey);
         }
+        // A list dated in the future would freeze the membership until then.
+        if ev.created_at > crate::auth::now_secs() + crate::gucs::MAX_FUTURE.get() as u64 {
+            raise(Error::TooFarInFuture);
+        }
         let mut members: Vec<String> = ev.tag_values("member").map(str::to_owned).collect();
         if members.iter().any(|m| check_pubkey(m).is_err()) {
             raise(Error::PubkeyMalformed);

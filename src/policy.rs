@@ -19,7 +19,9 @@ use crate::errors::{raise, raise_detail, Error, OrRaise};
 
 /// The fence every generated policy (and the extension's own) compares with.
 const FENCE: &str = "(community_id = buzz.current_community())";
-const ACTOR: &str = "(buzz.current_actor() IS NOT NULL)";
+/// Writes need an authenticated actor whose credential allows writing (an API token's scopes
+/// are visible here, DESIGN §12.7).
+const ACTOR: &str = "(buzz.current_actor() IS NOT NULL AND 'write' = ANY (buzz.current_scopes()))";
 const GUARD_TRIGGER: &str = "buzz_tenant_guard";
 const COMMUNITY_FK: &str = "buzz_community_fk";
 /// Policies the generator owns, as (name, clause). The write policies carry §12.2: a host is

@@ -195,6 +195,7 @@ fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
             "DELETE FROM buzz.http_nonces n
               USING buzz.members m
               WHERE n.community_id = $1 AND n.nonce_hash = $2 AND n.expires_at > now()
+                AND n.claim_xact <> pg_current_xact_id()
                 AND m.community_id = n.community_id AND m.pubkey = n.pubkey
              RETURNING n.pubkey",
             &[ctx.community.into(), hash.into()],

@@ -181,6 +181,9 @@ fn mint_token(
 fn revoke_token(name: Option<&str>) -> bool {
     crate::errors::guard(|| {
         let (ctx, actor) = context::require_actor();
+        if ctx.token.is_some() {
+            raise(Error::TokenScope);
+        }
         let gone = crate::spi_cache::one::<bool>(
             "WITH gone AS (DELETE FROM buzz.api_tokens WHERE community_id = $1 AND pubkey = $2 AND name = $3 RETURNING 1)
              SELECT count(*) > 0 FROM gone",

@@ -130,7 +130,11 @@ fn publish_text(text: &str) -> Result<(), Error> {
     if let Some(t) = &ctx.token {
         // An API token's scope and channel claims (S6): no write scope, or a channel (or no
         // channel) outside its claims, and nothing is stored.
-        let allowed = t.write && t.channels.as_ref().is_none_or(|c| a.channel.is_some_and(|ch| c.contains(&ch)));
+        // Deletions and replaceable/addressable versions act on the author's events in every
+        // channel, so a token limited to channels may not publish them.
+        let spans_channels = a.ev.event().kind == kinds::DELETION || matches!(a.class, Class::Replaceable | Class::Addressable);
+        let allowed = t.write
+            && t.channels.as_ref().is_none_or(|c| !spans_channels && a.channel.is_some_and(|ch| c.contains(&ch)));
         if !allowed {
             return Err(Error::TokenScope);
         }

@@ -11,6 +11,9 @@ SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 \set alpha_key `:sign pubkey --sk :alpha_key_sk`
 \set beta_key `:sign pubkey --sk :beta_key_sk`
 SELECT buzz.set_signing_key('alpha', :'alpha_key'), buzz.set_signing_key('beta', :'beta_key');
+-- A key serves one community: its signatures must not replay into another.
+SELECT buzz.set_signing_key('beta', :'alpha_key');
+SELECT buzz.create_community('gamma2', 'Gamma 2', 'allowlist', :'alpha_key');
 \o /dev/null
 \i :abs_srcdir/include/logins.psql
 \o
@@ -58,6 +61,14 @@ BEGIN;
 SELECT buzz.enter('a.example');
 SELECT * FROM buzz.apply_member_list(:'ev');
 ROLLBACK;
+\set at 4000000000
+\set sk :alpha_key_sk
+\i :abs_srcdir/include/sign.psql
+BEGIN;
+SELECT buzz.enter('a.example');
+SELECT * FROM buzz.apply_member_list(:'ev');                     -- dated in the future
+ROLLBACK;
+\set at 1700300000
 \set kind 13535
 \set sk :alpha_key_sk
 \i :abs_srcdir/include/sign.psql

@@ -144,6 +144,10 @@ ROLLBACK;
 BEGIN;
 SELECT buzz.enter_http('a.example', 'buzz_http_00');
 ROLLBACK;
+-- Claim and use in one statement share one transaction: the nonce is refused there.
+\set content 'one statement'
+\i :abs_srcdir/include/sign.psql
+SELECT buzz.enter_http('a.example', buzz.claim_http('a.example', 'PUT', 'https://a.example/claimed', :'ev'));
 RESET ROLE;
 
 -- The seen-set: one row per accepted event, in its community; purge keeps unexpired rows.

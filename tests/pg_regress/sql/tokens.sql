@@ -211,3 +211,58 @@ RESET ROLE;
 
 -- Every mint and revocation is on alpha's audit chain.
 SELECT action, object FROM buzz.audit_log WHERE community_id = :'alpha_id' AND action LIKE 'token.%' ORDER BY seq;
+
+-- A token never exceeds its scopes and claims (DESIGN §12.7), beyond publish and req too:
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.current_scopes() AS session_scopes;
+SELECT buzz.mint_token('reader2', '{read}') AS read2_token \gset
+COMMIT;
+-- ... a channel-limited token publishes no deletion and no replaceable or addressable version
+-- (they act on the author's events in every channel) ...
+\set sk :alice_sk
+\set kind 5
+\set content ''
+\set tags '[["h","' :bots '"],["e","0000000000000000000000000000000000000000000000000000000000000000"]]'
+\i :abs_srcdir/include/sign.psql
+\set deletion :ev
+\set kind 0
+\set tags '[["h","' :bots '"]]'
+\i :abs_srcdir/include/sign.psql
+\set profile :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'bots_token');
+SELECT * FROM buzz.publish(:'deletion');
+SELECT * FROM buzz.publish(:'profile');
+-- ... lists only its channels ...
+SELECT name AS bots_token_lists FROM buzz.list_channels();
+COMMIT;
+-- ... administers no channel and no token ...
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+SELECT buzz.create_channel('from-a-token');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+SELECT buzz.add_channel_member(:'ops', :'carol');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+SELECT buzz.revoke_token('bots-only');
+ROLLBACK;
+-- ... and its scopes are visible to the policies of the relay's own tables: a read-only
+-- token reads them but cannot write them.
+BEGIN;
+SELECT buzz.enter('a.example', :'read2_token');
+SELECT buzz.current_scopes() AS read_token_scopes;
+SELECT count(*) > 0 AS reads_relay_tables FROM relay.channels;
+\set VERBOSITY sqlstate
+INSERT INTO relay.channels (name) VALUES ('by-a-read-token');
+\set VERBOSITY terse
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'full_token');
+INSERT INTO relay.channels (name) VALUES ('by-a-write-token');
+ROLLBACK;
+RESET ROLE;
