@@ -62,6 +62,19 @@ pub fn is_channel_admin(community: Uuid, channel: Uuid, pubkey: &str) -> bool {
     )
 }
 
+/// True iff `pubkey` may use `channel` of `community`: it is open, or private with `pubkey` as
+/// a member. Another community's channel is simply not found (I2, S2).
+pub fn may_use_channel(community: Uuid, channel: Uuid, pubkey: &str) -> bool {
+    exists(
+        "SELECT 1 FROM buzz.channels c
+          WHERE c.community_id = $1 AND c.id = $2
+            AND (c.visibility = 'open'
+                 OR EXISTS (SELECT 1 FROM buzz.channel_members m
+                             WHERE m.community_id = $1 AND m.channel_id = $2 AND m.pubkey = $3))",
+        &[community.into(), channel.into(), pubkey.into()],
+    )
+}
+
 /// A pubkey argument: 64 lowercase hex characters.
 pub fn check_pubkey(pubkey: &str) -> Result<(), Error> {
     let ok = pubkey.len() == 64 && pubkey.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));

@@ -202,14 +202,14 @@ pub fn guard<R>(body: impl FnOnce() -> R) -> R {
 #[pg_extern(immutable, parallel_safe)]
 fn error_catalog() -> TableIterator<'static, (name!(code, &'static str), name!(sqlstate, String), name!(message, &'static str))> {
     TableIterator::new(Error::ALL.iter().map(|e| {
-        let state = sqlstate_text(e.sqlstate());
+        let state = sqlstate_text(e.sqlstate() as i32);
         (e.code(), state, e.message())
     }))
 }
 
-/// The five-character SQLSTATE of a pgrx error code.
-fn sqlstate_text(c: C) -> String {
-    let mut v = c as i32;
+/// The five-character SQLSTATE of PostgreSQL's packed code (6 bits per character).
+pub fn sqlstate_text(code: i32) -> String {
+    let mut v = code;
     let mut s = String::with_capacity(5);
     for _ in 0..5 {
         s.push((((v & 0x3F) as u8) + b'0') as char);

@@ -95,7 +95,7 @@ unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
     let mut raw = format!(
         "buzz_tenancy incident {incident} community {} sqlstate {}: {message}",
         ctx.community,
-        sqlstate(e.sqlerrcode)
+        crate::errors::sqlstate_text(e.sqlerrcode)
     );
     for (label, field) in [
         ("detail", e.detail),
@@ -187,16 +187,6 @@ unsafe fn text(p: *const c_char) -> String {
     } else {
         CStr::from_ptr(p).to_string_lossy().into_owned()
     }
-}
-
-/// Five-character SQLSTATE from PostgreSQL's packed form (6 bits per character).
-fn sqlstate(mut code: i32) -> String {
-    let mut s = String::with_capacity(5);
-    for _ in 0..5 {
-        s.push((((code & 0x3F) as u8) + b'0') as char);
-        code >>= 6;
-    }
-    s
 }
 
 /// 64 random bits, hex: enough to find the log line, nothing to learn from.

@@ -100,13 +100,18 @@ fn claim(community: pgrx::Uuid, event_id: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// Enter `host`, check `auth_event` for `req`, claim it and check the signer's admission;
-/// returns the signer. Refused where the claim could not be recorded.
-fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&str>) -> (Context, String) {
-    // The claim must be recordable: never hand out a context it could not consume.
+/// A claim (or a nonce's use) must be recordable: never hand out a context in a read-only
+/// transaction or on a standby, where it could not be consumed (§12.9).
+fn refuse_unrecordable() {
     if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
         raise(Error::HttpReadOnly);
     }
+}
+
+/// Enter `host`, check `auth_event` for `req`, claim it and check the signer's admission;
+/// returns the signer. Refused where the claim could not be recorded.
+fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&str>) -> (Context, String) {
+    refuse_unrecordable();
     // Anonymous first, so the claim and the admission check run under the fence.
     context::enter_host(host);
     let ctx = context::require();
@@ -185,9 +190,7 @@ fn claim_http(
 #[search_path(pg_catalog, pg_temp)]
 fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
     crate::errors::guard(|| {
-        if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
-            raise(Error::HttpReadOnly);
-        }
+        refuse_unrecordable();
         context::enter_host(host);
         let ctx = context::require();
         let hash = nonce.and_then(nonce_hash).unwrap_or_else(|| raise(Error::SessionInvalid));

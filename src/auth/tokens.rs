@@ -85,17 +85,7 @@ fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> 
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let id = context::parse_uuid(name).unwrap_or_else(|| raise(Error::ChannelUnknown));
-        let ok = crate::spi_cache::one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM buzz.channels c
-                             WHERE c.community_id = $1 AND c.id = $2
-                               AND (c.visibility = 'open'
-                                    OR EXISTS (SELECT 1 FROM buzz.channel_members m
-                                                WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $3)))",
-            &[community.into(), id.into(), actor.into()],
-        )
-        .or_raise()
-        .unwrap_or(false);
-        if !ok {
+        if !crate::authorize::may_use_channel(community, id, actor) {
             raise(Error::ChannelUnknown);
         }
         if !out.contains(&id) {
@@ -133,6 +123,11 @@ fn mint_token(
             let names: Vec<String> = c.into_iter().map(Option::unwrap_or_default).collect();
             usable_channels(ctx.community, &actor, &names)
         });
+        if let Some(t) = ttl {
+            if !crate::spi_cache::one::<bool>("SELECT $1 > interval '0'", &[t.into()]).or_raise().unwrap_or(false) {
+                raise(Error::TtlInvalid);
+            }
+        }
         let raw: [u8; 32] = super::random_bytes();
         let hash = Sha256::digest(raw).to_vec();
         let expires = crate::spi_cache::one::<String>(
@@ -140,7 +135,6 @@ fn mint_token(
                  INSERT INTO buzz.api_tokens (community_id, token_hash, pubkey, name, scopes, channel_limited, expires_at)
                  SELECT $1, $2, $3, $4, $5, $6,
                         now() + least(coalesce($7, make_interval(secs => $8)), make_interval(secs => $8))
-                  WHERE coalesce($7 > interval '0', true)
                  ON CONFLICT (community_id, pubkey, name) DO NOTHING
                  RETURNING expires_at)
              SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ins",
@@ -156,12 +150,7 @@ fn mint_token(
             ],
         )
         .or_raise();
-        let Some(expires) = expires else {
-            let positive = ttl.map_or(true, |t| {
-                crate::spi_cache::one::<bool>("SELECT $1 > interval '0'", &[t.into()]).or_raise().unwrap_or(false)
-            });
-            raise(if positive { Error::TokenNameTaken } else { Error::TtlInvalid })
-        };
+        let expires = expires.unwrap_or_else(|| raise(Error::TokenNameTaken));
         for channel in channels.iter().flatten() {
             crate::spi_cache::run(
                 "INSERT INTO buzz.api_token_channels (community_id, token_hash, channel_id) VALUES ($1, $2, $3)",

@@ -52,17 +52,7 @@ fn channel_for(community: Uuid, actor: &str, p: &event::Parsed) -> Result<Option
         _ => return Err(Error::ChannelAmbiguous),
     };
     let channel = context::parse_uuid(value).ok_or(Error::ChannelUnknown)?;
-    let may_post = crate::spi_cache::one::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM buzz.channels c
-                         WHERE c.community_id = $1 AND c.id = $2
-                           AND (c.visibility = 'open'
-                                OR EXISTS (SELECT 1 FROM buzz.channel_members m
-                                            WHERE m.community_id = $1 AND m.channel_id = $2 AND m.pubkey = $3)))",
-        &[community.into(), channel.into(), actor.into()],
-    )
-    .or_raise()
-    .unwrap_or(false);
-    if may_post { Ok(Some(channel)) } else { Err(Error::ChannelUnknown) }
+    if crate::authorize::may_use_channel(community, channel, actor) { Ok(Some(channel)) } else { Err(Error::ChannelUnknown) }
 }
 
 /// Check the author is a member and lock their membership row: KEY SHARE for ordinary events,
