@@ -3,7 +3,7 @@
 -- buzz.conformance(role) inspects the catalogs and reports, for the relay role `role`, whether
 -- this database is configured fail-closed. One row per finding:
 --
---   check_id  which rule (A-RLS-1 .. UNREGISTERED, see the blocks below)
+--   check_id  which rule (A-RLS-1 .. UNREGISTERED, one function each below)
 --   object    the operator-facing name of what was found (public.t, public.t.some_index,
 --             role relay, database app, buzz.max_limit ...)
 --   status    'fail' (the deployment does not conform), 'warn' (review it) or 'pass'
@@ -14,261 +14,348 @@
 -- collation, so the report is byte-for-byte stable). buzz.assert_conformance(role) is the gate:
 -- it raises 55000 "error: deployment does not conform" if any row fails, listing the failures.
 --
--- Scope used throughout:
+-- Roles are considered as PostgreSQL uses them (§12.4): the relay can act as every role it is
+-- a member of, directly or indirectly, with or without INHERIT (on PostgreSQL 15 any membership
+-- allows SET ROLE). Every check asks about that whole set (scope.roles), and every privilege
+-- any of those roles holds, directly, through PUBLIC or through predefined roles.
+--
+-- The scope (buzz.conformance_scope) used throughout:
 --   tenant tables  = tables registered with mode 'tenant' in buzz.tenancy_tables, every partition
 --                    of them, and the extension's own tables of schema buzz that have a
 --                    community_id column (except the operator-global buzz.community_hosts)
 --   global tables  = tables registered with mode 'global', their partitions, and the extension's
---                    other tables (buzz.communities, buzz.community_hosts, buzz.tenancy_tables);
+--                    other tables (buzz.communities, buzz.community_hosts, buzz.tenancy_tables, ...);
 --                    a table that is both (a global partition of a tenant table) counts as tenant
 --   checked tables = tenant tables plus every other non-global table with a community_id
 --                    column (a relay table not adopted yet): A-RLS-1, -2, -4 and -5 inspect
 --                    these, so the report before adoption already names their keys and grants
---   reachable schemas = schemas the role has USAGE on, except pg_catalog, information_schema,
---                    pg_toast and temporary schemas
+--   protected      = checked tables, the extension's own tables, and declared-global tables
+--                    that carry a community_id column: what the relay may never read around
+--                    row level security (views, rules and materialized views over them)
+--   reachable schemas = schemas one of the roles has USAGE on, except pg_catalog,
+--                    information_schema, pg_toast and temporary schemas
+-- Functions that shipped with PostgreSQL are recognized by oid (below FirstNormalObjectId,
+-- 16384), never by the schema they live in: anybody with CREATE on pg_catalog's neighbours
+-- could name a schema anything, and a superuser can create functions in pg_catalog itself.
 -- The functions only read catalogs: no dynamic SQL, nothing built from catalog names is executed.
 -- They are SECURITY INVOKER; a non-superuser operator gets a 'warn' where it cannot read
 -- something (pg_file_settings, the registry) instead of an error.
 
-CREATE FUNCTION conformance(role text)
-RETURNS TABLE (check_id text, object text, status text, detail text)
+CREATE TYPE conformance_scope AS (
+    role        oid,       -- the relay role
+    role_name   text,
+    roles       oid[],     -- every role it can act as, itself included
+    db          oid,
+    buzz        oid,       -- schema buzz
+    registry    text,      -- 'ok' | 'missing' | 'unreadable'
+    reg_gone    oid[],     -- registry rows whose table no longer exists
+    audited     oid[],     -- the extension's own functions
+    ext_tables  oid[],     -- the extension's own tables and sequences
+    tenant      oid[],
+    global      oid[],
+    declared    oid[],     -- relations registered as global (tables and materialized views)
+    schemas     oid[],     -- reachable schemas
+    checked     oid[],     -- checked tables (see above)
+    protected   oid[]
+);
+
+-- True if one of `roles` holds one of `privs` on relation `rel`: on the whole relation or, for
+-- SELECT, INSERT, UPDATE and REFERENCES, on any of its columns.
+CREATE FUNCTION any_role_can(roles oid[], rel oid, privs text[])
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_catalog.unnest($1) AS r(oid), pg_catalog.unnest($3) AS p(priv)
+         WHERE CASE WHEN p.priv IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+                    THEN pg_catalog.has_any_column_privilege(r.oid, $2, p.priv)
+                    ELSE pg_catalog.has_table_privilege(r.oid, $2, p.priv) END)
+$fn$;
+
+-- The setting `name` as the role's sessions in this database start with it: role+database,
+-- role, database overrides, then the server's value.
+CREATE FUNCTION effective_setting(s conformance_scope, name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce(
+        (SELECT pg_catalog.substr(cfg.c, pg_catalog.strpos(cfg.c, '=') + 1)
+           FROM pg_catalog.pg_db_role_setting rs CROSS JOIN LATERAL pg_catalog.unnest(rs.setconfig) AS cfg(c)
+          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = $2
+            AND rs.setrole IN (($1).role, 0) AND rs.setdatabase IN (($1).db, 0)
+          ORDER BY rs.setrole <> 0 DESC, rs.setdatabase <> 0 DESC LIMIT 1),
+        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = $2))
+$fn$;
+
+CREATE FUNCTION conformance_scope(role text)
+RETURNS conformance_scope
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-#variable_conflict use_column
 DECLARE
-    -- The exact text pg_get_expr() gives for the fence on PG 15 (buzz is not on this
-    -- function's search_path, so the call is always schema-qualified).
-    fence CONSTANT text := '(community_id = buzz.current_community())';
-    v_name      text := $1;
-    v_role      oid;
-    v_super     boolean;
-    v_bypass    boolean;
-    v_createrole boolean;
-    v_repl      boolean;
-    v_db        oid;
-    v_ext       oid;
-    v_buzz      oid;
-    v_registry  text;                  -- 'ok' | 'missing' | 'unreadable'
+    s          buzz.conformance_scope;
+    v_ext      oid;
     v_reg_tenant oid[] := '{}';
     v_reg_global oid[] := '{}';
-    v_reg_gone  oid[] := '{}';         -- registry rows whose table no longer exists
-    v_ext_tables oid[] := '{}';
     v_ext_tenant oid[] := '{}';
-    v_audited   oid[] := '{}';         -- the extension's own functions
-    v_tenant    oid[] := '{}';
-    v_global    oid[] := '{}';
-    v_reach     oid[] := '{}';
-    v_rls1      oid[] := '{}';
-    v_files     text[] := '{}';        -- pg_file_settings entries setting buzz.* (objects)
-    v_files_ok  boolean;
-    v_track     text;
-    v_lmm       text;
-    v_spl       text;
-    v_sessl     text;
-    v_libs_ok   boolean;               -- could read the *_preload_libraries settings
-    cid         text;
-    n           bigint;
 BEGIN
-    -- The role under test.
-    SELECT r.oid, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolreplication
-      INTO v_role, v_super, v_bypass, v_createrole, v_repl
-      FROM pg_catalog.pg_roles r WHERE r.rolname = v_name;
-    IF v_role IS NULL THEN
+    SELECT r.oid, r.rolname INTO s.role, s.role_name FROM pg_catalog.pg_roles r WHERE r.rolname = $1;
+    IF s.role IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid: unknown role';
     END IF;
-
-    -- Load the library (if it is not preloaded) so pg_settings shows the real buzz.*
-    -- settings and their contexts, not placeholders.
+    -- Load the library (if it is not preloaded) so pg_settings shows the real settings of the
+    -- extension and their contexts, not placeholders.
     IF pg_catalog.to_regprocedure('buzz.current_community()') IS NOT NULL THEN
         PERFORM buzz.current_community();
     END IF;
 
-    SELECT d.oid INTO v_db FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();
+    SELECT pg_catalog.array_agg(r.oid ORDER BY r.oid) INTO s.roles
+      FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(s.role, r.oid, 'MEMBER');
+    SELECT d.oid INTO s.db FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();
     SELECT x.oid INTO v_ext FROM pg_catalog.pg_extension x WHERE x.extname = 'buzz_tenancy';
-    SELECT s.oid INTO v_buzz FROM pg_catalog.pg_namespace s WHERE s.nspname = 'buzz';
+    SELECT n.oid INTO s.buzz FROM pg_catalog.pg_namespace n WHERE n.nspname = 'buzz';
 
-    ---------------------------------------------------------------------------------------------
-    -- Scope: the extension's tables and functions, the registry, tenant and global tables.
-    ---------------------------------------------------------------------------------------------
     SELECT coalesce(pg_catalog.array_agg(c.oid), '{}'),
            coalesce(pg_catalog.array_agg(c.oid) FILTER (
-               WHERE c.relnamespace = v_buzz AND c.relname <> 'community_hosts'
+               WHERE c.relkind IN ('r', 'p') AND c.relnamespace = s.buzz AND c.relname <> 'community_hosts'
                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                               WHERE a.attrelid = c.oid AND a.attname = 'community_id'
                                 AND a.attnum > 0 AND NOT a.attisdropped)), '{}')
-      INTO v_ext_tables, v_ext_tenant
+      INTO s.ext_tables, v_ext_tenant
       FROM pg_catalog.pg_depend d
       JOIN pg_catalog.pg_class c ON c.oid = d.objid
      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
-       AND d.refobjid = v_ext AND d.deptype = 'e' AND c.relkind IN ('r', 'p');
+       AND d.refobjid = v_ext AND d.deptype = 'e' AND c.relkind IN ('r', 'p', 'S');
 
-    SELECT coalesce(pg_catalog.array_agg(d.objid), '{}') INTO v_audited
+    SELECT coalesce(pg_catalog.array_agg(d.objid), '{}') INTO s.audited
       FROM pg_catalog.pg_depend d
      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
        AND d.refobjid = v_ext AND d.deptype = 'e';
 
+    s.reg_gone := '{}';
+    s.declared := '{}';
     IF pg_catalog.to_regclass('buzz.tenancy_tables') IS NULL THEN
-        v_registry := 'missing';
+        s.registry := 'missing';
     ELSIF NOT pg_catalog.has_table_privilege(pg_catalog.to_regclass('buzz.tenancy_tables'), 'SELECT') THEN
-        v_registry := 'unreadable';
+        s.registry := 'unreadable';
     ELSE
-        v_registry := 'ok';
+        s.registry := 'ok';
         SELECT coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'tenant'), '{}'),
+               coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'global' AND c.relkind IN ('r', 'p')), '{}'),
                coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'global'), '{}'),
                coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NULL), '{}')
-          INTO v_reg_tenant, v_reg_global, v_reg_gone
+          INTO v_reg_tenant, v_reg_global, s.declared, s.reg_gone
           FROM buzz.tenancy_tables r
           LEFT JOIN pg_catalog.pg_class c ON c.oid = r.tbl::oid;
     END IF;
 
     -- Tenant tables: registered tenant + extension tenant tables, and all their partitions
     -- (pg_partition_tree returns nothing for a table that is not partitioned: keep the roots).
-    SELECT coalesce(pg_catalog.array_agg(DISTINCT t.oid), '{}') INTO v_tenant
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT t.oid), '{}') INTO s.tenant
       FROM (SELECT root.oid FROM pg_catalog.unnest(v_reg_tenant || v_ext_tenant) AS root(oid)
             UNION
             SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_tenant || v_ext_tenant) AS root(oid),
                    LATERAL pg_catalog.pg_partition_tree(root.oid::pg_catalog.regclass) pt) t;
 
-    -- Global tables: registered global + the extension's non-tenant tables, their partitions.
-    SELECT coalesce(pg_catalog.array_agg(DISTINCT g.oid), '{}') INTO v_global
-      FROM (SELECT root.oid FROM pg_catalog.unnest(v_reg_global || v_ext_tables) AS root(oid)
+    -- Global tables: registered global + the extension's other tables, their partitions.
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT g.oid), '{}') INTO s.global
+      FROM (SELECT root.oid FROM pg_catalog.unnest(v_reg_global) AS root(oid)
             UNION
-            SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_global || v_ext_tables) AS root(oid),
+            SELECT c.oid FROM pg_catalog.pg_class c WHERE c.oid = ANY (s.ext_tables) AND c.relkind IN ('r', 'p')
+            UNION
+            SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_global || s.ext_tables) AS root(oid),
                    LATERAL pg_catalog.pg_partition_tree(root.oid::pg_catalog.regclass) pt) g
-     WHERE NOT g.oid = ANY (v_tenant);
+     WHERE NOT g.oid = ANY (s.tenant);
 
-    SELECT coalesce(pg_catalog.array_agg(s.oid), '{}') INTO v_reach
-      FROM pg_catalog.pg_namespace s
-     WHERE s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-       AND s.nspname !~ '^pg_(toast_)?temp_'
-       AND pg_catalog.has_schema_privilege(v_role, s.oid, 'USAGE');
+    SELECT coalesce(pg_catalog.array_agg(n.oid), '{}') INTO s.schemas
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       AND n.nspname !~ '^pg_(toast_)?temp_'
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(s.roles) r(oid)
+                    WHERE pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE'));
 
-    -- A-RLS-1 scope: tenant tables, and every other table with a community_id column that is
-    -- not global (wherever it lives, reachable or not).
-    SELECT coalesce(pg_catalog.array_agg(DISTINCT t.oid), '{}') INTO v_rls1
-      FROM (SELECT pg_catalog.unnest(v_tenant) AS oid
+    -- Checked tables: tenant tables, and every other table with a community_id column that
+    -- is not global (wherever it lives, reachable or not).
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT t.oid), '{}') INTO s.checked
+      FROM (SELECT pg_catalog.unnest(s.tenant) AS oid
             UNION
             SELECT c.oid FROM pg_catalog.pg_class c
-              JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'community_id'
                                              AND a.attnum > 0 AND NOT a.attisdropped
              WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
-               AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-               AND NOT c.oid = ANY (v_global)) t;
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+               AND NOT c.oid = ANY (s.global)) t;
 
-    ---------------------------------------------------------------------------------------------
-    -- A-RLS-1: every tenant table (and every non-global table with community_id) is ENABLE +
-    -- FORCE ROW LEVEL SECURITY, has a RESTRICTIVE fence on community_id for all commands,
-    -- has community_id, and has an enabled trigger keeping community_id immutable. PERMISSIVE
-    -- policies other than the plain fence expression are reported for review.
-    -- The fence is recognized by what it does, not by its name. The guard is an enabled
-    -- (origin or always: a REPLICA trigger does not fire in normal sessions) BEFORE UPDATE
-    -- row trigger without column list or WHEN clause running buzz.tenant_guard or
-    -- buzz.forbid_retenant.
-    ---------------------------------------------------------------------------------------------
-    cid := 'A-RLS-1';
-    RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT c.oid::pg_catalog.regclass::text AS object, 'fail' AS status,
-               'row level security is not enabled' AS detail
-          FROM pg_catalog.pg_class c WHERE c.oid = ANY (v_rls1) AND NOT c.relrowsecurity
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               'row level security is not forced (the owner bypasses it)'
-          FROM pg_catalog.pg_class c WHERE c.oid = ANY (v_rls1) AND NOT c.relforcerowsecurity
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               'no RESTRICTIVE policy for all commands fences it to buzz.current_community()'
-          FROM pg_catalog.pg_class c
-         WHERE c.oid = ANY (v_rls1)
-           AND NOT EXISTS (
-               SELECT 1 FROM pg_catalog.pg_policy p
-                WHERE p.polrelid = c.oid AND NOT p.polpermissive AND p.polcmd = '*'
-                  AND EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) pr(oid)
-                               WHERE pr.oid = 0 OR pg_catalog.pg_has_role(v_role, pr.oid, 'MEMBER'))
-                  AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = fence
-                  AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = fence)
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail', 'tenant table has no community_id column'
-          FROM pg_catalog.pg_class c
-         WHERE c.oid = ANY (v_rls1)
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                            WHERE a.attrelid = c.oid AND a.attname = 'community_id'
-                              AND a.attnum > 0 AND NOT a.attisdropped)
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               'no enabled BEFORE UPDATE row trigger keeps community_id immutable'
-          FROM pg_catalog.pg_class c
-         WHERE c.oid = ANY (v_rls1)
-           AND NOT EXISTS (
-               SELECT 1 FROM pg_catalog.pg_trigger g
-                 JOIN pg_catalog.pg_proc gp ON gp.oid = g.tgfoid
-                WHERE g.tgrelid = c.oid AND g.tgenabled IN ('O', 'A')
-                  AND g.tgtype & 1 = 1 AND g.tgtype & 2 = 2 AND g.tgtype & 16 = 16   -- ROW, BEFORE, UPDATE
-                  AND g.tgqual IS NULL AND pg_catalog.cardinality(g.tgattr::int2[]) = 0
-                  AND gp.pronamespace = v_buzz AND gp.proname IN ('tenant_guard', 'forbid_retenant'))
-        UNION ALL
-        SELECT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, p.polname), 'warn',
-               'permissive policy may widen access inside the community'
-          FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
-         WHERE c.oid = ANY (v_rls1) AND p.polpermissive
-           AND NOT (coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), fence) = fence
-                    AND coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), fence) = fence)
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+    -- Protected: checked tables, the extension's tables, global tables with community_id.
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT p.oid), '{}') INTO s.protected
+      FROM (SELECT pg_catalog.unnest(s.checked || s.ext_tables) AS oid
+            UNION
+            SELECT g.oid FROM pg_catalog.unnest(s.global) AS g(oid)
+             WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = g.oid AND a.attname = 'community_id'
+                              AND a.attnum > 0 AND NOT a.attisdropped)) p;
+    RETURN s;
+END
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- A-RLS-2: the relay role cannot bypass RLS, directly or through membership (§12.4):
-    -- no SUPERUSER / BYPASSRLS / CREATEROLE / REPLICATION, no (transitive) membership in the
-    -- server-file and program roles, buzz_owner, buzz_admin or any tenant table's owner, owns no
-    -- tenant table and does not own the current database.
-    ---------------------------------------------------------------------------------------------
-    cid := 'A-RLS-2';
-    RETURN QUERY
-    SELECT cid, pg_catalog.format('role %I', v_name), f.status, f.detail FROM (
-        SELECT 'fail' AS status, 'role is SUPERUSER' AS detail WHERE v_super
-        UNION ALL SELECT 'fail', 'role has BYPASSRLS' WHERE v_bypass
-        UNION ALL SELECT 'fail', 'role has CREATEROLE' WHERE v_createrole
-        UNION ALL SELECT 'fail', 'role has REPLICATION' WHERE v_repl
+---------------------------------------------------------------------------------------------
+-- A-RLS-1: every checked table is ENABLE + FORCE ROW LEVEL SECURITY, has a RESTRICTIVE fence
+-- on community_id for all commands that applies to every role the relay can act as and that
+-- holds a privilege on it, has community_id, has an enabled trigger keeping community_id
+-- immutable, and is not owned by a role that bypasses row level security whatever FORCE says
+-- (a superuser or BYPASSRLS owner: its rules and views would read every community).
+-- PERMISSIVE policies other than the plain fence expression are reported for review.
+-- The fence is recognized by what it does, not by its name. A policy applies to a role as
+-- PostgreSQL decides it: the policy names PUBLIC, or a role whose privileges the role uses
+-- (pg_has_role USAGE: a NOINHERIT member does not use its groups' privileges, and the group's
+-- policies do not apply to it). The guard is an enabled (origin or always: a REPLICA trigger
+-- does not fire in normal sessions) BEFORE UPDATE row trigger without column list or WHEN
+-- clause running buzz.tenant_guard or buzz.forbid_retenant.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_rls(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH fence(rel, roles) AS (     -- the fences of each table, with the roles they name
+        SELECT p.polrelid, p.polroles FROM pg_catalog.pg_policy p
+         WHERE p.polrelid = ANY (($1).checked) AND NOT p.polpermissive AND p.polcmd = '*'
+           -- The exact text pg_get_expr() gives for the fence on PG 15 (buzz is not on this
+           -- function's search_path, so the call is always schema-qualified).
+           AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = '(community_id = buzz.current_community())'
+           AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = '(community_id = buzz.current_community())'
+    )
+    SELECT c.oid::pg_catalog.regclass::text, 'fail', 'row level security is not enabled'
+      FROM pg_catalog.pg_class c WHERE c.oid = ANY (($1).checked) AND NOT c.relrowsecurity
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail', 'row level security is not forced (the owner bypasses it)'
+      FROM pg_catalog.pg_class c WHERE c.oid = ANY (($1).checked) AND NOT c.relforcerowsecurity
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'no RESTRICTIVE policy for all commands fences it to buzz.current_community()'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).checked) AND NOT EXISTS (SELECT 1 FROM fence f WHERE f.rel = c.oid)
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           CASE WHEN r.oid = ($1).role
+                THEN 'the fence does not apply to the role itself (a policy applies to the roles whose privileges the current role uses)'
+                ELSE pg_catalog.format('the fence does not apply to role %I, which the relay can act as and which holds privileges on it', r.rolname) END
+      FROM pg_catalog.pg_class c
+      CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
+      JOIN pg_catalog.pg_roles r ON r.oid = ro.oid
+     WHERE c.oid = ANY (($1).checked)
+       AND EXISTS (SELECT 1 FROM fence f WHERE f.rel = c.oid)
+       AND buzz.any_role_can(ARRAY[r.oid], c.oid, '{SELECT,INSERT,UPDATE,DELETE}')
+       AND NOT EXISTS (SELECT 1 FROM fence f CROSS JOIN pg_catalog.unnest(f.roles) AS pr(oid)
+                        WHERE f.rel = c.oid AND (pr.oid = 0 OR pg_catalog.pg_has_role(r.oid, pr.oid, 'USAGE')))
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail', 'tenant table has no community_id column'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).checked)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attname = 'community_id'
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'no enabled BEFORE UPDATE row trigger keeps community_id immutable'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).checked)
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_trigger g
+             JOIN pg_catalog.pg_proc gp ON gp.oid = g.tgfoid
+            WHERE g.tgrelid = c.oid AND g.tgenabled IN ('O', 'A')
+              AND g.tgtype & 1 = 1 AND g.tgtype & 2 = 2 AND g.tgtype & 16 = 16   -- ROW, BEFORE, UPDATE
+              AND g.tgqual IS NULL AND pg_catalog.cardinality(g.tgattr::int2[]) = 0
+              AND gp.pronamespace = ($1).buzz AND gp.proname IN ('tenant_guard', 'forbid_retenant'))
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('owned by %I, a superuser or BYPASSRLS role: row level security never binds the owner, nor its rules and views', o.rolname)
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
+     WHERE c.oid = ANY (($1).checked) AND (o.rolsuper OR o.rolbypassrls)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, p.polname), 'warn',
+           'permissive policy may widen access inside the community'
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
+     WHERE c.oid = ANY (($1).checked) AND p.polpermissive
+       AND NOT (coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '(community_id = buzz.current_community())')
+                    = '(community_id = buzz.current_community())'
+                AND coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '(community_id = buzz.current_community())')
+                    = '(community_id = buzz.current_community())')
+$fn$;
+
+---------------------------------------------------------------------------------------------
+-- A-RLS-2: the relay role cannot bypass RLS, directly or as any role it can act as (§12.4):
+-- none of those roles is SUPERUSER / BYPASSRLS / CREATEROLE / REPLICATION; none is a
+-- server-file or program role, pg_read_all_data, pg_write_all_data, buzz_owner, buzz_admin,
+-- the owner of a tenant table (or of any table with row security) or the database owner.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_roles(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH acts(oid, rolname, self) AS (
+        SELECT r.oid, r.rolname, r.oid = ($1).role
+          FROM pg_catalog.unnest(($1).roles) AS ro(oid) JOIN pg_catalog.pg_roles r ON r.oid = ro.oid
+    )
+    SELECT pg_catalog.format('role %I', ($1).role_name), 'fail', f.detail FROM (
+        SELECT CASE WHEN a.self THEN pg_catalog.format('role %s', attr.what)
+                    ELSE pg_catalog.format('role can act as %I, which %s', a.rolname, attr.what) END AS detail
+          FROM acts a
+          JOIN pg_catalog.pg_roles r ON r.oid = a.oid
+          CROSS JOIN LATERAL (VALUES ('is SUPERUSER', r.rolsuper), ('has BYPASSRLS', r.rolbypassrls),
+                                     ('has CREATEROLE', r.rolcreaterole), ('has REPLICATION', r.rolreplication)) AS attr(what, holds)
+         WHERE attr.holds
         UNION ALL
-        SELECT 'fail', pg_catalog.format('role is a member of %I', r.rolname)
-          FROM pg_catalog.pg_roles r
-         WHERE r.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program',
-                             'buzz_owner', 'buzz_admin')
-           AND pg_catalog.pg_has_role(v_role, r.oid, 'MEMBER')
+        SELECT pg_catalog.format('role is a member of %I', a.rolname)
+          FROM acts a
+         WHERE NOT a.self
+           AND a.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program',
+                             'pg_read_all_data', 'pg_write_all_data', 'buzz_owner', 'buzz_admin')
         UNION ALL
-        SELECT 'fail', pg_catalog.format('role owns tenant table %s', c.oid::pg_catalog.regclass)
-          FROM pg_catalog.pg_class c WHERE c.oid = ANY (v_rls1) AND c.relowner = v_role
+        SELECT pg_catalog.format('role is %I', a.rolname)
+          FROM acts a WHERE a.self AND a.rolname IN ('buzz_owner', 'buzz_admin')
         UNION ALL
-        SELECT 'fail', pg_catalog.format('role is a member of %I, which owns tenant tables', r.rolname)
-          FROM pg_catalog.pg_roles r
-         WHERE r.oid <> v_role
-           AND r.rolname NOT IN ('buzz_owner', 'buzz_admin')       -- already reported above
-           AND r.oid IN (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = ANY (v_rls1))
-           AND pg_catalog.pg_has_role(v_role, r.oid, 'MEMBER')
+        SELECT pg_catalog.format('role owns tenant table %s', c.oid::pg_catalog.regclass)
+          FROM pg_catalog.pg_class c
+         WHERE (c.oid = ANY (($1).checked) OR (c.relrowsecurity AND c.relkind IN ('r', 'p'))) AND c.relowner = ($1).role
         UNION ALL
-        SELECT 'fail', CASE WHEN d.datdba = v_role THEN 'role owns the current database'
-                            ELSE 'role is a member of the owner of the current database' END
+        SELECT DISTINCT pg_catalog.format('role is a member of %I, which owns tenant tables', a.rolname)
+          FROM acts a
+          JOIN pg_catalog.pg_class c ON c.relowner = a.oid
+         WHERE NOT a.self AND a.rolname NOT IN ('buzz_owner', 'buzz_admin')      -- reported above
+           AND (c.oid = ANY (($1).checked) OR (c.relrowsecurity AND c.relkind IN ('r', 'p')))
+        UNION ALL
+        SELECT CASE WHEN d.datdba = ($1).role THEN 'role owns the current database'
+                    ELSE 'role is a member of the owner of the current database' END
           FROM pg_catalog.pg_database d
-         WHERE d.oid = v_db AND pg_catalog.pg_has_role(v_role, d.datdba, 'MEMBER')
+         WHERE d.oid = ($1).db AND d.datdba = ANY (($1).roles)
     ) f
-    ORDER BY f.status <> 'fail', f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- A-RLS-3: buzz.* settings cannot be changed by the relay (§4, §12.6): no per-role or
-    -- per-database override, no setting in the configuration files / ALTER SYSTEM, no SET or
-    -- ALTER SYSTEM privilege granted on them, and every buzz.* setting is superuser-only
-    -- (contexts superuser, superuser-backend, sighup, postmaster, internal).
-    ---------------------------------------------------------------------------------------------
-    cid := 'A-RLS-3';
+---------------------------------------------------------------------------------------------
+-- A-RLS-3: the extension's settings cannot be changed by the relay (§4, §12.6): no per-role or
+-- per-database override, no setting in the configuration files / ALTER SYSTEM (a warn: only a
+-- superuser can write those), no SET or ALTER SYSTEM privilege on them for any role the relay
+-- can act as, and every such setting is superuser-only (contexts superuser,
+-- superuser-backend, sighup, postmaster, internal).
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_settings(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_files    text[] := '{}';
+    v_files_ok boolean;
+BEGIN
     v_files_ok := pg_catalog.has_table_privilege('pg_catalog.pg_file_settings', 'SELECT')
               AND pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE');
     IF v_files_ok THEN
@@ -279,87 +366,90 @@ BEGIN
          WHERE pg_catalog.lower(fs.name) LIKE 'buzz.%';
     END IF;
     RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT CASE WHEN s.setrole <> 0 AND s.setdatabase <> 0
-                        THEN pg_catalog.format('role %I in database %I', r.rolname, d.datname)
-                    WHEN s.setrole <> 0 THEN pg_catalog.format('role %I', r.rolname)
-                    WHEN s.setdatabase <> 0 THEN pg_catalog.format('database %I', d.datname)
-                    ELSE 'all roles' END AS object,
-               'fail' AS status,
-               pg_catalog.format('a role or database setting overrides %s', pg_catalog.split_part(cfg.c, '=', 1)) AS detail
-          FROM pg_catalog.pg_db_role_setting s
-          CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS cfg(c)
-          LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-          LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
-         WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) LIKE 'buzz.%'
-        UNION ALL
-        -- Superuser-only, but worth a look: a long auth window defeats replay protection.
-        SELECT fo.o, 'warn', 'a configuration file or ALTER SYSTEM sets a buzz setting; check its value'
-          FROM pg_catalog.unnest(v_files) AS fo(o)
-        UNION ALL
-        SELECT 'pg_file_settings', 'warn', 'cannot read pg_file_settings; configuration files were not checked'
-         WHERE NOT v_files_ok
-        UNION ALL
-        SELECT pn.name, 'fail', pg_catalog.format('role has %s privilege on this setting', pv.priv)
-          FROM (SELECT st.name FROM pg_catalog.pg_settings st WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
-                UNION
-                SELECT pa.parname FROM pg_catalog.pg_parameter_acl pa WHERE pg_catalog.lower(pa.parname) LIKE 'buzz.%') pn
-          CROSS JOIN (VALUES ('SET'), ('ALTER SYSTEM')) AS pv(priv)
-         WHERE pg_catalog.has_parameter_privilege(v_role, pn.name, pv.priv)
-        UNION ALL
-        SELECT st.name, 'fail', pg_catalog.format('setting is not superuser-only (context %s)', st.context)
-          FROM pg_catalog.pg_settings st
-         WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
-           AND st.context NOT IN ('superuser', 'superuser-backend', 'sighup', 'postmaster', 'internal')
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+    SELECT CASE WHEN rs.setrole <> 0 AND rs.setdatabase <> 0
+                    THEN pg_catalog.format('role %I in database %I', r.rolname, d.datname)
+                WHEN rs.setrole <> 0 THEN pg_catalog.format('role %I', r.rolname)
+                WHEN rs.setdatabase <> 0 THEN pg_catalog.format('database %I', d.datname)
+                ELSE 'all roles' END,
+           'fail',
+           pg_catalog.format('a role or database setting overrides %s', pg_catalog.split_part(cfg.c, '=', 1))
+      FROM pg_catalog.pg_db_role_setting rs
+      CROSS JOIN LATERAL pg_catalog.unnest(rs.setconfig) AS cfg(c)
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid = rs.setrole
+      LEFT JOIN pg_catalog.pg_database d ON d.oid = rs.setdatabase
+     WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) LIKE 'buzz.%'
+    UNION ALL
+    SELECT fo.o, 'warn', 'a configuration file or ALTER SYSTEM sets a buzz setting; check its value'
+      FROM pg_catalog.unnest(v_files) AS fo(o)
+    UNION ALL
+    SELECT 'pg_file_settings', 'warn', 'cannot read pg_file_settings; configuration files were not checked'
+     WHERE NOT v_files_ok
+    UNION ALL
+    SELECT DISTINCT pn.name, 'fail', pg_catalog.format('role has %s privilege on this setting', pv.priv)
+      FROM (SELECT st.name FROM pg_catalog.pg_settings st WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
+            UNION
+            SELECT pa.parname FROM pg_catalog.pg_parameter_acl pa WHERE pg_catalog.lower(pa.parname) LIKE 'buzz.%') pn
+      CROSS JOIN (VALUES ('SET'), ('ALTER SYSTEM')) AS pv(priv)
+      CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
+     WHERE pg_catalog.has_parameter_privilege(ro.oid, pn.name, pv.priv)
+    UNION ALL
+    SELECT st.name, 'fail', pg_catalog.format('setting is not superuser-only (context %s)', st.context)
+      FROM pg_catalog.pg_settings st
+     WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
+       AND st.context NOT IN ('superuser', 'superuser-backend', 'sighup', 'postmaster', 'internal');
+END
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- A-RLS-4: nothing runs with someone else's rights over tenant data, and no privilege
-    -- ignores RLS (§9, §12.12):
-    --  * non-audited SECURITY DEFINER functions (audited = members of the extension) that the
-    --    role can EXECUTE, or that run from a trigger on a table it can write, or are referenced
-    --    by a policy, default, check constraint, rule, trigger WHEN clause or index expression of
-    --    a table it can access;
-    --  * LEAKPROOF functions outside pg_catalog;
-    --  * views over tenant tables (directly or through other views) without security_invoker,
-    --    and materialized views over tenant tables;
-    --  * foreign tables in reachable schemas (warn: what they read is not known here);
-    --  * TRUNCATE, REFERENCES (table or column) and TRIGGER on tenant tables.
-    ---------------------------------------------------------------------------------------------
-    cid := 'A-RLS-4';
-    RETURN QUERY
-    WITH RECURSIVE over_tenant(oid) AS (           -- views and matviews reading tenant tables
+---------------------------------------------------------------------------------------------
+-- A-RLS-4: nothing runs with someone else's rights over protected data, and no privilege
+-- ignores RLS (§9, §12.12). For every role the relay can act as:
+--  * non-audited SECURITY DEFINER functions (audited = members of this extension; exempt:
+--    only functions that shipped with PostgreSQL, by oid) that the role can EXECUTE, or that
+--    run from a trigger on a table it can write, or are referenced by a policy, default, check
+--    constraint, rule, trigger WHEN clause or index expression of a relation it can access;
+--  * LEAKPROOF functions that did not ship with PostgreSQL;
+--  * views over protected relations (directly or through other views) without
+--    security_invoker, or owned by a superuser or BYPASSRLS role;
+--  * rules of every event type (other than a view's own SELECT rule) whose action reads a
+--    protected relation: they run with the rights of the rule's table owner — a failure when
+--    they reach the extension's or a declared-global directory table, or when that owner
+--    bypasses row level security;
+--  * materialized views over protected relations, and every materialized view the role can
+--    read that the operator has not declared global (what a materialized view reads through
+--    a function is invisible to the catalogs, and REFRESH runs as its owner);
+--  * foreign tables in reachable schemas (warn: what they read is not known here);
+--  * TRUNCATE, REFERENCES (table or column) and TRIGGER on tenant tables.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_definers(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH RECURSIVE over_protected(oid) AS (      -- views and matviews reading protected relations
         SELECT rw.ev_class
           FROM pg_catalog.pg_depend d
           JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
          WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
            AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-           AND d.refobjid = ANY (v_rls1) AND rw.ev_class <> d.refobjid
+           AND d.refobjid = ANY (($1).protected) AND rw.ev_class <> d.refobjid AND rw.rulename = '_RETURN'
         UNION
         SELECT rw.ev_class
-          FROM over_tenant o
+          FROM over_protected o
           JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
                                      AND d.refobjid = o.oid
                                      AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
           JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
-         WHERE rw.ev_class <> o.oid
+         WHERE rw.ev_class <> o.oid AND rw.rulename = '_RETURN'
     ),
     secdef AS (                                    -- non-audited SECURITY DEFINER functions
         SELECT p.oid FROM pg_catalog.pg_proc p
-          JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
-         WHERE p.prosecdef AND NOT p.oid = ANY (v_audited)
-           AND s.nspname NOT IN ('pg_catalog', 'information_schema')
+         WHERE p.prosecdef AND p.oid >= 16384 AND NOT p.oid = ANY (($1).audited)
     ),
-    accessible AS (                                -- relations the role holds any privilege on
-        SELECT c.oid,
-               pg_catalog.has_table_privilege(v_role, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS writable
+    accessible AS (                                -- relations one of the roles holds any privilege on
+        SELECT c.oid, buzz.any_role_can(($1).roles, c.oid, '{INSERT,UPDATE,DELETE,TRUNCATE}') AS writable
           FROM pg_catalog.pg_class c
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-           AND (pg_catalog.has_table_privilege(v_role, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-                OR pg_catalog.has_any_column_privilege(v_role, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+           AND buzz.any_role_can(($1).roles, c.oid, '{SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER}')
     ),
     uses AS (                                      -- catalog objects that call a function, by table
         SELECT d.refobjid AS fn,
@@ -381,257 +471,314 @@ BEGIN
           LEFT JOIN pg_catalog.pg_class ic ON ic.oid = ix.indexrelid
          WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
            AND d.refobjid IN (SELECT sd.oid FROM secdef sd)
+    ),
+    rule_reads AS (                                -- rules (not a view's SELECT) reading protected relations
+        SELECT DISTINCT rw.rulename, rw.ev_class, o.rolname AS owner, o.rolsuper OR o.rolbypassrls AS bypasses,
+               d.refobjid AS target, NOT d.refobjid = ANY (($1).checked) AS directory
+          FROM pg_catalog.pg_rewrite rw
+          JOIN pg_catalog.pg_class ev ON ev.oid = rw.ev_class
+          JOIN pg_catalog.pg_roles o ON o.oid = ev.relowner
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+                                     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+         WHERE rw.rulename <> '_RETURN' AND d.refobjid = ANY (($1).protected) AND d.refobjid <> rw.ev_class
     )
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT p.oid::pg_catalog.regprocedure::text AS object, 'fail' AS status,
-               'role can execute this non-audited SECURITY DEFINER function' AS detail
-          FROM secdef sd JOIN pg_catalog.pg_proc p ON p.oid = sd.oid
-         WHERE pg_catalog.has_function_privilege(v_role, p.oid, 'EXECUTE')
-        UNION ALL
-        SELECT DISTINCT g.tgfoid::pg_catalog.regprocedure::text, 'fail',
-               pg_catalog.format('non-audited SECURITY DEFINER function runs from trigger %I on %s',
-                                 g.tgname, g.tgrelid::pg_catalog.regclass)
-          FROM pg_catalog.pg_trigger g
-          JOIN accessible a ON a.oid = g.tgrelid AND a.writable
-         WHERE g.tgenabled <> 'D' AND g.tgfoid IN (SELECT sd.oid FROM secdef sd)
-        UNION ALL
-        SELECT DISTINCT u.fn::pg_catalog.regprocedure::text, 'fail',
-               pg_catalog.format('non-audited SECURITY DEFINER function is called by %s of %s',
-                                 u.via, u.rel::pg_catalog.regclass)
-          FROM uses u JOIN accessible a ON a.oid = u.rel
-        UNION ALL
-        SELECT p.oid::pg_catalog.regprocedure::text, 'fail',
-               'LEAKPROOF function outside pg_catalog (it sees rows before row level security filters them)'
-          FROM pg_catalog.pg_proc p
-          JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
-         WHERE p.proleakproof AND s.nspname <> 'pg_catalog'
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               'view over tenant data runs with its owner''s rights (security_invoker is not set)'
-          FROM pg_catalog.pg_class c
-         WHERE c.oid IN (SELECT o.oid FROM over_tenant o) AND c.relkind = 'v'
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(c.reloptions) opt(o)
-                            WHERE pg_catalog.lower(pg_catalog.split_part(opt.o, '=', 1)) = 'security_invoker'
-                              AND pg_catalog.substr(opt.o, pg_catalog.strpos(opt.o, '=') + 1)::boolean)
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               'materialized view copies tenant data out of row level security'
-          FROM pg_catalog.pg_class c
-         WHERE c.oid IN (SELECT o.oid FROM over_tenant o) AND c.relkind = 'm'
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'warn',
-               'foreign table in a reachable schema: check it does not expose tenant data'
-          FROM pg_catalog.pg_class c
-         WHERE c.relkind = 'f' AND c.relnamespace = ANY (v_reach)
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               pg_catalog.format('role has %s on a tenant table (it ignores row level security)', pv.priv)
-          FROM pg_catalog.pg_class c
-          CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS pv(priv)
-         WHERE c.oid = ANY (v_rls1)
-           AND CASE pv.priv
-                   WHEN 'REFERENCES' THEN pg_catalog.has_any_column_privilege(v_role, c.oid, 'REFERENCES')
-                   ELSE pg_catalog.has_table_privilege(v_role, c.oid, pv.priv) END
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+    SELECT p.oid::pg_catalog.regprocedure::text, 'fail', 'role can execute this non-audited SECURITY DEFINER function'
+      FROM secdef sd JOIN pg_catalog.pg_proc p ON p.oid = sd.oid
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_function_privilege(ro.oid, p.oid, 'EXECUTE'))
+    UNION ALL
+    SELECT DISTINCT g.tgfoid::pg_catalog.regprocedure::text, 'fail',
+           pg_catalog.format('non-audited SECURITY DEFINER function runs from trigger %I on %s',
+                             g.tgname, g.tgrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_trigger g
+      JOIN accessible a ON a.oid = g.tgrelid AND a.writable
+     WHERE g.tgenabled <> 'D' AND g.tgfoid IN (SELECT sd.oid FROM secdef sd)
+    UNION ALL
+    SELECT DISTINCT u.fn::pg_catalog.regprocedure::text, 'fail',
+           pg_catalog.format('non-audited SECURITY DEFINER function is called by %s of %s',
+                             u.via, u.rel::pg_catalog.regclass)
+      FROM uses u JOIN accessible a ON a.oid = u.rel
+    UNION ALL
+    SELECT p.oid::pg_catalog.regprocedure::text, 'fail',
+           'LEAKPROOF function that did not ship with PostgreSQL (it sees rows before row level security filters them)'
+      FROM pg_catalog.pg_proc p
+     WHERE p.proleakproof AND p.oid >= 16384
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'view over tenant data runs with its owner''s rights (security_invoker is not set)'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid IN (SELECT o.oid FROM over_protected o) AND c.relkind = 'v'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(c.reloptions) opt(o)
+                        WHERE pg_catalog.lower(pg_catalog.split_part(opt.o, '=', 1)) = 'security_invoker'
+                          AND pg_catalog.substr(opt.o, pg_catalog.strpos(opt.o, '=') + 1)::boolean)
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('view over tenant data is owned by %I, a superuser or BYPASSRLS role', o.rolname)
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
+     WHERE c.oid IN (SELECT ov.oid FROM over_protected ov) AND c.relkind = 'v' AND (o.rolsuper OR o.rolbypassrls)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', r.ev_class::pg_catalog.regclass, r.rulename), 'fail',
+           CASE WHEN r.directory
+                THEN pg_catalog.format('rule reads %s with the rights of %I, the owner of %s',
+                                       r.target::pg_catalog.regclass, r.owner, r.ev_class::pg_catalog.regclass)
+                ELSE pg_catalog.format('rule reads tenant table %s with the rights of %I, a superuser or BYPASSRLS role',
+                                       r.target::pg_catalog.regclass, r.owner) END
+      FROM rule_reads r
+     WHERE r.directory OR r.bypasses
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'materialized view copies tenant data out of row level security'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid IN (SELECT o.oid FROM over_protected o) AND c.relkind = 'm'
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'the role can read this materialized view, whose rows no policy fences (declare it global if it holds no tenant data)'
+      FROM pg_catalog.pg_class c
+     WHERE c.relkind = 'm' AND NOT c.oid = ANY (($1).declared)
+       AND c.oid NOT IN (SELECT o.oid FROM over_protected o)
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'warn',
+           'foreign table in a reachable schema: check it does not expose tenant data'
+      FROM pg_catalog.pg_class c
+     WHERE c.relkind = 'f' AND c.relnamespace = ANY (($1).schemas)
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('role has %s on a tenant table (it ignores row level security)', pv.priv)
+      FROM pg_catalog.pg_class c
+      CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS pv(priv)
+     WHERE c.oid = ANY (($1).checked) AND buzz.any_role_can(($1).roles, c.oid, ARRAY[pv.priv])
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- A-RLS-5: uniqueness and foreign-key checks ignore RLS, so on tenant tables every key
-    -- includes community_id (§5, §12.12): PRIMARY KEY / UNIQUE / unique indexes (partial and
-    -- expression ones too) among their key columns, exclusion constraints with `=` on it,
-    -- tenant -> tenant FKs at the same position on both sides. Tenant -> non-tenant FKs without
-    -- community_id are reported for review; any FK from a non-tenant table into a tenant table
-    -- fails. Index partitions and cloned constraints of partitions are reported once, at the
-    -- parent. Serial and identity columns of tenant tables are reported for review (§12.13).
-    ---------------------------------------------------------------------------------------------
-    cid := 'A-RLS-5';
-    RETURN QUERY
+---------------------------------------------------------------------------------------------
+-- A-RLS-5: uniqueness and foreign-key checks ignore RLS, so on tenant tables every key
+-- includes community_id (§5, §12.12): PRIMARY KEY / UNIQUE / unique indexes (partial and
+-- expression ones too) among their key columns, exclusion constraints with `=` on it,
+-- tenant -> tenant FKs at the same position on both sides. Tenant -> non-tenant FKs without
+-- community_id are reported for review; any FK from a non-tenant table into a tenant table
+-- fails. Index partitions and cloned constraints of partitions are reported once, at the
+-- parent. Serial and identity columns of tenant tables are reported for review (§12.13), and
+-- so are other indexes not led by community_id: an index scan visits other communities' rows
+-- before the fence filters them, and counters that report such visits would reveal them
+-- (EXPLAIN ANALYZE is refused in a community transaction for that reason, §12.20).
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_keys(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
     WITH catt AS (                                 -- community_id's attnum, per table
         SELECT a.attrelid AS rel, a.attnum
           FROM pg_catalog.pg_attribute a
          WHERE a.attname = 'community_id' AND a.attnum > 0 AND NOT a.attisdropped
     )
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT pg_catalog.format('%s.%I', i.indrelid::pg_catalog.regclass, ic.relname) AS object, 'fail' AS status,
-               CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint' ELSE 'unique index' END
-               || ' does not include community_id (uniqueness ignores row level security)' AS detail
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-          LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
-                                              AND k.contype IN ('p', 'u')
-          LEFT JOIN catt ON catt.rel = i.indrelid
-         WHERE i.indrelid = ANY (v_rls1) AND i.indisunique AND NOT ic.relispartition
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) j
-                            WHERE i.indkey[j] = catt.attnum)
-        UNION ALL
-        SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
-               'exclusion constraint does not compare community_id with ='
-          FROM pg_catalog.pg_constraint k
-          LEFT JOIN catt ON catt.rel = k.conrelid
-         WHERE k.contype = 'x' AND k.conrelid = ANY (v_rls1) AND k.conparentid = 0
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
-                             JOIN pg_catalog.pg_operator op ON op.oid = k.conexclop[j]
-                            WHERE k.conkey[j] = catt.attnum AND op.oprname = '=')
-        UNION ALL
-        SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
-               pg_catalog.format('foreign key to tenant table %s does not match community_id on both sides',
-                                 k.confrelid::pg_catalog.regclass)
-          FROM pg_catalog.pg_constraint k
-          LEFT JOIN catt src ON src.rel = k.conrelid
-          LEFT JOIN catt dst ON dst.rel = k.confrelid
-         WHERE k.contype = 'f' AND k.conparentid = 0
-           AND k.conrelid = ANY (v_rls1) AND k.confrelid = ANY (v_rls1)
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
-                            WHERE k.conkey[j] = src.attnum AND k.confkey[j] = dst.attnum)
-        UNION ALL
-        SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'warn',
-               pg_catalog.format('foreign key to non-tenant table %s does not include community_id',
-                                 k.confrelid::pg_catalog.regclass)
-          FROM pg_catalog.pg_constraint k
-          LEFT JOIN catt src ON src.rel = k.conrelid
-         WHERE k.contype = 'f' AND k.conparentid = 0
-           AND k.conrelid = ANY (v_rls1) AND NOT k.confrelid = ANY (v_rls1)
-           AND NOT coalesce(src.attnum = ANY (k.conkey), false)
-        UNION ALL
-        SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
-               pg_catalog.format('foreign key from a non-tenant table into tenant table %s (an existence oracle)',
-                                 k.confrelid::pg_catalog.regclass)
-          FROM pg_catalog.pg_constraint k
-         WHERE k.contype = 'f' AND k.conparentid = 0
-           AND k.confrelid = ANY (v_rls1) AND NOT k.conrelid = ANY (v_rls1)
-        UNION ALL
-        -- Counters are per community (§12.13): a serial or identity column numbers every
-        -- community's rows from one sequence, so a tenant sees how busy the others are.
-        SELECT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, a.attname), 'warn',
-               'column numbers rows from a sequence shared by every community (use random ids or a per-community counter)'
-          FROM pg_catalog.pg_attribute a
-          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE c.oid = ANY (v_rls1) AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
-           AND (a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+    SELECT pg_catalog.format('%s.%I', i.indrelid::pg_catalog.regclass, ic.relname), 'fail',
+           CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint' ELSE 'unique index' END
+           || ' does not include community_id (uniqueness ignores row level security)'
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+                                          AND k.contype IN ('p', 'u')
+      LEFT JOIN catt ON catt.rel = i.indrelid
+     WHERE i.indrelid = ANY (($1).checked) AND i.indisunique AND NOT ic.relispartition
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) j
+                        WHERE i.indkey[j] = catt.attnum)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', i.indrelid::pg_catalog.regclass, ic.relname), 'warn',
+           'index is not led by community_id (its scans visit other communities'' rows before the fence filters them)'
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      LEFT JOIN catt ON catt.rel = i.indrelid
+     WHERE i.indrelid = ANY (($1).checked) AND NOT i.indisunique AND NOT ic.relispartition
+       AND i.indkey[0] IS DISTINCT FROM catt.attnum
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
+           'exclusion constraint does not compare community_id with ='
+      FROM pg_catalog.pg_constraint k
+      LEFT JOIN catt ON catt.rel = k.conrelid
+     WHERE k.contype = 'x' AND k.conrelid = ANY (($1).checked) AND k.conparentid = 0
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
+                         JOIN pg_catalog.pg_operator op ON op.oid = k.conexclop[j]
+                        WHERE k.conkey[j] = catt.attnum AND op.oprname = '=')
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
+           pg_catalog.format('foreign key to tenant table %s does not match community_id on both sides',
+                             k.confrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_constraint k
+      LEFT JOIN catt src ON src.rel = k.conrelid
+      LEFT JOIN catt dst ON dst.rel = k.confrelid
+     WHERE k.contype = 'f' AND k.conparentid = 0
+       AND k.conrelid = ANY (($1).checked) AND k.confrelid = ANY (($1).checked)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
+                        WHERE k.conkey[j] = src.attnum AND k.confkey[j] = dst.attnum)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'warn',
+           pg_catalog.format('foreign key to non-tenant table %s does not include community_id',
+                             k.confrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_constraint k
+      LEFT JOIN catt src ON src.rel = k.conrelid
+     WHERE k.contype = 'f' AND k.conparentid = 0
+       AND k.conrelid = ANY (($1).checked) AND NOT k.confrelid = ANY (($1).checked)
+       AND NOT coalesce(src.attnum = ANY (k.conkey), false)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
+           pg_catalog.format('foreign key from a non-tenant table into tenant table %s (an existence oracle)',
+                             k.confrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_constraint k
+     WHERE k.contype = 'f' AND k.conparentid = 0
+       AND k.confrelid = ANY (($1).checked) AND NOT k.conrelid = ANY (($1).checked)
+    UNION ALL
+    -- Counters are per community (§12.13): a serial or identity column numbers every
+    -- community's rows from one sequence, so a tenant sees how busy the others are.
+    SELECT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, a.attname), 'warn',
+           'column numbers rows from a sequence shared by every community (use random ids or a per-community counter)'
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE c.oid = ANY (($1).checked) AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
+       AND (a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- ACTIVITY (§12.5): backends of the same role see each other's query text. Warn if query
-    -- text is tracked for the role's sessions (track_activities, taking ALTER ROLE / DATABASE
-    -- overrides into account) and if the role can read every backend's statistics.
-    ---------------------------------------------------------------------------------------------
-    cid := 'ACTIVITY';
-    -- Effective value in the role's sessions here: role+database, role, database overrides,
-    -- then the server value.
-    SELECT coalesce(
-        (SELECT pg_catalog.substr(cfg.c, pg_catalog.strpos(cfg.c, '=') + 1)
-           FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS cfg(c)
-          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = 'track_activities'
-            AND s.setrole IN (v_role, 0) AND s.setdatabase IN (v_db, 0)
-          ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC LIMIT 1),
-        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = 'track_activities'))
-      INTO v_track;
-    RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT 'track_activities' AS object, 'warn' AS status,
-               'same-role backends see each other''s query text in pg_stat_activity; pass credentials and events only as bound parameters' AS detail
-         WHERE v_track::boolean
-        UNION ALL
-        SELECT pg_catalog.format('role %I', v_name), 'warn',
-               pg_catalog.format('role is a member of %I and sees the query text of every backend', r.rolname)
-          FROM pg_catalog.pg_roles r
-         WHERE r.rolname IN ('pg_read_all_stats', 'pg_monitor') AND pg_catalog.pg_has_role(v_role, r.oid, 'MEMBER')
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+---------------------------------------------------------------------------------------------
+-- ACTIVITY (§12.5): backends of the same role see each other's query text. Warn if query
+-- text is tracked for the role's sessions (track_activities, taking ALTER ROLE / DATABASE
+-- overrides into account) and if the role can read every backend's statistics.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_activity(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT 'track_activities', 'warn',
+           'same-role backends see each other''s query text in pg_stat_activity; pass credentials and events only as bound parameters'
+     WHERE buzz.effective_setting($1, 'track_activities')::boolean
+    UNION ALL
+    SELECT pg_catalog.format('role %I', ($1).role_name), 'warn',
+           pg_catalog.format('role is a member of %I and sees the query text of every backend', r.rolname)
+      FROM pg_catalog.pg_roles r
+     WHERE r.rolname IN ('pg_read_all_stats', 'pg_monitor') AND r.oid = ANY (($1).roles)
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- GLOBAL-WRITES (§12.12): the relay cannot change operator-global tables (registered global
-    -- tables and the extension's communities / community_hosts / tenancy_tables): no INSERT,
-    -- UPDATE (table or column), DELETE or TRUNCATE.
-    ---------------------------------------------------------------------------------------------
-    cid := 'GLOBAL-WRITES';
-    RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT c.oid::pg_catalog.regclass::text AS object, 'fail' AS status,
-               pg_catalog.format('role has %s on a global table', pv.priv) AS detail
-          FROM pg_catalog.pg_class c
-          CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS pv(priv)
-         WHERE c.oid = ANY (v_global)
-           AND CASE WHEN pv.priv IN ('INSERT', 'UPDATE')
-                    THEN pg_catalog.has_any_column_privilege(v_role, c.oid, pv.priv)
-                    ELSE pg_catalog.has_table_privilege(v_role, c.oid, pv.priv) END
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+---------------------------------------------------------------------------------------------
+-- DIRECTORY (§12.1): the relay reaches the extension only through its functions, and never
+-- reads another community's rows in an operator table. No role the relay can act as holds any
+-- privilege (by grant, through PUBLIC, or as pg_read_all_data / pg_write_all_data) on a table
+-- or sequence of the extension (communities, hosts, signing keys, sessions, ...), nor a read
+-- privilege on a declared-global table that carries a community_id column.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_directory(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'role holds a privilege on a table of the extension (it may use the extension only through its functions)'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).ext_tables) AND c.relkind IN ('r', 'p')
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER}')
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'role holds a privilege on a sequence of the extension'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).ext_tables) AND c.relkind = 'S'
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_sequence_privilege(ro.oid, c.oid, 'USAGE, SELECT, UPDATE'))
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'declared-global table carries community_id and the role can read it (every community''s rows)'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
+       AND c.oid = ANY (($1).protected)
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- NOTHING-SURVIVES (§12.3): the role cannot keep anything beyond its transaction: no TEMP
-    -- or CREATE on the database, no CREATE on any schema, owns (or can act as owner of) no
-    -- relation and no large object; can it create large objects at all (warn).
-    ---------------------------------------------------------------------------------------------
-    cid := 'NOTHING-SURVIVES';
-    RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT pg_catalog.format('database %I', pg_catalog.current_database()) AS object, 'fail' AS status,
-               'role can create temporary tables (TEMP)' AS detail
-         WHERE pg_catalog.has_database_privilege(v_role, v_db, 'TEMP')
-        UNION ALL
-        SELECT pg_catalog.format('database %I', pg_catalog.current_database()), 'fail',
-               'role can create schemas (CREATE)'
-         WHERE pg_catalog.has_database_privilege(v_role, v_db, 'CREATE')
-        UNION ALL
-        SELECT pg_catalog.format('schema %I', s.nspname), 'fail', 'role can create objects in this schema'
-          FROM pg_catalog.pg_namespace s
-         WHERE s.nspname NOT IN ('pg_catalog', 'information_schema')
-           AND s.nspname !~ '^pg_(toast_)?temp_'    -- temporary schemas: covered by TEMP above
-           AND pg_catalog.has_schema_privilege(v_role, s.oid, 'CREATE')
-        UNION ALL
-        SELECT pg_catalog.format('role %I', v_name), 'fail',
-               'a superuser can act as the owner of every relation and large object'
-         WHERE v_super
-        UNION ALL
-        SELECT c.oid::pg_catalog.regclass::text, 'fail',
-               CASE WHEN c.relowner = v_role THEN 'role owns this relation'
-                    ELSE pg_catalog.format('role is a member of %I, which owns this relation', o.rolname) END
-          FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
-          JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
-         WHERE NOT v_super AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-           AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-           AND pg_catalog.pg_has_role(v_role, c.relowner, 'MEMBER')
-        UNION ALL
-        SELECT pg_catalog.format('role %I', v_name), 'fail',
-               'role owns, or can act as the owner of, large objects'
-         WHERE NOT v_super
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata lo
-                        WHERE pg_catalog.pg_has_role(v_role, lo.lomowner, 'MEMBER'))
-        UNION ALL
-        SELECT p.oid::pg_catalog.regprocedure::text, 'warn',
-               'role can create large objects, which outlive the transaction (revoke EXECUTE from PUBLIC)'
-          FROM pg_catalog.pg_proc p
-         WHERE p.oid IN ('pg_catalog.lo_creat(integer)'::pg_catalog.regprocedure,
-                         'pg_catalog.lo_create(oid)'::pg_catalog.regprocedure,
-                         'pg_catalog.lo_from_bytea(oid, bytea)'::pg_catalog.regprocedure,
-                         'pg_catalog.lo_import(text)'::pg_catalog.regprocedure,
-                         'pg_catalog.lo_import(text, oid)'::pg_catalog.regprocedure)
-           AND NOT v_super
-           AND pg_catalog.has_function_privilege(v_role, p.oid, 'EXECUTE')
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+---------------------------------------------------------------------------------------------
+-- GLOBAL-WRITES (§12.12): the relay cannot change the relay's operator-global tables
+-- (registered global tables): no INSERT, UPDATE (table or column), DELETE or TRUNCATE, for any
+-- role it can act as. (The extension's own tables are covered by DIRECTORY.)
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_global_writes(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT c.oid::pg_catalog.regclass::text, 'fail', pg_catalog.format('role has %s on a global table', pv.priv)
+      FROM pg_catalog.pg_class c
+      CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS pv(priv)
+     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
+       AND buzz.any_role_can(($1).roles, c.oid, ARRAY[pv.priv])
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- P-RESOLVE (§7, M11): a channel's community never changes: buzz.channels has an enabled
-    -- BEFORE UPDATE row trigger (no column list, no WHEN) executing buzz.forbid_retenant.
-    ---------------------------------------------------------------------------------------------
-    cid := 'P-RESOLVE';
-    RETURN QUERY
-    SELECT cid, 'buzz.channels', 'fail',
+---------------------------------------------------------------------------------------------
+-- NOTHING-SURVIVES (§12.3): the relay cannot keep anything beyond its transaction, as any role
+-- it can act as: no TEMP or CREATE on the database, no CREATE on any schema, owns no relation
+-- and no large object; can it create large objects at all (warn).
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_survives(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH super AS (
+        SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = ANY (($1).roles) AND r.rolsuper) AS any
+    )
+    SELECT pg_catalog.format('database %I', pg_catalog.current_database()), 'fail',
+           'role can create temporary tables (TEMP)'
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_database_privilege(ro.oid, ($1).db, 'TEMP'))
+    UNION ALL
+    SELECT pg_catalog.format('database %I', pg_catalog.current_database()), 'fail', 'role can create schemas (CREATE)'
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_database_privilege(ro.oid, ($1).db, 'CREATE'))
+    UNION ALL
+    SELECT pg_catalog.format('schema %I', n.nspname), 'fail', 'role can create objects in this schema'
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname !~ '^pg_(toast_)?temp_'    -- temporary schemas: covered by TEMP above
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_schema_privilege(ro.oid, n.oid, 'CREATE'))
+    UNION ALL
+    SELECT pg_catalog.format('role %I', ($1).role_name), 'fail',
+           'a superuser can act as the owner of every relation and large object'
+      FROM super WHERE super.any
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           CASE WHEN c.relowner = ($1).role THEN 'role owns this relation'
+                ELSE pg_catalog.format('role is a member of %I, which owns this relation', o.rolname) END
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
+     WHERE NOT (SELECT super.any FROM super) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       AND c.relowner = ANY (($1).roles)
+    UNION ALL
+    SELECT pg_catalog.format('role %I', ($1).role_name), 'fail', 'role owns, or can act as the owner of, large objects'
+     WHERE NOT (SELECT super.any FROM super)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata lo WHERE lo.lomowner = ANY (($1).roles))
+    UNION ALL
+    SELECT p.oid::pg_catalog.regprocedure::text, 'warn',
+           'role can create large objects, which outlive the transaction (revoke EXECUTE from PUBLIC)'
+      FROM pg_catalog.pg_proc p
+     WHERE p.oid IN ('pg_catalog.lo_creat(integer)'::pg_catalog.regprocedure,
+                     'pg_catalog.lo_create(oid)'::pg_catalog.regprocedure,
+                     'pg_catalog.lo_from_bytea(oid, bytea)'::pg_catalog.regprocedure,
+                     'pg_catalog.lo_import(text)'::pg_catalog.regprocedure,
+                     'pg_catalog.lo_import(text, oid)'::pg_catalog.regprocedure)
+       AND NOT (SELECT super.any FROM super)
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_function_privilege(ro.oid, p.oid, 'EXECUTE'))
+$fn$;
+
+---------------------------------------------------------------------------------------------
+-- P-RESOLVE (§7, M11): a channel's community never changes: buzz.channels has an enabled
+-- BEFORE UPDATE row trigger (no column list, no WHEN) executing buzz.forbid_retenant.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_resolve(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT 'buzz.channels', 'fail',
            'no enabled BEFORE UPDATE row trigger runs buzz.forbid_retenant (channel community immutability)'
      WHERE NOT EXISTS (
          SELECT 1 FROM pg_catalog.pg_trigger g
@@ -639,104 +786,141 @@ BEGIN
           WHERE g.tgrelid = pg_catalog.to_regclass('buzz.channels') AND g.tgenabled IN ('O', 'A')
             AND g.tgtype & 1 = 1 AND g.tgtype & 2 = 2 AND g.tgtype & 16 = 16   -- ROW, BEFORE, UPDATE
             AND g.tgqual IS NULL AND pg_catalog.cardinality(g.tgattr::int2[]) = 0
-            AND gp.pronamespace = v_buzz AND gp.proname = 'forbid_retenant');
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+            AND gp.pronamespace = ($1).buzz AND gp.proname = 'forbid_retenant')
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- SANITIZER (§6, §12.12): every ERROR reaches the extension's emit_log_hook, i.e.
-    -- log_min_messages (as the role's sessions see it) is at most `error`; and the library is
-    -- preloaded (shared_preload_libraries, or session_preload_libraries for the role), so it
-    -- sanitizes errors raised before any buzz function is called. (Both library settings are
-    -- hidden from operators without pg_read_all_settings: then a warn says so.)
-    ---------------------------------------------------------------------------------------------
-    cid := 'SANITIZER';
-    SELECT coalesce(
-        (SELECT pg_catalog.substr(cfg.c, pg_catalog.strpos(cfg.c, '=') + 1)
-           FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS cfg(c)
-          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = 'log_min_messages'
-            AND s.setrole IN (v_role, 0) AND s.setdatabase IN (v_db, 0)
-          ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC LIMIT 1),
-        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = 'log_min_messages'))
-      INTO v_lmm;
-    SELECT coalesce(
-        (SELECT pg_catalog.substr(cfg.c, pg_catalog.strpos(cfg.c, '=') + 1)
-           FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS cfg(c)
-          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = 'session_preload_libraries'
-            AND s.setrole IN (v_role, 0) AND s.setdatabase IN (v_db, 0)
-          ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC LIMIT 1),
-        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = 'session_preload_libraries'))
-      INTO v_sessl;
-    SELECT st.setting INTO v_spl FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries';
-    v_libs_ok := v_spl IS NOT NULL
-                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_settings st WHERE st.name = 'session_preload_libraries');
-    RETURN QUERY
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT 'log_min_messages' AS object, 'fail' AS status,
-               pg_catalog.format('log_min_messages is %s: errors do not reach the sanitizer''s log hook', v_lmm) AS detail
-         WHERE pg_catalog.lower(pg_catalog.btrim(v_lmm, ' "')) IN ('log', 'fatal', 'panic')
-        UNION ALL
-        SELECT 'shared_preload_libraries', 'warn',
-               CASE WHEN v_libs_ok
-                    THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries'
-                    ELSE 'cannot read shared_preload_libraries and session_preload_libraries (needs pg_read_all_settings)' END
-         WHERE NOT EXISTS (
-             SELECT 1 FROM pg_catalog.regexp_split_to_table(coalesce(v_spl, '') || ',' || coalesce(v_sessl, ''), ',') AS lib(l)
-              WHERE pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.btrim(lib.l, ' "'), '^.*/', ''),
-                                              '\.so$', '') = 'buzz_tenancy')
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
+---------------------------------------------------------------------------------------------
+-- SANITIZER (§6, §12.12): every ERROR reaches the extension's emit_log_hook, i.e.
+-- log_min_messages (as the role's sessions see it) lets errors into the server log (at most
+-- `error`; `log` ranks above `error` there); no role the relay can act as may SET (or ALTER
+-- SYSTEM) a setting that hides errors from the hook or loads code into its sessions
+-- (log_min_messages, session_preload_libraries, shared_preload_libraries, auto_explain.*:
+-- auto_explain can report plans with row counts to the client); and the library is preloaded
+-- (shared_preload_libraries, or session_preload_libraries for the role), so it sanitizes
+-- errors raised before any buzz function is called. (Both library settings are hidden from
+-- operators without pg_read_all_settings: then a warn says so.) `enter` also pins
+-- log_min_messages to `error` for a community transaction.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_sanitizer(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH lmm AS (SELECT pg_catalog.lower(pg_catalog.btrim(buzz.effective_setting($1, 'log_min_messages'), ' "')) AS v),
+    libs AS (
+        SELECT (SELECT st.setting FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries') AS spl,
+               buzz.effective_setting($1, 'session_preload_libraries') AS sessl,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_settings st WHERE st.name = 'session_preload_libraries')
+               AND (SELECT st.setting FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries') IS NOT NULL AS readable
+    ),
+    guarded(name) AS (
+        SELECT pg_catalog.unnest('{log_min_messages,session_preload_libraries,shared_preload_libraries}'::text[])
+        UNION
+        SELECT pa.parname FROM pg_catalog.pg_parameter_acl pa WHERE pa.parname LIKE 'auto\_explain.%'
+        UNION
+        SELECT st.name FROM pg_catalog.pg_settings st WHERE st.name LIKE 'auto\_explain.%'
+    )
+    SELECT 'log_min_messages', 'fail',
+           pg_catalog.format('log_min_messages is %s: errors do not reach the sanitizer''s log hook', lmm.v)
+      FROM lmm WHERE lmm.v IN ('log', 'fatal', 'panic')
+    UNION ALL
+    SELECT DISTINCT g.name, 'fail',
+           pg_catalog.format('role has %s privilege on this setting (it hides errors from the sanitizer or loads code that reports row counts)', pv.priv)
+      FROM guarded g
+      CROSS JOIN (VALUES ('SET'), ('ALTER SYSTEM')) AS pv(priv)
+      CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
+     WHERE pg_catalog.has_parameter_privilege(ro.oid, g.name, pv.priv)
+    UNION ALL
+    SELECT 'shared_preload_libraries', 'warn',
+           CASE WHEN libs.readable
+                THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries'
+                ELSE 'cannot read shared_preload_libraries and session_preload_libraries (needs pg_read_all_settings)' END
+      FROM libs
+     WHERE NOT EXISTS (
+         SELECT 1 FROM pg_catalog.regexp_split_to_table(coalesce(libs.spl, '') || ',' || coalesce(libs.sessl, ''), ',') AS lib(l)
+          WHERE pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.btrim(lib.l, ' "'), '^.*/', ''),
+                                          '\.so$', '') = 'buzz_tenancy')
+$fn$;
 
-    ---------------------------------------------------------------------------------------------
-    -- UNREGISTERED: every table the role can reach is classified: each ordinary or partitioned
-    -- table (not temporary) in a reachable schema is tenant or global, and no table anywhere
-    -- has a community_id column without being registered. A partition is reported only when
-    -- its root is not (the root is what gets registered). Registry rows naming dropped tables
-    -- and an unreadable or missing registry are warnings.
-    ---------------------------------------------------------------------------------------------
-    cid := 'UNREGISTERED';
-    RETURN QUERY
+---------------------------------------------------------------------------------------------
+-- UNREGISTERED: every table the relay can reach is classified: each ordinary or partitioned
+-- table (not temporary) in a reachable schema is tenant or global, and no table anywhere
+-- has a community_id column without being registered. A partition is reported only when
+-- its root is not (the root is what gets registered). Registry rows naming dropped tables
+-- and an unreadable or missing registry are warnings.
+---------------------------------------------------------------------------------------------
+CREATE FUNCTION conformance_unregistered(s conformance_scope)
+RETURNS TABLE (object text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
     WITH stray AS (
         SELECT c.oid,
                EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid = c.oid AND a.attname = 'community_id'
                           AND a.attnum > 0 AND NOT a.attisdropped) AS has_cid
           FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
-           AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-           AND NOT c.oid = ANY (v_tenant) AND NOT c.oid = ANY (v_global)
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+           AND NOT c.oid = ANY (($1).tenant) AND NOT c.oid = ANY (($1).global)
     ),
     stray_listed AS (
         SELECT st.oid, st.has_cid FROM stray st JOIN pg_catalog.pg_class c ON c.oid = st.oid
-         WHERE st.has_cid OR c.relnamespace = ANY (v_reach)
+         WHERE st.has_cid OR c.relnamespace = ANY (($1).schemas)
     )
-    SELECT cid, f.object, f.status, f.detail FROM (
-        SELECT sl.oid::pg_catalog.regclass::text AS object, 'fail' AS status,
-               CASE WHEN sl.has_cid THEN 'has community_id but is not registered'
-                    ELSE 'table is neither registered as tenant nor declared global' END AS detail
-          FROM stray_listed sl
-         WHERE coalesce(pg_catalog.pg_partition_root(sl.oid::pg_catalog.regclass)::oid, sl.oid) = sl.oid
-            OR pg_catalog.pg_partition_root(sl.oid::pg_catalog.regclass)::oid NOT IN (SELECT x.oid FROM stray_listed x)
+    SELECT sl.oid::pg_catalog.regclass::text, 'fail',
+           CASE WHEN sl.has_cid THEN 'has community_id but is not registered'
+                ELSE 'table is neither registered as tenant nor declared global' END
+      FROM stray_listed sl
+     WHERE coalesce(pg_catalog.pg_partition_root(sl.oid::pg_catalog.regclass)::oid, sl.oid) = sl.oid
+        OR pg_catalog.pg_partition_root(sl.oid::pg_catalog.regclass)::oid NOT IN (SELECT x.oid FROM stray_listed x)
+    UNION ALL
+    SELECT pg_catalog.format('buzz.tenancy_tables row %s', g.oid), 'warn',
+           'registry row names a table that no longer exists'
+      FROM pg_catalog.unnest(($1).reg_gone) AS g(oid)
+    UNION ALL
+    SELECT 'buzz.tenancy_tables', 'warn',
+           'cannot read the registry: relay tables are reported as unregistered'
+     WHERE ($1).registry = 'unreadable'
+    UNION ALL
+    SELECT 'buzz.tenancy_tables', 'warn',
+           'the registry does not exist: relay tables are reported as unregistered'
+     WHERE ($1).registry = 'missing'
+$fn$;
+
+-- The report: every check's findings, or its one 'pass' row.
+CREATE FUNCTION conformance(role text)
+RETURNS TABLE (check_id text, object text, status text, detail text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1) AS s),
+    findings AS (
+        SELECT 'A-RLS-1' AS check_id, f.* FROM sc, buzz.conformance_rls(sc.s) f
+        UNION ALL SELECT 'A-RLS-2', f.* FROM sc, buzz.conformance_roles(sc.s) f
+        UNION ALL SELECT 'A-RLS-3', f.* FROM sc, buzz.conformance_settings(sc.s) f
+        UNION ALL SELECT 'A-RLS-4', f.* FROM sc, buzz.conformance_definers(sc.s) f
+        UNION ALL SELECT 'A-RLS-5', f.* FROM sc, buzz.conformance_keys(sc.s) f
+        UNION ALL SELECT 'ACTIVITY', f.* FROM sc, buzz.conformance_activity(sc.s) f
+        UNION ALL SELECT 'DIRECTORY', f.* FROM sc, buzz.conformance_directory(sc.s) f
+        UNION ALL SELECT 'GLOBAL-WRITES', f.* FROM sc, buzz.conformance_global_writes(sc.s) f
+        UNION ALL SELECT 'NOTHING-SURVIVES', f.* FROM sc, buzz.conformance_survives(sc.s) f
+        UNION ALL SELECT 'P-RESOLVE', f.* FROM sc, buzz.conformance_resolve(sc.s) f
+        UNION ALL SELECT 'SANITIZER', f.* FROM sc, buzz.conformance_sanitizer(sc.s) f
+        UNION ALL SELECT 'UNREGISTERED', f.* FROM sc, buzz.conformance_unregistered(sc.s) f
+    ),
+    checks(check_id) AS (
+        VALUES ('A-RLS-1'), ('A-RLS-2'), ('A-RLS-3'), ('A-RLS-4'), ('A-RLS-5'), ('ACTIVITY'), ('DIRECTORY'),
+               ('GLOBAL-WRITES'), ('NOTHING-SURVIVES'), ('P-RESOLVE'), ('SANITIZER'), ('UNREGISTERED')
+    )
+    SELECT r.check_id, r.object, r.status, r.detail FROM (
+        SELECT DISTINCT f.check_id, f.object, f.status, f.detail FROM findings f
         UNION ALL
-        SELECT pg_catalog.format('buzz.tenancy_tables row %s', g.oid), 'warn',
-               'registry row names a table that no longer exists'
-          FROM pg_catalog.unnest(v_reg_gone) AS g(oid)
-        UNION ALL
-        SELECT 'buzz.tenancy_tables', 'warn',
-               'cannot read the registry: relay tables are reported as unregistered'
-         WHERE v_registry = 'unreadable'
-        UNION ALL
-        SELECT 'buzz.tenancy_tables', 'warn',
-               'the registry does not exist: relay tables are reported as unregistered'
-         WHERE v_registry = 'missing'
-    ) f
-    ORDER BY f.status <> 'fail', f.object COLLATE "C", f.detail COLLATE "C";
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN RETURN QUERY SELECT cid, '', 'pass', 'no findings'; END IF;
-END
+        SELECT c.check_id, '', 'pass', 'no findings' FROM checks c
+         WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.check_id = c.check_id)
+    ) r
+    ORDER BY r.check_id COLLATE "C", r.status <> 'fail', r.object COLLATE "C", r.detail COLLATE "C"
 $fn$;
 
 -- The deployment gate: raises if buzz.conformance(role) reports any failure. The DETAIL lists

@@ -67,6 +67,15 @@ GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, 
     buzz.tenancy_plan(regclass, boolean, boolean, text, boolean), buzz.disable_tenancy(regclass),
     buzz.declare_global(regclass, text), buzz.tenant_guard(),
     buzz.conformance(text), buzz.assert_conformance(text) TO buzz_admin;
+-- ... the gate runs as the operator: its checks too.
+GRANT EXECUTE ON FUNCTION buzz.conformance_scope(text), buzz.any_role_can(oid[], oid, text[]),
+    buzz.effective_setting(buzz.conformance_scope, text), buzz.conformance_rls(buzz.conformance_scope),
+    buzz.conformance_roles(buzz.conformance_scope), buzz.conformance_settings(buzz.conformance_scope),
+    buzz.conformance_definers(buzz.conformance_scope), buzz.conformance_keys(buzz.conformance_scope),
+    buzz.conformance_activity(buzz.conformance_scope), buzz.conformance_directory(buzz.conformance_scope),
+    buzz.conformance_global_writes(buzz.conformance_scope), buzz.conformance_survives(buzz.conformance_scope),
+    buzz.conformance_resolve(buzz.conformance_scope), buzz.conformance_sanitizer(buzz.conformance_scope),
+    buzz.conformance_unregistered(buzz.conformance_scope) TO buzz_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON buzz.tenancy_tables TO buzz_admin;
 GRANT SELECT, REFERENCES ON buzz.communities TO buzz_admin;
 -- ... and it records what it did on the operator audit chain (the append locks the last row,
@@ -137,7 +146,6 @@ COMMENT ON FUNCTION buzz.admit(text, text, text) IS 'Operator: admit a pubkey to
 COMMENT ON FUNCTION buzz.revoke(text, text) IS 'Operator: remove a member; cascades channel memberships and sessions, bans in open communities.';
 COMMENT ON FUNCTION buzz.setup_relay_role(text) IS 'Operator: grant exactly the relay API to a role, refusing roles that could bypass RLS.';
 COMMENT ON FUNCTION buzz.publish(text) IS 'Store a signed event in the entered community; answers (accepted, message) like NIP-01 OK.';
-COMMENT ON FUNCTION buzz.publish(jsonb) IS 'buzz.publish for an event held as jsonb.';
 COMMENT ON FUNCTION buzz.publish(json) IS 'buzz.publish for an event typed as json.';
 COMMENT ON FUNCTION buzz.req(jsonb) IS 'NIP-01 REQ: visible events of the entered community matching the filters, newest first.';
 COMMENT ON FUNCTION buzz.count(jsonb) IS 'NIP-45 COUNT: exactly how many events buzz.req would return without limits.';

@@ -29,7 +29,6 @@ pub const RELAY_API: &[&str] = &[
     "buzz.remove_channel_member(text, text)",
     "buzz.list_channels()",
     "buzz.publish(text)",
-    "buzz.publish(jsonb)",
     "buzz.publish(json)",
     "buzz.req(jsonb)",
     "buzz.count(jsonb)",
@@ -223,33 +222,28 @@ fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
 }
 
 /// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles
-/// that could defeat RLS: superuser, BYPASSRLS, CREATEROLE, REPLICATION, the server-file and
-/// program roles, members of the owner or admin roles, and roles that own (or inherit the
-/// owner of) any table with row security or any relation in `buzz`, the database owner, and
-/// roles that may create schemas or objects in any schema.
+/// that could defeat RLS. The role is judged with every role it can act as (any membership,
+/// inherited or only through `SET ROLE`): the conformance gate's role checks (A-RLS-2: none is
+/// a superuser, BYPASSRLS, CREATEROLE, REPLICATION, a file/program role, pg_read_all_data,
+/// pg_write_all_data, buzz_owner, buzz_admin, the owner of a tenant table or of the database)
+/// and none may create schemas or objects in any schema.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn setup_relay_role(role: &str) {
-    let unsafe_role = crate::spi_cache::one::<bool>(
-        "SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication
-             OR r.rolname LIKE 'pg\\_%' OR r.rolname IN ('buzz_owner', 'buzz_admin')
-             OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')
-             OR pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')
-             OR pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER')
-             OR pg_has_role(r.oid, 'buzz_owner', 'MEMBER')
-             OR pg_has_role(r.oid, 'buzz_admin', 'MEMBER')
-             OR EXISTS (SELECT 1 FROM pg_class c
-                         WHERE (c.relrowsecurity OR c.relnamespace = 'buzz'::regnamespace)
-                           AND pg_has_role(r.oid, c.relowner, 'MEMBER'))
-             OR pg_has_role(r.oid, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
-             OR has_database_privilege(r.oid, current_database(), 'CREATE')
-             OR EXISTS (SELECT 1 FROM pg_namespace n WHERE has_schema_privilege(r.oid, n.oid, 'CREATE'))
-           FROM pg_roles r WHERE r.rolname = $1",
-        &[role.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| raise(Error::RoleUnknown));
+    let ordinary = crate::spi_cache::one::<bool>("SELECT rolname NOT LIKE 'pg\\_%' FROM pg_roles WHERE rolname = $1", &[role.into()])
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::RoleUnknown));
+    let unsafe_role = !ordinary
+        || crate::spi_cache::one::<bool>(
+            "WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1) AS s)
+             SELECT EXISTS (SELECT 1 FROM sc, buzz.conformance_roles(sc.s) f WHERE f.status = 'fail')
+                 OR EXISTS (SELECT 1 FROM sc, unnest((sc.s).roles) AS r(oid)
+                             WHERE has_database_privilege(r.oid, current_database(), 'CREATE')
+                                OR EXISTS (SELECT 1 FROM pg_namespace n WHERE has_schema_privilege(r.oid, n.oid, 'CREATE')))",
+            &[role.into()],
+        )
+        .or_raise()
+        .unwrap_or(true);
     if unsafe_role {
         raise(Error::RoleUnsafe);
     }

@@ -27,6 +27,26 @@ static mut CONTEXT_VALUE: *mut c_char = ptr::null_mut();
 thread_local! {
     /// True only while this module itself calls `set_config_option`.
     static SETTING_BY_US: Cell<bool> = const { Cell::new(false) };
+    /// The community the current top-level transaction entered first (see `bind`).
+    static BOUND: Cell<Option<Binding>> = const { Cell::new(None) };
+    /// Top-level transactions ended in this backend (commit, abort or prepare).
+    static XACT_SEQ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Which community a transaction is bound to, and to which transaction and client statement
+/// that binding belongs.
+#[derive(Clone, Copy)]
+struct Binding {
+    community: Uuid,
+    xact: u64,
+    statement: pg_sys::TimestampTz,
+}
+
+unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE) {
+        XACT_SEQ.with(|n| n.set(n.get() + 1));
+    }
 }
 
 /// Refuse any value not installed by this module. Clearing is always allowed (fails closed);
@@ -65,6 +85,7 @@ pub fn init() {
         pg_sys::MarkGUCPrefixReserved(c"buzz".as_ptr());
         #[cfg(any(feature = "pg13", feature = "pg14"))]
         pg_sys::EmitWarningsOnPlaceholders(c"buzz".as_ptr());
+        pg_sys::RegisterXactCallback(Some(on_xact_end), ptr::null_mut());
     }
 }
 
@@ -195,15 +216,37 @@ fn install(value: &CStr, action: pg_sys::GucAction::Type) {
     }
 }
 
-/// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics). One community per
-/// transaction: a context for another community is refused.
-fn set_transaction_context(ctx: &Context) {
-    if let Some(cur) = current() {
-        if cur.community != ctx.community {
-            raise(Error::ContextConflict);
+/// One community per transaction (DESIGN §4): a top-level transaction is bound to the first
+/// community it enters until it ends. The binding is kept outside the setting on purpose: a
+/// `ROLLBACK TO SAVEPOINT` (or a failed exception block) restores the setting and may clear the
+/// context, but must not free the transaction to enter another community while something read
+/// under the first (an open cursor, a variable) is still at hand. Inside a procedure or DO
+/// block (a non-atomic SPI context) the binding also outlives the `COMMIT`/`ROLLBACK`s of the
+/// client statement that made it.
+fn bind(community: Uuid) {
+    let now = Binding {
+        community,
+        xact: XACT_SEQ.with(Cell::get),
+        statement: unsafe { pg_sys::GetCurrentStatementStartTimestamp() },
+    };
+    match BOUND.with(Cell::get) {
+        Some(b) if b.community != community => {
+            let same_statement = b.statement == now.statement && unsafe { pg_sys::SPI_inside_nonatomic_context() };
+            if b.xact == now.xact || same_statement {
+                raise(Error::ContextConflict);
+            }
+            BOUND.with(|c| c.set(Some(now)));
         }
+        _ => BOUND.with(|c| c.set(Some(now))),
     }
-    crate::cursors::refuse_if_held();
+}
+
+/// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics), after binding the
+/// transaction to its community and refusing a backend that holds portals.
+fn set_transaction_context(ctx: &Context) {
+    bind(ctx.community);
+    crate::statement_guard::refuse_if_held();
+    crate::sanitize::pin_error_logging();
     install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_LOCAL);
 }
 

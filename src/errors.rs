@@ -32,6 +32,8 @@ catalog! {
     ContextConflict    = ("context_conflict", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this transaction already belongs to another community"),
     ContextMissing     = ("context_missing", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: no community context; call buzz.enter first"),
     HoldCursor         = ("hold_cursor", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: cursors WITH HOLD cannot be used in a community transaction"),
+    ExplainAnalyze     = ("explain_analyze", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: EXPLAIN ANALYZE cannot be used in a community transaction"),
+    LockTable          = ("lock_table", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: shared tables cannot be locked explicitly in a community transaction"),
     AuthRequired       = ("auth_required", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: this action needs an authenticated session"),
     SessionInvalid     = ("session_invalid", C::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "auth-required: invalid or expired session"),
     // event verification
@@ -182,9 +184,10 @@ fn internal(detail: &str) -> ! {
 }
 
 /// Run a relay-facing function body so that a PostgreSQL error raised inside it (a read-only
-/// transaction, a constraint race, …) reaches the client as the catalog's `internal` entry
-/// instead of a raw message naming tables and constraints. Catalog errors pass unchanged, and
-/// so do cancellations and serialization failures, whose SQLSTATE a relay acts on.
+/// transaction, a constraint race, …) or a Rust panic (whose message names a source file)
+/// reaches the client as the catalog's `internal` entry instead of a raw message naming
+/// tables, constraints or code. Catalog errors pass unchanged, and so do cancellations and
+/// serialization failures, whose SQLSTATE a relay acts on.
 pub fn guard<R>(body: impl FnOnce() -> R) -> R {
     PgTryBuilder::new(AssertUnwindSafe(body))
         .catch_others(|caught| match caught {
@@ -193,6 +196,7 @@ pub fn guard<R>(body: impl FnOnce() -> R) -> R {
                 | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
                 _ => internal(report.message()),
             },
+            CaughtError::RustPanic { ereport, .. } => internal(ereport.message()),
             other => other.rethrow(),
         })
         .execute()
@@ -216,4 +220,18 @@ pub fn sqlstate_text(code: i32) -> String {
         v >>= 6;
     }
     s
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    /// A Rust panic inside a guarded function (an `expect` in a conversion, say) reaches the
+    /// client as the catalog's internal error, never with its message or source location
+    /// (mutant "panics reach the client raw").
+    #[pg_test(error = "error: internal error")]
+    fn guard_hides_panics() {
+        guard(|| -> () { panic!("conversion failed at src/somewhere.rs:48") })
+    }
 }

@@ -12,9 +12,9 @@ mod auth;
 mod authorize;
 mod channels;
 mod context;
-mod cursors;
 mod errors;
 mod gucs;
+mod json_args;
 mod member_list;
 mod nostr;
 mod policy;
@@ -22,6 +22,7 @@ mod relay_info;
 mod resolve;
 mod sanitize;
 mod spi_cache;
+mod statement_guard;
 mod store;
 
 ::pgrx::pg_module_magic!();
@@ -41,8 +42,7 @@ pub extern "C-unwind" fn _PG_init() {
     context::init();
     resolve::init();
     sanitize::init();
-    #[cfg(not(feature = "pg13"))]
-    cursors::init();
+    statement_guard::init();
 }
 
 /// Two communities for #[pg_test]s: `<tag>-a` (allowlist) and `<tag>-b` (open) with BOB

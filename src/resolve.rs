@@ -117,9 +117,14 @@ fn lookup(host: &str) -> Option<Uuid> {
     );
     let (Some(community), Some(relid)) = row.or_raise() else { return None };
     HOSTS_RELID.with(|r| r.set(relid));
-    // Cache only what no invalidation raced with, and never this transaction's own
-    // uncommitted changes (a trigger-queued invalidation would bump the counter first).
-    if INVALIDATIONS.with(Cell::get) == before && HOSTS_GENERATION.with(Cell::get) == before {
+    // Cache only what is current: never this transaction's own uncommitted changes (a
+    // trigger-queued invalidation would bump the counter first), nothing an invalidation raced
+    // with, and nothing read under REPEATABLE READ / SERIALIZABLE — that snapshot can predate
+    // an invalidation this backend already accepted, and a stale entry would then outlive the
+    // transaction (a removed host still entering, a remapped one reaching its old community).
+    // SAFETY: a plain read of PostgreSQL's global, on the backend's only thread.
+    let snapshot_is_current = unsafe { pg_sys::XactIsoLevel } < pg_sys::XACT_REPEATABLE_READ as i32;
+    if snapshot_is_current && INVALIDATIONS.with(Cell::get) == before && HOSTS_GENERATION.with(Cell::get) == before {
         HOSTS.with(|m| m.borrow_mut().insert(host.to_owned(), community));
     }
     Some(community)

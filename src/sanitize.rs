@@ -14,8 +14,9 @@
 //!     query, cursor positions and the source location are cleared. The SQLSTATE is kept:
 //!     relays act on it (retry on 40001, duplicate on 23505) and it carries no tenant data.
 //!
-//! The hook only sees errors that go to the server log (`log_min_messages` ≤ `error`), which
-//! the conformance gate checks. It never touches the catalogs (the role's superuser bit is
+//! The hook only sees errors that go to the server log (`log_min_messages` ≤ `error`):
+//! `enter` pins that for the transaction ([`pin_error_logging`]) and the conformance gate
+//! fails any relay privilege to change it. It never touches the catalogs (the role's superuser bit is
 //! noted when the context is installed), guards against re-entry (its own log line passes
 //! through it) and catches panics: on any failure the message becomes `error: internal error`.
 
@@ -52,6 +53,35 @@ pub fn note_role() {
     let role = unsafe { pg_sys::GetOuterUserId() };
     let is_super = unsafe { pg_sys::superuser_arg(role) };
     ROLE.with(|r| r.set(Some((role, is_super))));
+}
+
+/// PostgreSQL calls `emit_log_hook` only for errors it writes to the server log, so the hook
+/// sees every ERROR only while `log_min_messages` lets errors through (at most `error`; `log`
+/// ranks above `error` there). Whatever the server, role or session says, a community
+/// transaction logs its errors: the setting is pinned to `error` for the transaction when it
+/// is higher. (It is superuser-only; a relay that holds SET privilege on it could raise it
+/// again later in the transaction, which is why the conformance gate fails that privilege.)
+pub fn pin_error_logging() {
+    // SAFETY: a plain read of PostgreSQL's global, on the backend's only thread.
+    let level = unsafe { pg_sys::log_min_messages };
+    if level <= pg_sys::PGERROR as i32 && level != pg_sys::LOG as i32 {
+        return;
+    }
+    // SAFETY: set_config_option with static NUL-terminated strings; PGC_SUSET context as the
+    // extension's own setting is installed (the caller's privileges are not what is checked),
+    // GUC_ACTION_LOCAL so the value is gone at the end of the transaction.
+    unsafe {
+        pg_sys::set_config_option(
+            c"log_min_messages".as_ptr(),
+            c"error".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pg_sys::PGERROR as i32,
+            false,
+        );
+    }
 }
 
 /// Unknown roles count as non-superusers: sanitizing too much is the safe mistake.

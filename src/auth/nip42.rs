@@ -20,13 +20,13 @@ fn auth_challenge() -> String {
         let ctx = context::require();
         let challenge = hex::encode(super::random_bytes::<32>());
         crate::spi_cache::run(
-            "DELETE FROM buzz.challenges WHERE community_id = $1 AND expires_at <= now()",
+            "DELETE FROM buzz.challenges WHERE community_id = $1 AND expires_at <= clock_timestamp()",
             &[ctx.community.into()],
         )
         .or_raise();
         crate::spi_cache::run(
             "INSERT INTO buzz.challenges (community_id, challenge, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
+             VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))",
             &[ctx.community.into(), challenge.as_str().into(), f64::from(gucs::CHALLENGE_TTL.get()).into()],
         )
         .or_raise();
@@ -60,7 +60,7 @@ fn check_event(ctx: &Context, text: &str, now: u64) -> Result<(Verified, String)
 pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
     crate::spi_cache::one::<bool>(
         "WITH used AS (DELETE FROM buzz.challenges
-                        WHERE community_id = $1 AND challenge = $2 AND expires_at > now()
+                        WHERE community_id = $1 AND challenge = $2 AND expires_at > clock_timestamp()
                         RETURNING 1)
          SELECT count(*) = 1 FROM used",
         &[community.into(), challenge.into()],
@@ -103,7 +103,7 @@ mod tests {
     fn challenge_is_consumed_only_in_its_community() {
         let (alpha, beta) = two_communities("chal");
         Spi::run_with_args(
-            "INSERT INTO buzz.challenges VALUES ($1, 'c1', now() + interval '1 minute')",
+            "INSERT INTO buzz.challenges VALUES ($1, 'c1', clock_timestamp() + interval '1 minute')",
             &[beta.into()],
         )
         .unwrap();

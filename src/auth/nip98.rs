@@ -91,7 +91,7 @@ fn claim(community: pgrx::Uuid, event_id: &str) -> bool {
     crate::spi_cache::one::<bool>(
         "WITH claimed AS (
              INSERT INTO buzz.http_seen (community_id, event_id, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => 2 * $3))
+             VALUES ($1, $2, clock_timestamp() + make_interval(secs => 2 * $3))
              ON CONFLICT (community_id, event_id) DO NOTHING RETURNING 1)
          SELECT count(*) = 1 FROM claimed",
         &[community.into(), event_id.into(), f64::from(gucs::HTTP_AUTH_WINDOW.get()).into()],
@@ -174,7 +174,7 @@ fn claim_http(
         let raw: [u8; 32] = super::random_bytes();
         crate::spi_cache::run(
             "INSERT INTO buzz.http_nonces (community_id, nonce_hash, pubkey, expires_at)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+             VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))",
             &[ctx.community.into(), Sha256::digest(raw).to_vec().into(), pubkey.as_str().into(),
               f64::from(gucs::HTTP_AUTH_WINDOW.get()).into()],
         )
@@ -197,7 +197,7 @@ fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
         let pubkey = crate::spi_cache::one::<String>(
             "DELETE FROM buzz.http_nonces n
               USING buzz.members m
-              WHERE n.community_id = $1 AND n.nonce_hash = $2 AND n.expires_at > now()
+              WHERE n.community_id = $1 AND n.nonce_hash = $2 AND n.expires_at > clock_timestamp()
                 AND n.claim_xact <> pg_current_xact_id()
                 AND m.community_id = n.community_id AND m.pubkey = n.pubkey
              RETURNING n.pubkey",
@@ -226,8 +226,8 @@ fn purge_http_seen() -> i64 {
         .map(|community| {
             context::with_operator_scope(community, || {
                 crate::spi_cache::one::<i64>(
-                    "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= now() RETURNING 1),
-                          used AS (DELETE FROM buzz.http_nonces WHERE community_id = $1 AND expires_at <= now())
+                    "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= clock_timestamp() RETURNING 1),
+                          used AS (DELETE FROM buzz.http_nonces WHERE community_id = $1 AND expires_at <= clock_timestamp())
                      SELECT count(*) FROM gone",
                     &[community.into()],
                 )

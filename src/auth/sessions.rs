@@ -20,7 +20,7 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
     let hash = Sha256::digest(token).to_vec();
     crate::spi_cache::run(
         "INSERT INTO buzz.sessions (community_id, token_hash, pubkey, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+         VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))",
         &[community.into(), hash.into(), pubkey.into(), f64::from(gucs::SESSION_TTL.get()).into()],
     )
     .or_raise();
@@ -34,7 +34,7 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
     crate::spi_cache::one::<String>(
         "SELECT s.pubkey FROM buzz.sessions s
            JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
-          WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > now()",
+          WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > clock_timestamp()",
         &[community.into(), hash.into()],
     )
 }

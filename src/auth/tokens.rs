@@ -44,7 +44,7 @@ pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGra
                                           WHERE cm.community_id = $1 AND cm.channel_id = c.id AND cm.pubkey = t.pubkey)))
            FROM buzz.api_tokens t
            JOIN buzz.members m ON m.community_id = t.community_id AND m.pubkey = t.pubkey
-          WHERE t.community_id = $1 AND t.token_hash = $2 AND t.expires_at > now()",
+          WHERE t.community_id = $1 AND t.token_hash = $2 AND t.expires_at > clock_timestamp()",
         &[community.into(), hash.clone().into()],
         |rows| {
             let r = rows.first();
@@ -63,9 +63,9 @@ pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGra
     };
     if !unsafe { pg_sys::XactReadOnly } {
         crate::spi_cache::run(
-            "UPDATE buzz.api_tokens SET last_used_at = now()
+            "UPDATE buzz.api_tokens SET last_used_at = clock_timestamp()
               WHERE community_id = $1 AND token_hash = $2
-                AND (last_used_at IS NULL OR last_used_at < now() - interval '1 hour')",
+                AND (last_used_at IS NULL OR last_used_at < clock_timestamp() - interval '1 hour')",
             &[community.into(), hash.into()],
         )
         .or_raise();
@@ -123,8 +123,14 @@ fn mint_token(
             let names: Vec<String> = c.into_iter().map(Option::unwrap_or_default).collect();
             usable_channels(ctx.community, &actor, &names)
         });
+        // Lifetimes are compared as the expiry timestamps they produce, never as intervals:
+        // interval comparison counts a month as 30 days while adding one to a timestamp is
+        // calendar arithmetic ('2 months 30 days' compares below 90 days yet can add 92).
         if let Some(t) = ttl {
-            if !crate::spi_cache::one::<bool>("SELECT $1 > interval '0'", &[t.into()]).or_raise().unwrap_or(false) {
+            if !crate::spi_cache::one::<bool>("SELECT t + $1 > t FROM (SELECT clock_timestamp() AS t) c", &[t.into()])
+                .or_raise()
+                .unwrap_or(false)
+            {
                 raise(Error::TtlInvalid);
             }
         }
@@ -134,7 +140,8 @@ fn mint_token(
             "WITH ins AS (
                  INSERT INTO buzz.api_tokens (community_id, token_hash, pubkey, name, scopes, channel_limited, expires_at)
                  SELECT $1, $2, $3, $4, $5, $6,
-                        now() + least(coalesce($7, make_interval(secs => $8)), make_interval(secs => $8))
+                        least(t.now + coalesce($7, make_interval(secs => $8)), t.now + make_interval(secs => $8))
+                   FROM (SELECT clock_timestamp() AS now) t
                  ON CONFLICT (community_id, pubkey, name) DO NOTHING
                  RETURNING expires_at)
              SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ins",
@@ -227,7 +234,7 @@ mod tests {
         let token = format!("{PREFIX}{}", hex::encode(raw));
         Spi::run_with_args(
             "INSERT INTO buzz.api_tokens (community_id, token_hash, pubkey, name, scopes, channel_limited, expires_at)
-             VALUES ($1, $2, $3, 'bot', '{read}', false, now() + interval '1 hour')",
+             VALUES ($1, $2, $3, 'bot', '{read}', false, clock_timestamp() + interval '1 hour')",
             &[beta.into(), Sha256::digest(raw).to_vec().into(), BOB.into()],
         )
         .unwrap();

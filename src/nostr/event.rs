@@ -1,14 +1,18 @@
 //! NIP-01 events: strict parsing, the canonical id, and the verification stages.
 
+use std::fmt;
+
 use pgrx::prelude::*;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::errors::{Error, OrRaise};
 
-/// The wire shape. Unknown extra fields are ignored (real clients send them); duplicate keys,
-/// wrong types, negative or fractional numbers are refused by serde.
-#[derive(Deserialize)]
+/// The wire shape. Unknown extra fields are ignored (real clients send them). Refused: a
+/// duplicate of one of the seven fields, a key that differs from one of them only by case
+/// (`"KIND"` next to `"kind"` must not be silently ignored), wrong types, and numbers that are
+/// not plain non-negative integers (`1.7e9`, `1.0`, `-1`).
 struct Wire {
     id: String,
     pubkey: String,
@@ -17,6 +21,81 @@ struct Wire {
     tags: Vec<Vec<String>>,
     content: String,
     sig: String,
+}
+
+const FIELDS: [&str; 7] = ["id", "pubkey", "created_at", "kind", "tags", "content", "sig"];
+
+/// A key of the event object: one of the fields (by index in FIELDS), a case variant of one,
+/// or anything else.
+enum Key {
+    Field(usize),
+    CaseVariant,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an event field name")
+            }
+            fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
+                Ok(match FIELDS.iter().position(|f| *f == k) {
+                    Some(i) => Key::Field(i),
+                    None if FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)) => Key::CaseVariant,
+                    None => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Wire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Wire, D::Error> {
+        struct WireVisitor;
+        impl<'de> Visitor<'de> for WireVisitor {
+            type Value = Wire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a NIP-01 event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
+                let (mut id, mut pubkey, mut created_at, mut kind, mut tags, mut content, mut sig) =
+                    (None, None, None, None, None, None, None);
+                fn once<T, E: de::Error>(slot: &mut Option<T>, v: T) -> Result<(), E> {
+                    if slot.replace(v).is_some() { Err(E::custom("duplicate field")) } else { Ok(()) }
+                }
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Field(0) => once(&mut id, map.next_value()?)?,
+                        Key::Field(1) => once(&mut pubkey, map.next_value()?)?,
+                        Key::Field(2) => once(&mut created_at, map.next_value()?)?,
+                        Key::Field(3) => once(&mut kind, map.next_value()?)?,
+                        Key::Field(4) => once(&mut tags, map.next_value()?)?,
+                        Key::Field(5) => once(&mut content, map.next_value()?)?,
+                        Key::Field(_) => once(&mut sig, map.next_value()?)?,
+                        Key::CaseVariant => return Err(de::Error::custom("field name in another case")),
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let missing = |name| de::Error::missing_field(name);
+                Ok(Wire {
+                    id: id.ok_or_else(|| missing("id"))?,
+                    pubkey: pubkey.ok_or_else(|| missing("pubkey"))?,
+                    created_at: created_at.ok_or_else(|| missing("created_at"))?,
+                    kind: kind.ok_or_else(|| missing("kind"))?,
+                    tags: tags.ok_or_else(|| missing("tags"))?,
+                    content: content.ok_or_else(|| missing("content"))?,
+                    sig: sig.ok_or_else(|| missing("sig"))?,
+                })
+            }
+        }
+        d.deserialize_map(WireVisitor)
+    }
 }
 
 /// A syntactically valid event: hex fields decoded, no NUL anywhere. Not yet trusted.
@@ -249,5 +328,34 @@ mod tests {
         assert_eq!(parse(&with("content", serde_json::json!("a\u{0}b"))).err(), Some(Error::EventNul));
         let dup = format!("{{\"kind\":1,{}", &good.to_string()[1..]);
         assert_eq!(parse(&dup).err(), Some(Error::EventMalformed));
+    }
+
+    /// One parser, one answer (issue 9 item 15): what a lax parser would silently accept is
+    /// refused — a duplicate field written with escapes, a field name in another case next to
+    /// (or instead of) the real one, and numbers that are not plain integers. Unknown fields
+    /// stay allowed. (Mutations: the Key::CaseVariant arm ignored like an unknown key, or
+    /// `once` overwriting a duplicate, turn this red.)
+    #[pg_test]
+    fn strict_keys_and_numbers() {
+        let good = field(include_str!("../../tests/vectors/nip01-real-events.jsonl").lines().next().unwrap(), "event");
+        let text = good.to_string();
+        let body = &text[1..];
+        assert!(parse(&text).is_ok());
+        assert!(parse(&format!("{{\"relay_hint\":\"x\",{body}")).is_ok(), "unknown keys are ignored");
+        for prefix in [
+            r#"{"\u006bind":7,"#,           // "kind" again, spelled with an escape
+            r#"{"KIND":7,"#,                 // case variants next to the real field
+            r#"{"Kind":7,"#,
+            r#"{"Created_At":1,"#,
+            r#"{"SIG":"00","#,
+        ] {
+            assert_eq!(parse(&format!("{prefix}{body}")).err(), Some(Error::EventMalformed), "{prefix}");
+        }
+        let created = good["created_at"].as_u64().unwrap();
+        for spelling in [format!("{created}.0"), format!("{}e1", created / 10), "1e400".to_owned()] {
+            let t = text.replace(&format!("\"created_at\":{created}"), &format!("\"created_at\":{spelling}"));
+            assert_ne!(t, text);
+            assert_eq!(parse(&t).err(), Some(Error::EventMalformed), "{spelling}");
+        }
     }
 }

@@ -3,13 +3,14 @@
 //! Client faults never raise: they are answered like a NIP-01 `OK` with a catalog message.
 
 use pgrx::prelude::*;
-use pgrx::{JsonB, Uuid};
+use pgrx::Uuid;
 
 use super::kinds::{self, Class};
 use super::now_secs;
 use crate::context;
 use crate::errors::{Error, OrRaise};
 use crate::gucs;
+use crate::json_args::JsonText;
 use crate::nostr::event::{self, Verified};
 
 /// A verified event cleared for the entered community, with its storage projections.
@@ -340,22 +341,12 @@ fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, b
     })
 }
 
-/// `buzz.publish(event json)`: the same, for a relay that passes the event typed as json.
+/// `buzz.publish(event json)`: the same, for a relay that passes the event typed as json. The
+/// text is parsed exactly as sent (PostgreSQL keeps json as text), so it meets the same strict
+/// parser. There is no jsonb form: a jsonb value has already lost duplicate keys and number
+/// spellings the parser must refuse.
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
-fn publish_json(event: Option<pgrx::Json>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    crate::errors::guard(|| {
-        let text = event.map(|j| j.0.to_string());
-        answer(text.as_deref().ok_or(Error::EventMalformed).and_then(publish_text))
-    })
-}
-
-/// `buzz.publish(event jsonb)`: the same, for a relay that already holds the event as jsonb.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
-#[search_path(pg_catalog, pg_temp)]
-fn publish_jsonb(event: Option<JsonB>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    crate::errors::guard(|| {
-        let text = event.map(|j| j.0.to_string());
-        answer(text.as_deref().ok_or(Error::EventMalformed).and_then(publish_text))
-    })
+fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
+    crate::errors::guard(|| answer(event.as_ref().map(|j| j.0.as_str()).ok_or(Error::EventMalformed).and_then(publish_text)))
 }

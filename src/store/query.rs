@@ -5,13 +5,14 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::{pg_sys, JsonB, PgMemoryContexts, Uuid};
+use pgrx::{pg_sys, PgMemoryContexts, Uuid};
 use serde_json::Value;
 
 use super::now_secs;
 use crate::context;
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
+use crate::json_args::JsonbText;
 
 /// One validated NIP-01 filter.
 #[derive(Debug, Default, PartialEq)]
@@ -278,8 +279,13 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
     q
 }
 
-fn parse_request(filters: Option<JsonB>) -> Vec<Filter> {
-    let v = filters.map(|j| j.0).unwrap_or(Value::Null);
+/// The filters of a request, parsed here rather than by pgrx so that anything serde refuses
+/// (out-of-range numbers, deep nesting) is the catalog's `invalid:` answer.
+fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
+    let v = match filters {
+        None => Value::Null,
+        Some(JsonbText(text)) => serde_json::from_str(&text).unwrap_or_else(|_| raise(Error::FilterInvalid)),
+    };
     parse_filters(&v).or_raise()
 }
 
@@ -288,7 +294,7 @@ fn parse_request(filters: Option<JsonB>) -> Vec<Filter> {
 /// authenticated, admitted actor.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn req(filters: Option<JsonB>) -> SetOfIterator<'static, RawJsonb> {
+fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
     crate::errors::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
@@ -314,7 +320,7 @@ fn req(filters: Option<JsonB>) -> SetOfIterator<'static, RawJsonb> {
 /// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn count(filters: Option<JsonB>) -> i64 {
+fn count(filters: Option<JsonbText>) -> i64 {
     crate::errors::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return 0 };
@@ -334,7 +340,7 @@ fn count(filters: Option<JsonB>) -> i64 {
 /// the current context (operators only: for index checks and tuning).
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn explain_req(filters: Option<JsonB>) -> SetOfIterator<'static, String> {
+fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, String> {
     let filters = parse_request(filters);
     let r = reader().unwrap_or_else(|| raise(Error::AuthRequired));
     if filters.is_empty() {

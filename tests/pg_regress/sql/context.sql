@@ -22,16 +22,66 @@ SELECT buzz.current_community() IS NULL AS gone_after_rollback;
 SELECT buzz.enter('b.example');
 SELECT buzz.current_community() IS NULL AS gone_after_autocommit;
 
--- ROLLBACK TO SAVEPOINT undoes an enter made after the savepoint.
+-- ROLLBACK TO SAVEPOINT undoes an enter made after the savepoint (the context is gone), but
+-- the transaction stays bound to that community until it ends (DESIGN §4): a cursor opened
+-- under it is still readable, so another community is refused; the same one may be entered
+-- again. (Mutant "two communities per transaction" lets beta in.)
 BEGIN;
+DECLARE rows_here CURSOR FOR
+    SELECT g, buzz.current_community() = :'alpha_id' AS under_alpha FROM generate_series(1, 3) g;
 SAVEPOINT before_enter;
 SELECT buzz.enter('a.example');
 SELECT buzz.current_community() = :'alpha_id' AS entered;
+FETCH rows_here;                                     -- read under alpha
 ROLLBACK TO SAVEPOINT before_enter;
 SELECT buzz.current_community() IS NULL AS undone;
-SELECT buzz.enter('b.example');                      -- free to enter another community now
-SELECT buzz.current_community() = :'beta_id' AS beta_after_rollback_to;
+SAVEPOINT s;
+SELECT buzz.enter('b.example');                      -- bound to alpha: refused
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.enter('a.example');                      -- the same community again: fine
+SELECT buzz.current_community() = :'alpha_id' AS alpha_again;
+FETCH rows_here;
 COMMIT;
+-- An exception block that entered and failed binds the transaction the same way.
+BEGIN;
+DO $$ BEGIN PERFORM buzz.enter('a.example'); RAISE EXCEPTION 'undo'; EXCEPTION WHEN raise_exception THEN NULL; END $$;
+SELECT buzz.current_community() IS NULL AS undone_by_the_exception_block;
+SELECT buzz.enter('b.example');
+ROLLBACK;
+-- The next transaction is free.
+BEGIN;
+SELECT buzz.enter('b.example');
+SELECT buzz.current_community() = :'beta_id' AS next_transaction_is_free;
+COMMIT;
+
+-- A procedure or DO block that commits stays bound to the community it entered for the rest
+-- of the client's statement (mutant "procedure COMMIT frees the statement"): rows it read under
+-- alpha live on in its variables.
+DO $$ BEGIN PERFORM buzz.enter('a.example'); COMMIT; PERFORM buzz.enter('b.example'); END $$;
+DO $$ BEGIN PERFORM buzz.enter('a.example'); ROLLBACK; PERFORM buzz.enter('b.example'); END $$;
+DO $$ BEGIN PERFORM buzz.enter('a.example'); COMMIT; PERFORM buzz.enter('a.example'); END $$;  -- same: fine
+-- A loop over a query is held at COMMIT: PostgreSQL materializes its remaining rows under the
+-- context still installed, and they reach the next transaction. enter refuses while any
+-- holdable portal exists, whichever community (mutant "enter ignores portals held at a
+-- procedure's COMMIT").
+DO $$
+DECLARE r record;
+BEGIN
+    PERFORM buzz.enter('a.example');
+    FOR r IN SELECT g FROM generate_series(1, 3) g LOOP
+        COMMIT;
+        PERFORM buzz.enter('a.example');
+    END LOOP;
+END $$;
+-- Once the loop is over nothing is held.
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT g FROM generate_series(1, 3) g LOOP
+        COMMIT;
+    END LOOP;
+    PERFORM buzz.enter('a.example');
+END $$;
 
 -- Two transactions on one connection with different hosts: each sees only its own.
 BEGIN;
@@ -128,7 +178,7 @@ SET ROLE buzz_owner;                                 -- table owner, still fence
 BEGIN;
 SELECT buzz.enter('a.example');
 -- The scan and its RLS qual run in a worker (Single Copy: the leader only gathers).
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM buzz.members;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM buzz.members;
 SELECT count(*) AS alpha_members, bool_and(community_id = buzz.current_community()) AS all_alpha FROM buzz.members;
 COMMIT;
 BEGIN;
@@ -179,6 +229,16 @@ COMMIT;
 FETCH held;
 CLOSE held;
 RESET ROLE;
+-- A holdable cursor declared outside a context is materialized at COMMIT; a query that
+-- enters a community would keep rows read under it for later transactions. Its enter runs
+-- while the cursor is being held, so it is refused and the COMMIT fails: nothing is kept
+-- (mutant "enter ignores a WITH HOLD cursor" keeps alpha's row for beta's transaction).
+BEGIN;
+DECLARE smuggled CURSOR WITH HOLD FOR
+    SELECT buzz.current_community() = :'alpha_id' AS read_under_alpha FROM (SELECT buzz.enter('a.example')) e;
+COMMIT;
+SELECT buzz.enter('b.example');
+SELECT count(*) AS cursors_left FROM pg_cursors;
 -- In a new backend the library loads inside enter, after the DECLARE it could not see:
 -- enter asks pg_cursors.
 \c

@@ -36,7 +36,16 @@ ROLLBACK TO SAVEPOINT s;
 SELECT buzz.count('[1, 2]');
 ROLLBACK TO SAVEPOINT s;
 SELECT * FROM buzz.req(NULL);
+ROLLBACK TO SAVEPOINT s;
+-- Numbers and nesting serde cannot hold are the same invalid: (never a raw error naming a
+-- Rust source file), with or without a context.
+SELECT * FROM buzz.req('{"kinds":[1e400]}');
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.count(('{"kinds":' || repeat('[', 200) || '1' || repeat(']', 200) || '}')::jsonb);
 ROLLBACK;
+SELECT * FROM buzz.req('{"kinds":[1e400]}');
+SELECT buzz.count('{"kinds":[1e400]}');
+SELECT * FROM buzz.req(('[' || repeat('[', 200) || repeat(']', 200) || ']')::jsonb);
 
 -- No context, or anonymous: nothing (I4), and a count of 0.
 SELECT count(*) AS rows_without_context FROM buzz.req('{}');

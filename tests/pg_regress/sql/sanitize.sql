@@ -111,6 +111,23 @@ SELECT 1 / 0;
 ROLLBACK;
 SELECT regexp_replace(:'LAST_ERROR_MESSAGE', '[0-9a-f]{16}', '<id>') AS client_sees, :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
+-- The hook only sees errors PostgreSQL writes to the server log. A session (or role, or
+-- server) whose log_min_messages hides errors does not switch it off: enter pins the setting
+-- to error for the transaction (mutant "log_min_messages not pinned by enter"), and restores
+-- it after.
+SET log_min_messages = fatal;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example');
+SHOW log_min_messages;
+\set VERBOSITY sqlstate
+SELECT 1 / 0;
+\set VERBOSITY terse
+ROLLBACK;
+SELECT regexp_replace(:'LAST_ERROR_MESSAGE', '[0-9a-f]{16}', '<id>') AS client_sees, :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SHOW log_min_messages;
+RESET ROLE;
+RESET log_min_messages;
 -- The server log has the raw error under the same incident id, with the community.
 SELECT pg_read_file(:'server_log') ~ format('buzz_tenancy incident %s community %s sqlstate 23505: duplicate key value violates unique constraint "channels_name_key"',
                                           :'incident', :'alpha_id') AS raw_error_logged;

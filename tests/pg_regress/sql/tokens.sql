@@ -169,6 +169,44 @@ SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('a.example', :'write_token');
 ROLLBACK;
+-- Expiry is judged by the clock, not by the transaction's start (DESIGN §12.20): a
+-- transaction opened before a credential expires does not accept it afterwards (mutants
+-- "token expiry judged at the transaction start", "session expiry judged at the transaction
+-- start").
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('brief', '{read}', NULL, '1 second') AS brief_token \gset
+COMMIT;
+BEGIN;
+SELECT now() IS NOT NULL AS transaction_started;
+SELECT pg_sleep(1.5);
+SELECT buzz.enter('a.example', :'brief_token');
+ROLLBACK;
+RESET ROLE;
+UPDATE buzz.sessions SET expires_at = clock_timestamp() + interval '1 second' WHERE pubkey = :'carol';
+SET ROLE buzz_relay;
+BEGIN;
+SELECT now() IS NOT NULL AS transaction_started;
+SELECT pg_sleep(1.5);
+SELECT buzz.enter('a.example', :'carol_token');
+ROLLBACK;
+RESET ROLE;
+UPDATE buzz.sessions SET expires_at = clock_timestamp() + interval '1 day' WHERE pubkey = :'carol';
+-- The lifetime cap compares the expiry timestamps a lifetime produces, not intervals: '1 year'
+-- compares as 360 days, below a 362-day cap, but adds 365 or 366 (mutant "token lifetime capped
+-- by interval comparison"; the same gap lets '2 months 30 days' outlive a 90-day cap).
+SET buzz.token_max_ttl = 31276800;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.mint_token('yearly', '{read}', NULL, '1 year') IS NOT NULL AS minted;
+COMMIT;
+RESET ROLE;
+SELECT expires_at <= created_at + interval '362 days' + interval '1 minute' AS within_cap,
+       expires_at > created_at + interval '361 days' AS capped_not_cut
+  FROM buzz.api_tokens WHERE name = 'yearly';
+RESET buzz.token_max_ttl;
+SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('a.example', :'carol_token');
 SELECT buzz.mint_token('carol-bot', '{read}') AS carol_bot \gset

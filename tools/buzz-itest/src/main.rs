@@ -1,7 +1,7 @@
 //! buzz-itest: integration tests of buzz_tenancy's event log against a running PostgreSQL
 //! with the extension installed (connection from PGHOST / PGPORT / PGUSER, a superuser).
 //!
-//!   buzz-itest concurrency                               publish, NIP-98 and audit-append races between two connections
+//!   buzz-itest concurrency                               publish, NIP-98 and audit-append races, the host cache under snapshot isolation
 //!   buzz-itest noninterference [--seed N] [--ops N]      B alone vs. B interleaved with A
 //!   buzz-itest sanitize                                  error fields the relay's own SQL shows
 //!   buzz-itest all [--seed N] [--ops N]                  all of them
@@ -11,6 +11,7 @@
 
 mod audit;
 mod concurrency;
+mod hosts;
 mod nip98;
 mod noninterference;
 mod prng;
@@ -72,6 +73,7 @@ fn main() {
                 concurrency::run(&pg, &mut report);
                 nip98::run(&pg, &mut report);
                 audit::run(&pg, &mut report);
+                hosts::run(&pg, &mut report);
             }
             if matches!(args.command.as_str(), "noninterference" | "all") {
                 noninterference::run(&pg, args.seed, args.ops, &mut report);
