@@ -4,7 +4,7 @@
 # Usage: source this file, then `cluster_start NAME` (sets PGHOST PGPORT PGUSER PGDATABASE,
 # CLUSTER_DIR) and `cluster_stop` (also registered on EXIT).
 
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}   # scripts/lib/pgtree.sh points it at a private copy
 PG_OS_USER=postgres
 
 as_pg() { # run a command as the postgres OS user, keeping the PG* environment
