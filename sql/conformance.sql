@@ -5,7 +5,7 @@
 --
 --   check_id  which rule (A-RLS-1 .. UNREGISTERED, one function each below)
 --   object    the operator-facing name of what was found (public.t, public.t.some_index,
---             role relay, database app, buzz.max_limit ...)
+--             role relay, database app, buzz_tenancy.max_limit ...)
 --   status    'fail' (the deployment does not conform), 'warn' (review it) or 'pass'
 --   detail    a short fixed sentence saying what is wrong
 --
@@ -53,6 +53,8 @@ CREATE TYPE conformance_scope AS (
     ext_tables  oid[],     -- the extension's own tables and sequences
     tenant      oid[],
     global      oid[],
+    logs        oid[],     -- relay-written logs (mode 'log') and their partitions
+    operator    oid[],     -- operator-only tables (mode 'operator') and their partitions
     declared    oid[],     -- relations registered as global (tables and materialized views)
     schemas     oid[],     -- reachable schemas
     checked     oid[],     -- checked tables (see above)
@@ -99,6 +101,8 @@ DECLARE
     v_ext      oid;
     v_reg_tenant oid[] := '{}';
     v_reg_global oid[] := '{}';
+    v_reg_log   oid[] := '{}';
+    v_reg_op    oid[] := '{}';
     v_ext_tenant oid[] := '{}';
 BEGIN
     SELECT r.oid, r.rolname INTO s.role, s.role_name FROM pg_catalog.pg_roles r WHERE r.rolname = $1;
@@ -147,8 +151,10 @@ BEGIN
         SELECT coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'tenant'), '{}'),
                coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'global' AND c.relkind IN ('r', 'p')), '{}'),
                coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'global'), '{}'),
+               coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'log'), '{}'),
+               coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NOT NULL AND r.mode = 'operator'), '{}'),
                coalesce(pg_catalog.array_agg(r.tbl::oid) FILTER (WHERE c.oid IS NULL), '{}')
-          INTO v_reg_tenant, v_reg_global, s.declared, s.reg_gone
+          INTO v_reg_tenant, v_reg_global, s.declared, v_reg_log, v_reg_op, s.reg_gone
           FROM buzz.tenancy_tables r
           LEFT JOIN pg_catalog.pg_class c ON c.oid = r.tbl::oid;
     END IF;
@@ -160,6 +166,18 @@ BEGIN
             UNION
             SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_tenant || v_ext_tenant) AS root(oid),
                    LATERAL pg_catalog.pg_partition_tree(root.oid::pg_catalog.regclass) pt) t;
+
+    -- Logs and operator-only tables, with their partitions.
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT x.oid), '{}') INTO s.logs
+      FROM (SELECT pg_catalog.unnest(v_reg_log) AS oid
+            UNION SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_log) AS root(oid),
+                         LATERAL pg_catalog.pg_partition_tree(root.oid::pg_catalog.regclass) pt) x
+     WHERE NOT x.oid = ANY (s.tenant);
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT x.oid), '{}') INTO s.operator
+      FROM (SELECT pg_catalog.unnest(v_reg_op) AS oid
+            UNION SELECT pt.relid::oid FROM pg_catalog.unnest(v_reg_op) AS root(oid),
+                         LATERAL pg_catalog.pg_partition_tree(root.oid::pg_catalog.regclass) pt) x
+     WHERE NOT x.oid = ANY (s.tenant);
 
     -- Global tables: registered global + the extension's other tables, their partitions.
     SELECT coalesce(pg_catalog.array_agg(DISTINCT g.oid), '{}') INTO s.global
@@ -189,16 +207,24 @@ BEGIN
                                              AND a.attnum > 0 AND NOT a.attisdropped
              WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-               AND NOT c.oid = ANY (s.global)) t;
+               AND NOT c.oid = ANY (s.global || s.logs || s.operator)) t;
 
-    -- Protected: checked tables, the extension's tables, global tables with community_id.
-    SELECT coalesce(pg_catalog.array_agg(DISTINCT p.oid), '{}') INTO s.protected
-      FROM (SELECT pg_catalog.unnest(s.checked || s.ext_tables) AS oid
-            UNION
-            SELECT g.oid FROM pg_catalog.unnest(s.global) AS g(oid)
-             WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                            WHERE a.attrelid = g.oid AND a.attname = 'community_id'
-                              AND a.attnum > 0 AND NOT a.attisdropped)) p;
+    -- Protected: checked tables, the extension's tables, logs, operator-only tables, global
+    -- tables with community_id, and every inheritance ancestor of those (a scan of a parent
+    -- returns its children's rows under the parent's policies).
+    WITH RECURSIVE direct(oid) AS (
+        SELECT pg_catalog.unnest(s.checked || s.ext_tables || s.logs || s.operator)
+        UNION
+        SELECT g.oid FROM pg_catalog.unnest(s.global) AS g(oid)
+         WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = g.oid AND a.attname = 'community_id'
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+    ), up(oid) AS (
+        SELECT d.oid FROM direct d
+        UNION
+        SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.oid
+    )
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT up.oid), '{}') INTO s.protected FROM up;
     RETURN s;
 END
 $fn$;
@@ -274,6 +300,14 @@ AS $fn$
               AND gp.pronamespace = ($1).buzz AND gp.proname IN ('tenant_guard', 'forbid_retenant'))
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('inherits from %s, which is not a tenant table: a scan of the parent returns this table''s rows under the parent''s policies',
+                             i.inhparent::pg_catalog.regclass)
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid
+      JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+     WHERE c.oid = ANY (($1).checked) AND NOT c.relispartition AND NOT i.inhparent = ANY (($1).checked)
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
            pg_catalog.format('owned by %I, a superuser or BYPASSRLS role: row level security never binds the owner, nor its rules and views', o.rolname)
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
      WHERE c.oid = ANY (($1).checked) AND (o.rolsuper OR o.rolbypassrls)
@@ -336,6 +370,25 @@ AS $fn$
                     ELSE 'role is a member of the owner of the current database' END
           FROM pg_catalog.pg_database d
          WHERE d.oid = ($1).db AND d.datdba = ANY (($1).roles)
+        UNION ALL
+        -- a worker's privilege: enter any community by id, without a host
+        SELECT 'role can execute buzz.enter_community(uuid), which enters any community without a host'
+         WHERE pg_catalog.to_regprocedure('buzz.enter_community(uuid)') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                        WHERE pg_catalog.has_function_privilege(ro.oid, 'buzz.enter_community(uuid)', 'EXECUTE'))
+        UNION ALL
+        -- functions PostgreSQL reserves to superusers by revoking EXECUTE from PUBLIC (server
+        -- files, WAL, settings, replication origins): granted, they bypass row level security
+        -- (pg_read_binary_file reads the heap files of every table)
+        SELECT pg_catalog.format('role can execute %s, which PostgreSQL reserves to superusers', p.oid::pg_catalog.regprocedure)
+          FROM pg_catalog.pg_proc p
+         WHERE p.oid < 16384 AND p.proacl IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+           AND p.oid NOT IN ('pg_catalog.lo_creat(integer)'::pg_catalog.regprocedure, 'pg_catalog.lo_create(oid)'::pg_catalog.regprocedure,
+                             'pg_catalog.lo_from_bytea(oid, bytea)'::pg_catalog.regprocedure)   -- NOTHING-SURVIVES
+           AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                        JOIN pg_catalog.pg_roles r ON r.oid = ro.oid
+                       WHERE NOT r.rolsuper AND pg_catalog.has_function_privilege(ro.oid, p.oid, 'EXECUTE'))
     ) f
 $fn$;
 
@@ -363,7 +416,7 @@ BEGIN
                                              ORDER BY fs.seqno), '{}')
           INTO v_files
           FROM pg_catalog.pg_file_settings fs
-         WHERE pg_catalog.lower(fs.name) LIKE 'buzz.%';
+         WHERE pg_catalog.lower(fs.name) LIKE 'buzz\_tenancy.%';
     END IF;
     RETURN QUERY
     SELECT CASE WHEN rs.setrole <> 0 AND rs.setdatabase <> 0
@@ -377,7 +430,7 @@ BEGIN
       CROSS JOIN LATERAL pg_catalog.unnest(rs.setconfig) AS cfg(c)
       LEFT JOIN pg_catalog.pg_roles r ON r.oid = rs.setrole
       LEFT JOIN pg_catalog.pg_database d ON d.oid = rs.setdatabase
-     WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) LIKE 'buzz.%'
+     WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) LIKE 'buzz\_tenancy.%'
     UNION ALL
     SELECT fo.o, 'warn', 'a configuration file or ALTER SYSTEM sets a buzz setting; check its value'
       FROM pg_catalog.unnest(v_files) AS fo(o)
@@ -386,16 +439,25 @@ BEGIN
      WHERE NOT v_files_ok
     UNION ALL
     SELECT DISTINCT pn.name, 'fail', pg_catalog.format('role has %s privilege on this setting', pv.priv)
-      FROM (SELECT st.name FROM pg_catalog.pg_settings st WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
+      FROM (SELECT st.name FROM pg_catalog.pg_settings st WHERE pg_catalog.lower(st.name) LIKE 'buzz\_tenancy.%'
             UNION
-            SELECT pa.parname FROM pg_catalog.pg_parameter_acl pa WHERE pg_catalog.lower(pa.parname) LIKE 'buzz.%') pn
+            SELECT pa.parname FROM pg_catalog.pg_parameter_acl pa WHERE pg_catalog.lower(pa.parname) LIKE 'buzz\_tenancy.%') pn
       CROSS JOIN (VALUES ('SET'), ('ALTER SYSTEM')) AS pv(priv)
       CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
      WHERE pg_catalog.has_parameter_privilege(ro.oid, pn.name, pv.priv)
     UNION ALL
+    -- replica mode silences ordinary triggers and foreign-key checks: the guards that keep a
+    -- row's community, and the composite keys
+    SELECT DISTINCT 'session_replication_role', 'fail',
+           pg_catalog.format('role has %s privilege on session_replication_role (replica mode disables the guard triggers and foreign keys)', pv.priv)
+      FROM (VALUES ('SET'), ('ALTER SYSTEM')) AS pv(priv)
+      CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
+      JOIN pg_catalog.pg_roles r ON r.oid = ro.oid
+     WHERE NOT r.rolsuper AND pg_catalog.has_parameter_privilege(ro.oid, 'session_replication_role', pv.priv)
+    UNION ALL
     SELECT st.name, 'fail', pg_catalog.format('setting is not superuser-only (context %s)', st.context)
       FROM pg_catalog.pg_settings st
-     WHERE pg_catalog.lower(st.name) LIKE 'buzz.%'
+     WHERE pg_catalog.lower(st.name) LIKE 'buzz\_tenancy.%'
        AND st.context NOT IN ('superuser', 'superuser-backend', 'sighup', 'postmaster', 'internal');
 END
 $fn$;
@@ -442,8 +504,9 @@ AS $fn$
          WHERE rw.ev_class <> o.oid AND rw.rulename = '_RETURN'
     ),
     secdef AS (                                    -- non-audited SECURITY DEFINER functions
+        -- (PostgreSQL ships none, so no built-in is exempt: a superuser may redefine one)
         SELECT p.oid FROM pg_catalog.pg_proc p
-         WHERE p.prosecdef AND p.oid >= 16384 AND NOT p.oid = ANY (($1).audited)
+         WHERE p.prosecdef AND NOT p.oid = ANY (($1).audited)
     ),
     accessible AS (                                -- relations one of the roles holds any privilege on
         SELECT c.oid, buzz.any_role_can(($1).roles, c.oid, '{INSERT,UPDATE,DELETE,TRUNCATE}') AS writable
@@ -474,7 +537,12 @@ AS $fn$
     ),
     rule_reads AS (                                -- rules (not a view's SELECT) reading protected relations
         SELECT DISTINCT rw.rulename, rw.ev_class, o.rolname AS owner, o.rolsuper OR o.rolbypassrls AS bypasses,
-               d.refobjid AS target, NOT d.refobjid = ANY (($1).checked) AS directory
+               d.refobjid AS target, NOT d.refobjid = ANY (($1).checked) AS directory,
+               -- a fence of the target binds the owner (as PostgreSQL applies policies)
+               EXISTS (SELECT 1 FROM pg_catalog.pg_policy p CROSS JOIN pg_catalog.unnest(p.polroles) AS pr(oid)
+                        WHERE p.polrelid = d.refobjid AND NOT p.polpermissive AND p.polcmd = '*'
+                          AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = '(community_id = buzz.current_community())'
+                          AND (pr.oid = 0 OR pg_catalog.pg_has_role(o.oid, pr.oid, 'USAGE'))) AS fenced
           FROM pg_catalog.pg_rewrite rw
           JOIN pg_catalog.pg_class ev ON ev.oid = rw.ev_class
           JOIN pg_catalog.pg_roles o ON o.oid = ev.relowner
@@ -502,7 +570,8 @@ AS $fn$
     SELECT p.oid::pg_catalog.regprocedure::text, 'fail',
            'LEAKPROOF function that did not ship with PostgreSQL (it sees rows before row level security filters them)'
       FROM pg_catalog.pg_proc p
-     WHERE p.proleakproof AND p.oid >= 16384
+     WHERE p.proleakproof
+       AND NOT (p.oid < 16384 AND p.prolang IN (12, 13))     -- shipped, in C (languages internal and c)
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
            'view over tenant data runs with its owner''s rights (security_invoker is not set)'
@@ -521,10 +590,13 @@ AS $fn$
            CASE WHEN r.directory
                 THEN pg_catalog.format('rule reads %s with the rights of %I, the owner of %s',
                                        r.target::pg_catalog.regclass, r.owner, r.ev_class::pg_catalog.regclass)
-                ELSE pg_catalog.format('rule reads tenant table %s with the rights of %I, a superuser or BYPASSRLS role',
+                WHEN r.bypasses
+                THEN pg_catalog.format('rule reads tenant table %s with the rights of %I, a superuser or BYPASSRLS role',
+                                       r.target::pg_catalog.regclass, r.owner)
+                ELSE pg_catalog.format('rule reads tenant table %s with the rights of %I, whom no fence of that table binds',
                                        r.target::pg_catalog.regclass, r.owner) END
       FROM rule_reads r
-     WHERE r.directory OR r.bypasses
+     WHERE r.directory OR r.bypasses OR NOT r.fenced
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
            'materialized view copies tenant data out of row level security'
@@ -627,6 +699,7 @@ AS $fn$
       FROM pg_catalog.pg_constraint k
      WHERE k.contype = 'f' AND k.conparentid = 0
        AND k.confrelid = ANY (($1).checked) AND NOT k.conrelid = ANY (($1).checked)
+       AND NOT k.conrelid = ANY (($1).operator)     -- the relay holds no privilege there (DIRECTORY)
     UNION ALL
     -- Counters are per community (§12.13): a serial or identity column numbers every
     -- community's rows from one sequence, so a tenant sees how busy the others are.
@@ -685,11 +758,32 @@ AS $fn$
                     WHERE pg_catalog.has_sequence_privilege(ro.oid, c.oid, 'USAGE, SELECT, UPDATE'))
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
-           'declared-global table carries community_id and the role can read it (every community''s rows)'
+           'declared-global table holds every community''s rows (it carries community_id, or tenant tables inherit from it) and the role can read it'
       FROM pg_catalog.pg_class c
      WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
        AND c.oid = ANY (($1).protected)
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('role has %s on a relay-written log (it may only add rows of the community it entered)', pv.priv)
+      FROM pg_catalog.pg_class c
+      CROSS JOIN (VALUES ('SELECT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS pv(priv)
+     WHERE c.oid = ANY (($1).logs) AND buzz.any_role_can(($1).roles, c.oid, ARRAY[pv.priv])
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'relay-written log has no enabled buzz_log_guard trigger (rows of any community could be added)'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).logs) AND NOT c.relispartition
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc gp ON gp.oid = g.tgfoid
+                        WHERE g.tgrelid = c.oid AND g.tgenabled IN ('O', 'A')
+                          AND g.tgtype & 1 = 1 AND g.tgtype & 2 = 2 AND g.tgtype & 4 = 4 AND g.tgtype & 16 = 16  -- ROW BEFORE INSERT UPDATE
+                          AND g.tgqual IS NULL AND gp.pronamespace = ($1).buzz AND gp.proname = 'log_guard')
+    UNION ALL
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'role holds a privilege on an operator-only table'
+      FROM pg_catalog.pg_class c
+     WHERE c.oid = ANY (($1).operator)
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER}')
 $fn$;
 
 ---------------------------------------------------------------------------------------------
@@ -751,6 +845,18 @@ AS $fn$
      WHERE NOT (SELECT super.any FROM super) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
        AND c.relowner = ANY (($1).roles)
+    UNION ALL
+    -- any other object: a schema's owner may drop what is in it and grant itself CREATE again;
+    -- a function's or type's owner may replace what tenant tables rely on
+    SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0), 'fail',
+           CASE WHEN d.refobjid = ($1).role THEN 'role owns this object'
+                ELSE pg_catalog.format('role is a member of %I, which owns this object', o.rolname) END
+      FROM pg_catalog.pg_shdepend d
+      JOIN pg_catalog.pg_roles o ON o.oid = d.refobjid
+     WHERE NOT (SELECT super.any FROM super) AND d.deptype = 'o'
+       AND d.dbid = ($1).db AND d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND d.classid NOT IN ('pg_catalog.pg_class'::pg_catalog.regclass, 'pg_catalog.pg_largeobject'::pg_catalog.regclass)
+       AND d.refobjid = ANY (($1).roles)
     UNION ALL
     SELECT pg_catalog.format('role %I', ($1).role_name), 'fail', 'role owns, or can act as the owner of, large objects'
      WHERE NOT (SELECT super.any FROM super)
@@ -863,7 +969,7 @@ AS $fn$
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-           AND NOT c.oid = ANY (($1).tenant) AND NOT c.oid = ANY (($1).global)
+           AND NOT c.oid = ANY (($1).tenant || ($1).global || ($1).logs || ($1).operator)
     ),
     stray_listed AS (
         SELECT st.oid, st.has_cid FROM stray st JOIN pg_catalog.pg_class c ON c.oid = st.oid

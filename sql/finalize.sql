@@ -9,7 +9,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
                              'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
-                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists', 'http_nonces'] LOOP
+                             'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists', 'http_nonces',
+                             'community_counters'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
@@ -50,22 +51,23 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA buzz FROM PUBLIC;
 
 -- Pure helpers and context readers are harmless to anyone who can reach the schema
 -- (policies on a relay's own tables call buzz.current_community() as the querying role).
-GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.current_scopes(), buzz.error_catalog(),
+GRANT EXECUTE ON FUNCTION buzz.current_community(), buzz.current_actor(), buzz.current_scopes(), buzz.current_worker(), buzz.error_catalog(),
     buzz.event_id(text), buzz.verify_event(text), buzz.schnorr_verify(text, text, text),
     buzz.normalize_host(text) TO PUBLIC;
 
 -- Operators.
 GRANT USAGE ON SCHEMA buzz TO buzz_admin;
-GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text), buzz.add_host(text, text),
+GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text, uuid), buzz.add_host(text, text), buzz.setup_worker_role(text),
     buzz.remove_host(text), buzz.admit(text, text, text), buzz.revoke(text, text),
     buzz.setup_relay_role(text), buzz.explain_req(jsonb), buzz.purge_http_seen(), buzz.set_signing_key(text, text),
     buzz.audit_verify_operator() TO buzz_admin;
 
 -- Adopting the relay's own tables (SECURITY INVOKER: the DDL runs as the operator, who owns
 -- the tables; the foreign key to communities needs REFERENCES, a backfill needs SELECT).
-GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean),
-    buzz.tenancy_plan(regclass, boolean, boolean, text, boolean), buzz.disable_tenancy(regclass),
-    buzz.declare_global(regclass, text), buzz.tenant_guard(),
+GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean, boolean, boolean),
+    buzz.tenancy_plan(regclass, boolean, boolean, text, boolean, boolean, boolean), buzz.disable_tenancy(regclass),
+    buzz.declare_global(regclass, text), buzz.declare_log(regclass, text), buzz.declare_operator_only(regclass, text),
+    buzz.tenant_guard(), buzz.log_guard(), buzz.assign_community_ids(),
     buzz.conformance(text), buzz.assert_conformance(text) TO buzz_admin;
 -- ... the gate runs as the operator: its checks too.
 GRANT EXECUTE ON FUNCTION buzz.conformance_scope(text), buzz.any_role_can(oid[], oid, text[]),
@@ -139,7 +141,7 @@ COMMENT ON FUNCTION buzz.schnorr_verify(text, text, text) IS 'BIP-340 verificati
 COMMENT ON FUNCTION buzz.normalize_host(text) IS 'The normalized host[:port] that enter and add_host compare.';
 COMMENT ON FUNCTION buzz.invalidate_host_cache() IS 'Internal: queue a relcache invalidation of buzz.community_hosts (host cache).';
 COMMENT ON FUNCTION buzz.error_catalog() IS 'Every client-visible message (the error alphabet).';
-COMMENT ON FUNCTION buzz.create_community(text, text, text, text) IS 'Operator: create a community (admission open or allowlist); returns its id.';
+COMMENT ON FUNCTION buzz.create_community(text, text, text, text, uuid) IS 'Operator: create a community (admission open or allowlist), with a given id or a random one; returns its id.';
 COMMENT ON FUNCTION buzz.add_host(text, text) IS 'Operator: map a host to a community; returns the normalized host.';
 COMMENT ON FUNCTION buzz.remove_host(text) IS 'Operator: unmap a host; true if it was mapped.';
 COMMENT ON FUNCTION buzz.admit(text, text, text) IS 'Operator: admit a pubkey to a community (or change its role); lifts a ban.';
@@ -150,10 +152,17 @@ COMMENT ON FUNCTION buzz.publish(json) IS 'buzz.publish for an event typed as js
 COMMENT ON FUNCTION buzz.req(jsonb) IS 'NIP-01 REQ: visible events of the entered community matching the filters, newest first.';
 COMMENT ON FUNCTION buzz.count(jsonb) IS 'NIP-45 COUNT: exactly how many events buzz.req would return without limits.';
 COMMENT ON FUNCTION buzz.explain_req(jsonb) IS 'Operator: EXPLAIN (COSTS OFF) of the statement buzz.req runs for these filters here.';
-COMMENT ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean) IS 'Operator: make a relay table tenant (column, FK, RLS+FORCE, policies, guard; optionally composite keys); returns the DDL it ran.';
-COMMENT ON FUNCTION buzz.tenancy_plan(regclass, boolean, boolean, text, boolean) IS 'Operator: the DDL enable_tenancy would run with the same arguments.';
+COMMENT ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean, boolean, boolean) IS 'Operator: make a relay table tenant (column, FK, RLS+FORCE, policies, guard; optionally composite keys, worker writes, per-community ids); returns the DDL it ran.';
+COMMENT ON FUNCTION buzz.tenancy_plan(regclass, boolean, boolean, text, boolean, boolean, boolean) IS 'Operator: the DDL enable_tenancy would run with the same arguments.';
 COMMENT ON FUNCTION buzz.disable_tenancy(regclass) IS 'Operator: remove the generated fences and the registry entry of a relay table; returns the DDL it ran.';
-COMMENT ON FUNCTION buzz.declare_global(regclass, text) IS 'Operator: record a relay table as deliberately operator-global, with a reason.';
+COMMENT ON FUNCTION buzz.declare_global(regclass, text) IS 'Operator: record a relay table (or materialized view) as deliberately operator-global, with a reason.';
+COMMENT ON FUNCTION buzz.declare_log(regclass, text) IS 'Operator: a relay-written log: the relay adds rows of the entered community only and reads none.';
+COMMENT ON FUNCTION buzz.declare_operator_only(regclass, text) IS 'Operator: a table for operators only; it may keep foreign keys into tenant tables.';
+COMMENT ON FUNCTION buzz.setup_worker_role(text) IS 'Operator: let a role run background jobs: enter_community(id) and communities_for_worker(), nothing else.';
+COMMENT ON FUNCTION buzz.enter_community(uuid) IS 'Worker roles only: bind this transaction to a community by id (no host, no actor).';
+COMMENT ON FUNCTION buzz.communities_for_worker() IS 'Worker roles only: every community''s id and slug, for a sweep.';
+COMMENT ON FUNCTION buzz.current_worker() IS 'True in a background worker''s context (for the write policies of tables that allow worker writes).';
+COMMENT ON TABLE buzz.community_counters IS 'Tenant: per-community counters of relay tables adopted with per_community_ids.';
 COMMENT ON FUNCTION buzz.tenancy_sync(regclass) IS 'Internal (event trigger): fence every partition of an adopted table.';
 COMMENT ON FUNCTION buzz.conformance(text) IS 'Operator: deployment checks for a relay role (A-RLS-1..5, P-RESOLVE, …), one row per finding.';
 COMMENT ON FUNCTION buzz.assert_conformance(text) IS 'Operator: the deployment gate; raises if any conformance check fails.';

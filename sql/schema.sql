@@ -216,14 +216,22 @@ CREATE TRIGGER immutable_tenant BEFORE UPDATE ON event_tags FOR EACH ROW EXECUTE
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id', 'pubkey');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_coords FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');
 
--- Tenancy of the relay's own tables (src/policy.rs). The registry says which tables are
--- tenant and which are deliberately operator-global; buzz.conformance() reads it. Only the
--- parent of a partitioned table is registered: its partitions are tenant with it.
+-- Tenancy of the relay's own tables (src/tenancy/). The registry says what each relay table
+-- is; buzz.conformance() reads it. Only the parent of a partitioned table is registered: its
+-- partitions share its mode.
+--   tenant    fenced by community (enable_tenancy)
+--   global    deliberately shared by every community, with a reason (declare_global); the
+--             relay may read it unless it carries community_id
+--   log       operator-global, written by the relay: it may INSERT rows of the entered
+--             community only, and may not read (declare_log)
+--   operator  for operators only: the relay holds no privilege on it, so it may keep foreign
+--             keys into tenant tables (declare_operator_only)
 CREATE TABLE tenancy_tables (
     tbl              regclass PRIMARY KEY,
-    mode             text NOT NULL CHECK (mode IN ('tenant', 'global')),
+    mode             text NOT NULL CHECK (mode IN ('tenant', 'global', 'log', 'operator')),
     reason           text,
     anonymous_writes boolean NOT NULL DEFAULT false,
+    worker_writes    boolean NOT NULL DEFAULT false,
     registered_at    timestamptz NOT NULL DEFAULT now(),
     registered_by    name NOT NULL DEFAULT current_user,
     CHECK (mode = 'tenant' OR (reason IS NOT NULL AND btrim(reason) <> ''))
@@ -255,6 +263,79 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tenant_guard() IS 'Trigger of adopted tables: inserts only into the entered community; community_id never changes.';
+
+-- Row guard of relay-written log tables (declare_log, trigger buzz_log_guard): the relay adds
+-- rows only for the community it entered; outside a context only an operator (a superuser or
+-- a member of buzz_admin) may add rows; community_id never changes.
+CREATE FUNCTION log_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cur uuid;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.community_id IS DISTINCT FROM OLD.community_id THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = 'restricted: a row''s community and id cannot change';
+        END IF;
+        RETURN NEW;
+    END IF;
+    cur := buzz.current_community();
+    IF cur IS NULL THEN
+        IF NOT (current_setting('is_superuser')::boolean OR pg_has_role(current_user, 'buzz_admin', 'USAGE')) THEN
+            -- Catalog entry "context_missing".
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = 'restricted: no community context; call buzz.enter first';
+        END IF;
+    ELSIF NEW.community_id IS DISTINCT FROM cur THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'restricted: rows can only be written in the entered community';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION log_guard() IS 'Trigger of relay-written log tables: rows only for the entered community; community_id never changes.';
+
+-- Per-community counters (enable_tenancy(..., per_community_ids => true)): a column that
+-- numbered every community's rows from one sequence instead counts each community's rows on
+-- its own, so no tenant sees another's insert rate (DESIGN §12.13). One row per community,
+-- table and column; the increment locks it, so inserts of one community into one table
+-- serialize while other communities never wait.
+CREATE TABLE community_counters (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    tbl          regclass NOT NULL,
+    col          name NOT NULL,
+    last         bigint NOT NULL,
+    PRIMARY KEY (community_id, tbl, col)
+);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON community_counters FOR EACH ROW EXECUTE FUNCTION forbid_retenant('tbl', 'col');
+
+-- BEFORE INSERT trigger (buzz_tenant_ids, after buzz_tenant_guard by name): every column
+-- named in its arguments that the row leaves NULL gets its community's next number. SECURITY
+-- DEFINER as buzz_owner, whom RLS binds: only the entered community's counter is reachable,
+-- so without a context (or for a row of another community) the insert fails.
+CREATE FUNCTION assign_community_ids() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col  text;
+    n    bigint;
+    vals jsonb := '{}';
+BEGIN
+    FOREACH col IN ARRAY TG_ARGV LOOP
+        IF to_jsonb(NEW) -> col = 'null'::jsonb THEN
+            INSERT INTO buzz.community_counters AS k (community_id, tbl, col, last)
+            VALUES (NEW.community_id, coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass, col, 1)
+            ON CONFLICT (community_id, tbl, col) DO UPDATE SET last = k.last + 1
+            RETURNING k.last INTO n;
+            vals := vals || jsonb_build_object(col, n);
+        END IF;
+    END LOOP;
+    IF vals <> '{}' THEN
+        NEW := jsonb_populate_record(NEW, vals);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION assign_community_ids() IS 'Trigger: per-community numbers for the named columns of an adopted table.';
 
 -- Partitions created or attached later get their parent's fences: after any CREATE/ALTER
 -- TABLE that touches a partitioned tree whose root carries the guard trigger (= adopted),

@@ -71,7 +71,9 @@ fn check_slug(slug: &str) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(Error::SlugInvalid) }
 }
 
-/// `buzz.create_community(slug, name, admission, signing_pubkey)` → the new community's id.
+/// `buzz.create_community(slug, name, admission, signing_pubkey, id)` → the new community's id.
+/// `id` adopts an id the relay's rows already carry (from its own registry); NULL draws a
+/// random one. The nil uuid and an id already used are refused.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_community(
@@ -79,6 +81,7 @@ fn create_community(
     name: Option<&str>,
     admission: default!(Option<&str>, "'allowlist'"),
     signing_pubkey: default!(Option<&str>, "NULL"),
+    id: default!(Option<Uuid>, "NULL"),
 ) -> Uuid {
     let slug = slug.unwrap_or_default();
     check_slug(slug).or_raise();
@@ -93,15 +96,21 @@ fn create_community(
     if let Some(pk) = signing_pubkey {
         check_pubkey(pk).or_raise();
     }
+    if id == Some(Uuid::from_bytes([0; 16])) {
+        raise(Error::CommunityIdInvalid);
+    }
     refuse_shared_key(signing_pubkey, None);
-    let id = crate::spi_cache::one::<Uuid>(
-        "INSERT INTO buzz.communities (slug, name, admission, signing_pubkey)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING RETURNING id",
-        &[slug.into(), name.into(), admission.into(), signing_pubkey.into()],
+    let (new_id, taken) = crate::spi_cache::two::<Uuid, bool>(
+        "WITH ins AS (INSERT INTO buzz.communities (id, slug, name, admission, signing_pubkey)
+                      VALUES (coalesce($5, gen_random_uuid()), $1, $2, $3, $4)
+                      ON CONFLICT DO NOTHING RETURNING id)
+         SELECT (SELECT id FROM ins), EXISTS (SELECT 1 FROM buzz.communities WHERE id = $5)",
+        &[slug.into(), name.into(), admission.into(), signing_pubkey.into(), id.into()],
     )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| raise(Error::CommunityExists));
+    .or_raise();
+    let Some(id) = new_id else {
+        raise(if taken == Some(true) { Error::CommunityIdTaken } else { Error::CommunityExists })
+    };
     with_operator_scope(id, || {
         let detail = json!({"slug": slug, "name": name, "admission": admission, "signing_pubkey": signing_pubkey});
         crate::audit::append(id, None, "community.create", slug, detail);

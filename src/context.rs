@@ -1,7 +1,7 @@
 //! The tenant context: a transaction-local `{community, host, actor}` that only `buzz.enter`
 //! (and the operator API, for the duration of one call) can install.
 //!
-//! It lives in one custom setting, `buzz.context`, because settings are what PostgreSQL already
+//! It lives in one custom setting, `buzz_tenancy.context`, because settings are what PostgreSQL already
 //! scopes correctly: `GUC_ACTION_LOCAL` makes it vanish at COMMIT/ROLLBACK, `ROLLBACK TO
 //! SAVEPOINT` restores the earlier value, and parallel workers receive it (a Rust static would
 //! not reach them). The setting is `Suset` *and* guarded by a check hook that refuses every
@@ -19,7 +19,7 @@ use pgrx::Uuid;
 use crate::errors::{raise, Error, OrRaise};
 use crate::resolve;
 
-const CONTEXT_GUC: &CStr = c"buzz.context";
+const CONTEXT_GUC: &CStr = c"buzz_tenancy.context";
 
 /// Storage PostgreSQL writes the setting's current value into.
 static mut CONTEXT_VALUE: *mut c_char = ptr::null_mut();
@@ -31,6 +31,10 @@ thread_local! {
     static BOUND: Cell<Option<Binding>> = const { Cell::new(None) };
     /// Top-level transactions ended in this backend (commit, abort or prepare).
     static XACT_SEQ: Cell<u64> = const { Cell::new(0) };
+    /// The client statement (by its start time) during which a transaction last ended inside
+    /// a procedure or DO block (a non-atomic SPI context): that statement goes on in a new
+    /// transaction.
+    static ENDED_INSIDE: Cell<Option<pg_sys::TimestampTz>> = const { Cell::new(None) };
 }
 
 /// Which community a transaction is bound to, and to which transaction and client statement
@@ -46,6 +50,10 @@ unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *m
     use pg_sys::XactEvent::*;
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE) {
         XACT_SEQ.with(|n| n.set(n.get() + 1));
+        // SAFETY: both only read backend state (SPI's stack pointer, the statement's start).
+        if unsafe { pg_sys::SPI_inside_nonatomic_context() } {
+            ENDED_INSIDE.with(|e| e.set(Some(unsafe { pg_sys::GetCurrentStatementStartTimestamp() })));
+        }
     }
 }
 
@@ -82,9 +90,9 @@ pub fn init() {
             None,
         );
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
-        pg_sys::MarkGUCPrefixReserved(c"buzz".as_ptr());
+        pg_sys::MarkGUCPrefixReserved(c"buzz_tenancy".as_ptr());
         #[cfg(any(feature = "pg13", feature = "pg14"))]
-        pg_sys::EmitWarningsOnPlaceholders(c"buzz".as_ptr());
+        pg_sys::EmitWarningsOnPlaceholders(c"buzz_tenancy".as_ptr());
         pg_sys::RegisterXactCallback(Some(on_xact_end), ptr::null_mut());
     }
 }
@@ -97,6 +105,8 @@ pub struct Context {
     pub actor: Option<String>,
     /// Set when the actor entered with an API token: what the token allows (S6, §12.7).
     pub token: Option<TokenGrant>,
+    /// A background worker's context (`buzz.enter_community`): no host, no actor.
+    pub worker: bool,
 }
 
 /// The rights an API token carries into a context: its scopes, and the channels it is limited
@@ -111,7 +121,8 @@ pub struct TokenGrant {
 impl Context {
     fn encode(&self) -> CString {
         // Host and actor never contain '|' (normalized host / hex pubkey), nor do uuids.
-        let mut s = format!("{}|{}|{}", self.community, self.host, self.actor.as_deref().unwrap_or(""));
+        let kind = if self.worker { 'w' } else { 'h' };
+        let mut s = format!("{kind}|{}|{}|{}", self.community, self.host, self.actor.as_deref().unwrap_or(""));
         if let Some(t) = &self.token {
             let scopes = match (t.read, t.write) {
                 (true, true) => "rw",
@@ -129,7 +140,12 @@ impl Context {
     }
 
     fn decode(raw: &str) -> Option<Context> {
-        let mut it = raw.splitn(5, '|');
+        let mut it = raw.splitn(6, '|');
+        let worker = match it.next()? {
+            "w" => true,
+            "h" => false,
+            _ => return None,
+        };
         let community = parse_uuid(it.next()?)?;
         let host = it.next()?.to_owned();
         let actor = it.next().filter(|a| !a.is_empty()).map(str::to_owned);
@@ -145,7 +161,7 @@ impl Context {
             }),
             _ => None,
         };
-        Some(Context { community, host, actor, token })
+        Some(Context { community, host, actor, token, worker })
     }
 }
 
@@ -222,16 +238,18 @@ fn install(value: &CStr, action: pg_sys::GucAction::Type) {
 /// context, but must not free the transaction to enter another community while something read
 /// under the first (an open cursor, a variable) is still at hand. Inside a procedure or DO
 /// block (a non-atomic SPI context) the binding also outlives the `COMMIT`/`ROLLBACK`s of the
-/// client statement that made it.
+/// client statement that made it — however deeply the later `enter` is nested (an atomic
+/// function called from the block is still the same statement).
 fn bind(community: Uuid) {
     let now = Binding {
         community,
         xact: XACT_SEQ.with(Cell::get),
+        // SAFETY: reads the current statement's start time.
         statement: unsafe { pg_sys::GetCurrentStatementStartTimestamp() },
     };
     match BOUND.with(Cell::get) {
         Some(b) if b.community != community => {
-            let same_statement = b.statement == now.statement && unsafe { pg_sys::SPI_inside_nonatomic_context() };
+            let same_statement = b.statement == now.statement && ENDED_INSIDE.with(Cell::get) == Some(now.statement);
             if b.xact == now.xact || same_statement {
                 raise(Error::ContextConflict);
             }
@@ -255,23 +273,29 @@ fn set_transaction_context(ctx: &Context) {
 /// community's rows. On error the transaction (or subtransaction) abort restores it.
 pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
     let level = unsafe { pg_sys::NewGUCNestLevel() };
-    let ctx = Context { community, host: String::new(), actor: None, token: None };
+    let ctx = Context { community, host: String::new(), actor: None, token: None, worker: false };
     install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_SAVE);
     let out = f();
     unsafe { pg_sys::AtEOXact_GUC(true, level) };
     out
 }
 
+/// Bind this transaction to `community` as a background worker (`buzz.enter_community`, for
+/// roles set up by `buzz.setup_worker_role` only): no host, no actor, the worker mark.
+pub fn enter_worker(community: Uuid) {
+    set_transaction_context(&Context { community, host: String::new(), actor: None, token: None, worker: true });
+}
+
 /// Enter `host` anonymously (the first step of every authenticated enter).
 pub fn enter_host(host: Option<&str>) {
     let (community, host) = resolve::community_for_host(host);
-    set_transaction_context(&Context { community, host, actor: None, token: None });
+    set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
 }
 
 /// Make `actor` (already authenticated and admitted) the actor of the current context.
 pub fn set_actor(actor: String) {
     let ctx = require();
-    set_transaction_context(&Context { actor: Some(actor), token: None, ..ctx });
+    set_transaction_context(&Context { actor: Some(actor), token: None, worker: false, ..ctx });
 }
 
 /// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
@@ -280,7 +304,7 @@ pub fn set_actor(actor: String) {
 fn enter_anonymous(host: Option<&str>) {
     crate::errors::guard(|| {
         let (community, host) = resolve::community_for_host(host);
-        set_transaction_context(&Context { community, host, actor: None, token: None });
+        set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
     })
 }
 
@@ -294,7 +318,7 @@ fn enter_session(host: Option<&str>, session_token: Option<&str>) {
     crate::errors::guard(|| {
         let (community, host) = resolve::community_for_host(host);
         // Anonymous first: the session lookup below then runs under this community's RLS fence.
-        set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None });
+        set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None, worker: false });
         let credential = session_token.unwrap_or_else(|| raise(Error::SessionInvalid));
         // An API token (its prefix tells it apart) or a session token; either is looked up
         // only inside the host's community, so another community's fails like a random one.
@@ -307,7 +331,7 @@ fn enter_session(host: Option<&str>, session_token: Option<&str>) {
                 None,
             ),
         };
-        set_transaction_context(&Context { community, host, actor: Some(actor), token });
+        set_transaction_context(&Context { community, host, actor: Some(actor), token, worker: false });
     })
 }
 

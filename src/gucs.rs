@@ -30,21 +30,21 @@ pub static MAX_FILTERS: GucSetting<i32> = GucSetting::<i32>::new(20);
 pub static MAX_FILTER_VALUES: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 
 fn int_setting(name: &'static std::ffi::CStr, short: &'static std::ffi::CStr, setting: &'static GucSetting<i32>, min: i32, max: i32, flags: GucFlags) {
-    GucRegistry::define_int_guc(name, short, c"Superuser-only, like every buzz setting.", setting, min, max, GucContext::Suset, flags);
+    GucRegistry::define_int_guc(name, short, c"Superuser-only, like every buzz_tenancy setting.", setting, min, max, GucContext::Suset, flags);
 }
 
 pub fn init() {
-    int_setting(c"buzz.max_event_size", c"Largest accepted event, in bytes of JSON.", &MAX_EVENT_SIZE, 1_024, 16 << 20, GucFlags::UNIT_BYTE);
-    int_setting(c"buzz.max_tags", c"Most tags an event may carry.", &MAX_TAGS, 1, 100_000, GucFlags::empty());
-    int_setting(c"buzz.max_tag_length", c"Longest tag element, in bytes.", &MAX_TAG_LENGTH, 64, 2_048, GucFlags::UNIT_BYTE);
-    int_setting(c"buzz.max_future", c"How far in the future created_at may be, in seconds.", &MAX_FUTURE, 0, 86_400, GucFlags::UNIT_S);
-    int_setting(c"buzz.max_limit", c"Cap on a filter's limit.", &MAX_LIMIT, 1, 100_000, GucFlags::empty());
-    int_setting(c"buzz.max_filters", c"Most filters in one req/count.", &MAX_FILTERS, 1, 1_000, GucFlags::empty());
-    int_setting(c"buzz.http_auth_window", c"Allowed clock skew, in seconds, for a NIP-98 event's created_at.", &HTTP_AUTH_WINDOW, 1, 600, GucFlags::UNIT_S);
-    int_setting(c"buzz.token_max_ttl", c"Longest (and default) lifetime of an API token, in seconds.", &TOKEN_MAX_TTL, 60, 366 * 86_400, GucFlags::UNIT_S);
-    int_setting(c"buzz.max_filter_values", c"Most values in one filter field.", &MAX_FILTER_VALUES, 1, 100_000, GucFlags::empty());
+    int_setting(c"buzz_tenancy.max_event_size", c"Largest accepted event, in bytes of JSON.", &MAX_EVENT_SIZE, 1_024, 16 << 20, GucFlags::UNIT_BYTE);
+    int_setting(c"buzz_tenancy.max_tags", c"Most tags an event may carry.", &MAX_TAGS, 1, 100_000, GucFlags::empty());
+    int_setting(c"buzz_tenancy.max_tag_length", c"Longest tag element, in bytes.", &MAX_TAG_LENGTH, 64, 2_048, GucFlags::UNIT_BYTE);
+    int_setting(c"buzz_tenancy.max_future", c"How far in the future created_at may be, in seconds.", &MAX_FUTURE, 0, 86_400, GucFlags::UNIT_S);
+    int_setting(c"buzz_tenancy.max_limit", c"Cap on a filter's limit.", &MAX_LIMIT, 1, 100_000, GucFlags::empty());
+    int_setting(c"buzz_tenancy.max_filters", c"Most filters in one req/count.", &MAX_FILTERS, 1, 1_000, GucFlags::empty());
+    int_setting(c"buzz_tenancy.http_auth_window", c"Allowed clock skew, in seconds, for a NIP-98 event's created_at.", &HTTP_AUTH_WINDOW, 1, 600, GucFlags::UNIT_S);
+    int_setting(c"buzz_tenancy.token_max_ttl", c"Longest (and default) lifetime of an API token, in seconds.", &TOKEN_MAX_TTL, 60, 366 * 86_400, GucFlags::UNIT_S);
+    int_setting(c"buzz_tenancy.max_filter_values", c"Most values in one filter field.", &MAX_FILTER_VALUES, 1, 100_000, GucFlags::empty());
     GucRegistry::define_int_guc(
-        c"buzz.auth_window",
+        c"buzz_tenancy.auth_window",
         c"Allowed clock skew, in seconds, for a NIP-42 auth event's created_at.",
         c"Auth events older or newer than this are refused.",
         &AUTH_WINDOW,
@@ -54,7 +54,7 @@ pub fn init() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
-        c"buzz.challenge_ttl",
+        c"buzz_tenancy.challenge_ttl",
         c"Lifetime, in seconds, of a NIP-42 challenge.",
         c"A challenge is single-use and expires after this many seconds.",
         &CHALLENGE_TTL,
@@ -64,7 +64,7 @@ pub fn init() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
-        c"buzz.session_ttl",
+        c"buzz_tenancy.session_ttl",
         c"Lifetime, in seconds, of a session token minted by buzz.authenticate.",
         c"Tokens are stored only as SHA-256 hashes and expire after this many seconds.",
         &SESSION_TTL,

@@ -17,13 +17,14 @@ mod gucs;
 mod json_args;
 mod member_list;
 mod nostr;
-mod policy;
 mod relay_info;
 mod resolve;
 mod sanitize;
 mod spi_cache;
 mod statement_guard;
 mod store;
+mod tenancy;
+mod worker;
 
 ::pgrx::pg_module_magic!();
 

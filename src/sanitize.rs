@@ -111,12 +111,18 @@ unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
         // Parallel workers hand their errors to the leader, which sanitizes them once.
         return;
     }
+    let message = text(e.message);
+    let catalog = by_message(message.as_bytes()).is_some();
+    if catalog {
+        // The extension's own errors never name a Rust source file or function, in or out of
+        // a context (their DETAIL, which only operator functions set, stays outside one).
+        strip_location(e);
+    }
     let Some(ctx) = crate::context::current() else { return };
     if acting_as_superuser() {
         return;
     }
-    let message = text(e.message);
-    if by_message(message.as_bytes()).is_some() {
+    if catalog {
         strip(e);
         return;
     }
@@ -189,7 +195,6 @@ unsafe fn strip(e: &mut pg_sys::ErrorData) {
     e.detail_log = std::ptr::null_mut();
     e.hint = std::ptr::null_mut();
     e.context = std::ptr::null_mut();
-    e.backtrace = std::ptr::null_mut();
     e.schema_name = std::ptr::null_mut();
     e.table_name = std::ptr::null_mut();
     e.column_name = std::ptr::null_mut();
@@ -198,10 +203,16 @@ unsafe fn strip(e: &mut pg_sys::ErrorData) {
     e.internalquery = std::ptr::null_mut();
     e.cursorpos = 0;
     e.internalpos = 0;
+    strip_location(e);
+    e.hide_ctx = true;
+}
+
+/// Clear where in the code the error was raised (and any backtrace).
+unsafe fn strip_location(e: &mut pg_sys::ErrorData) {
     e.filename = std::ptr::null();
     e.lineno = 0;
     e.funcname = std::ptr::null();
-    e.hide_ctx = true;
+    e.backtrace = std::ptr::null_mut();
 }
 
 /// Replace the message with a copy in the error's own memory context (PostgreSQL may pfree it).

@@ -1,15 +1,22 @@
 //! What a community transaction may not run, and what `enter` must not let through.
 //!
-//! A ProcessUtility hook refuses, while a tenant context is installed and the current user is
-//! not a superuser:
-//!   * `DECLARE … WITH HOLD` (DESIGN §12.3): a holdable cursor is materialized at `COMMIT`,
-//!     while the context is still installed, and stays readable in the session's next
-//!     transactions, which a pooler may give to another community;
-//!   * `EXPLAIN ANALYZE` (§12.20): its row counters (`Rows Removed by Filter`, loops, heap
-//!     fetches) count rows an index not led by `community_id` visits *before* the fence filters
-//!     them, so probing key ranges recovers another community's keys;
-//!   * `LOCK TABLE` on a tenant table, an extension table or a view (views lock their base
-//!     tables): an explicit `ACCESS EXCLUSIVE` lock would stall every other community.
+//! For a role that is not a superuser:
+//!   * `DECLARE … WITH HOLD` is refused while a tenant context is installed (DESIGN §12.3): a
+//!     holdable cursor is materialized at `COMMIT`, while the context is still installed, and
+//!     stays readable in the session's next transactions, which a pooler may give to another
+//!     community (ProcessUtility hook);
+//!   * `EXPLAIN ANALYZE` of a statement that reads a relation with row level security or one
+//!     of the extension's is refused, with or without a context (§12.20): its row counters
+//!     (`Rows Removed by Filter`, loops, heap fetches) count rows an index not led by
+//!     `community_id` visits *before* the fence filters them, so probing key ranges recovers
+//!     other communities' keys — without a context every row is another community's, and a
+//!     statement may even enter a community itself. The ExecutorStart hook refuses an
+//!     instrumented execution inside an `EXPLAIN` whose range table holds such a relation
+//!     the current user does not own;
+//!   * `LOCK TABLE` on a table with row level security, an extension table or a view (views
+//!     lock their base tables) it does not own is refused, with or without a context: an
+//!     explicit `ACCESS EXCLUSIVE` lock would stall every other community, and taking it before
+//!     `enter` is as good as after.
 //!
 //! Held portals (DESIGN §4). Rows read under one community must not reach a transaction of
 //! another through a portal that outlives its transaction: a `WITH HOLD` cursor, or the loop
@@ -24,7 +31,7 @@
 //! is held (an auto-held loop is not "holdable" there).
 
 use std::cell::Cell;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -33,29 +40,102 @@ use pgrx::PgList;
 use crate::errors::{raise, Error};
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 
 thread_local! {
     /// A holdable portal may exist: `enter` must look before it installs a context.
     static MAYBE_HELD: Cell<bool> = const { Cell::new(true) };
+    /// EXPLAIN statements being run (nested through functions).
+    static EXPLAINING: Cell<u32> = const { Cell::new(0) };
 }
 
 pub fn init() {
-    // SAFETY: called once from _PG_init, before any statement runs; the previous hook is kept
-    // and chained, as PostgreSQL's hook convention requires.
+    // SAFETY: called once from _PG_init, before any statement runs; the previous hooks are
+    // kept and chained, as PostgreSQL's hook convention requires.
     unsafe {
         PREV_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(utility);
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
         pg_sys::RegisterXactCallback(Some(on_xact_end), std::ptr::null_mut());
     }
 }
 
 unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_ABORT) {
+        EXPLAINING.with(|e| e.set(0));
+    }
     // SAFETY: SPI_inside_nonatomic_context only reads SPI's own stack pointer.
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT) && unsafe { pg_sys::SPI_inside_nonatomic_context() } {
         // COMMIT/ROLLBACK inside a procedure or DO block: PostgreSQL has just held its pinned
         // (loop) portals.
         MAYBE_HELD.with(|m| m.set(true));
+    }
+}
+
+/// Counts an EXPLAIN in progress for as long as it lives (also when it fails).
+struct Explaining;
+impl Explaining {
+    fn enter() -> Explaining {
+        EXPLAINING.with(|e| e.set(e.get() + 1));
+        Explaining
+    }
+}
+impl Drop for Explaining {
+    fn drop(&mut self) {
+        EXPLAINING.with(|e| e.set(e.get().saturating_sub(1)));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    // SAFETY: PostgreSQL passes a valid QueryDesc whose planned statement it is about to run.
+    unsafe {
+        let counted = (*query).instrument_options != 0 && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0;
+        if counted && EXPLAINING.with(Cell::get) > 0 && !pg_sys::superuser() && reads_fenced_rows((*(*query).plannedstmt).rtable) {
+            raise(Error::ExplainAnalyze);
+        }
+        match PREV_EXECUTOR_START {
+            Some(prev) => prev(query, eflags),
+            None => pg_sys::standard_ExecutorStart(query, eflags),
+        }
+    }
+}
+
+/// The range table holds a relation with row level security, or one of the extension's, that
+/// the current user does not own (an owner is an operator: its counters are its own business).
+///
+/// SAFETY: `rtable` must be a planned statement's range table (a List of RangeTblEntry).
+unsafe fn reads_fenced_rows(rtable: *mut pg_sys::List) -> bool {
+    // SAFETY: as the function's contract says.
+    let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(rtable) };
+    let fenced = entries.iter_ptr().any(|rte| unsafe {
+        (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && shared_relation((*rte).relid, false)
+    });
+    fenced
+}
+
+/// `relid` has row level security, belongs to the extension's schema, or (if `views`) is a
+/// view — and the current user does not own it.
+fn shared_relation(relid: pg_sys::Oid, views: bool) -> bool {
+    // SAFETY: catalog lookups by oid; the relcache entry is opened and closed around one read.
+    unsafe {
+        let user = pg_sys::GetUserId();
+        if relid == pg_sys::InvalidOid || pg_sys::pg_class_ownercheck(relid, user) {
+            return false;
+        }
+        let buzz = pg_sys::get_namespace_oid(c"buzz".as_ptr(), true);
+        if pg_sys::get_rel_namespace(relid) == buzz || (views && pg_sys::get_rel_relkind(relid) == pg_sys::RELKIND_VIEW as c_char) {
+            return true;
+        }
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return false;
+        }
+        let rls = (*(*rel).rd_rel).relrowsecurity;
+        pg_sys::RelationClose(rel);
+        rls
     }
 }
 
@@ -73,7 +153,9 @@ unsafe extern "C-unwind" fn utility(
 ) {
     // SAFETY: PostgreSQL passes a valid planned utility statement; each node is read only
     // after its tag says what it is.
-    unsafe { check((*pstmt).utilityStmt) };
+    let stmt = unsafe { (*pstmt).utilityStmt };
+    unsafe { check(stmt) };
+    let _explaining = pgrx::is_a(stmt, pg_sys::NodeTag::T_ExplainStmt).then(Explaining::enter);
     // SAFETY: the arguments are passed on unchanged to the next hook or the standard one.
     unsafe {
         match PREV_UTILITY {
@@ -83,61 +165,37 @@ unsafe extern "C-unwind" fn utility(
     }
 }
 
-/// Refuse what a community transaction may not run (see the module comment).
+/// Refuse what a non-superuser may not run (see the module comment).
 ///
 /// SAFETY: `stmt` must be a valid utility statement node.
 unsafe fn check(stmt: *mut pg_sys::Node) {
+    // SAFETY: superuser() reads the current user's cached role attributes.
+    let superuser = || unsafe { pg_sys::superuser() };
     if pgrx::is_a(stmt, pg_sys::NodeTag::T_DeclareCursorStmt) {
         let declare = unsafe { &*stmt.cast::<pg_sys::DeclareCursorStmt>() };
         if declare.options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 {
-            if restricted() {
+            if crate::context::current().is_some() && !superuser() {
                 raise(Error::HoldCursor);
             }
             MAYBE_HELD.with(|m| m.set(true));
         }
-    } else if pgrx::is_a(stmt, pg_sys::NodeTag::T_ExplainStmt) {
-        let explain = unsafe { &*stmt.cast::<pg_sys::ExplainStmt>() };
-        if restricted() && unsafe { analyzes(explain) } {
-            raise(Error::ExplainAnalyze);
-        }
     } else if pgrx::is_a(stmt, pg_sys::NodeTag::T_LockStmt) {
         let lock = unsafe { &*stmt.cast::<pg_sys::LockStmt>() };
-        if restricted() && unsafe { locks_shared_table(lock) } {
+        if !superuser() && unsafe { locks_shared_table(lock) } {
             raise(Error::LockTable);
         }
     }
 }
 
-/// A tenant context is installed and the current user is not a superuser.
-fn restricted() -> bool {
-    // SAFETY: superuser() reads the current user's cached role attributes.
-    crate::context::current().is_some() && !unsafe { pg_sys::superuser() }
-}
-
-/// `EXPLAIN (ANALYZE [true])` or `EXPLAIN ANALYZE`.
-///
-/// SAFETY: `explain` must be a valid ExplainStmt.
-unsafe fn analyzes(explain: &pg_sys::ExplainStmt) -> bool {
-    // SAFETY: ExplainStmt.options is a (possibly empty) List of DefElem nodes.
-    let options = unsafe { PgList::<pg_sys::DefElem>::from_pg(explain.options) };
-    let analyze = options.iter_ptr().any(|def| {
-        // SAFETY: a DefElem from that list; defGetBoolean accepts a missing argument (true)
-        // and raises on a non-boolean one, as EXPLAIN itself would.
-        unsafe { CStr::from_ptr((*def).defname).to_bytes() == b"analyze" && pg_sys::defGetBoolean(def) }
-    });
-    analyze
-}
-
 /// One of the relations a `LOCK` names is a view, has row level security, or belongs to the
-/// extension's schema.
+/// extension's schema, and the current user does not own it.
 ///
 /// SAFETY: `lock` must be a valid LockStmt.
 unsafe fn locks_shared_table(lock: &pg_sys::LockStmt) -> bool {
     // SAFETY: LockStmt.relations is a List of RangeVar nodes.
     let relations = unsafe { PgList::<pg_sys::RangeVar>::from_pg(lock.relations) };
-    // SAFETY: catalog lookups by name and oid; a relation that does not exist is left to
-    // LockTableCommand, which reports it.
-    let buzz = unsafe { pg_sys::get_namespace_oid(c"buzz".as_ptr(), true) };
+    // SAFETY: a lookup by name; a relation that does not exist is left to LockTableCommand,
+    // which reports it.
     let shared = relations.iter_ptr().any(|rv| unsafe {
         let relid = pg_sys::RangeVarGetRelidExtended(
             rv,
@@ -146,19 +204,7 @@ unsafe fn locks_shared_table(lock: &pg_sys::LockStmt) -> bool {
             None,
             std::ptr::null_mut(),
         );
-        if relid == pg_sys::InvalidOid {
-            return false;
-        }
-        if pg_sys::get_rel_relkind(relid) == pg_sys::RELKIND_VIEW as c_char || pg_sys::get_rel_namespace(relid) == buzz {
-            return true;
-        }
-        let rel = pg_sys::RelationIdGetRelation(relid);
-        if rel.is_null() {
-            return false;
-        }
-        let rls = (*(*rel).rd_rel).relrowsecurity;
-        pg_sys::RelationClose(rel);
-        rls
+        shared_relation(relid, true)
     });
     shared
 }

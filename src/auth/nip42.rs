@@ -12,7 +12,7 @@ use crate::resolve;
 pub const AUTH_KIND: u16 = 22242;
 
 /// `buzz.auth_challenge()`: a fresh single-use challenge (32 random bytes, hex) bound to the
-/// entered community, expiring after `buzz.challenge_ttl` seconds.
+/// entered community, expiring after `buzz_tenancy.challenge_ttl` seconds.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn auth_challenge() -> String {

@@ -2,7 +2,7 @@
 //! cluster-wide seen-set that makes an auth event single-use across every relay replica (P3).
 //!
 //! The stateless checks (kind 27235, NIP-01 id, BIP-340 signature, `created_at` within
-//! `buzz.http_auth_window`, exactly one `u` tag equal to the request URL with its host equal
+//! `buzz_tenancy.http_auth_window`, exactly one `u` tag equal to the request URL with its host equal
 //! to the entered host, exactly one `method` tag, and with a body hash exactly one matching
 //! `payload` tag — DESIGN §12.17) run before the claim. The claim is an
 //! `INSERT … ON CONFLICT DO NOTHING` into `buzz.http_seen`, keyed `(community_id, event_id)`,
@@ -154,7 +154,7 @@ fn nonce_hash(nonce: &str) -> Option<Vec<u8>> {
 /// `buzz.claim_http(host, method, url, auth_event, body_sha256)` (DESIGN §12.9): the checks and
 /// the claim of `enter_http`, in a transaction of their own — so the event stays consumed even
 /// if the request that follows fails — returning a single-use nonce for
-/// `enter_http(host, nonce)`, valid for `buzz.http_auth_window` seconds. Refused inside a
+/// `enter_http(host, nonce)`, valid for `buzz_tenancy.http_auth_window` seconds. Refused inside a
 /// transaction block, where the claim would share the request's fate.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]

@@ -97,7 +97,7 @@ fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> 
 
 /// `buzz.mint_token(name, scopes, channel_ids, ttl)`: in a context entered with a signed
 /// session, a new API token for the actor, returned once. `channel_ids` NULL: every channel
-/// the minter may use; otherwise only those. `ttl` NULL: `buzz.token_max_ttl`, which also caps it.
+/// the minter may use; otherwise only those. `ttl` NULL: `buzz_tenancy.token_max_ttl`, which also caps it.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn mint_token(

@@ -70,7 +70,7 @@ SELECT buzz.assert_conformance('buzz_relay');
 BEGIN;
 ALTER ROLE buzz_relay BYPASSRLS;                                  -- A-RLS-2
 GRANT buzz_admin TO buzz_relay;                                   -- A-RLS-2 (membership)
-ALTER ROLE buzz_relay SET buzz.max_limit = 100000;                -- A-RLS-3
+ALTER ROLE buzz_relay SET buzz_tenancy.max_limit = 100000;                -- A-RLS-3
 ALTER ROLE buzz_relay SET log_min_messages = 'fatal';             -- SANITIZER
 ALTER TABLE relay.users NO FORCE ROW LEVEL SECURITY;              -- A-RLS-1
 DROP POLICY buzz_fence ON relay.channels;                         -- A-RLS-1

@@ -89,7 +89,7 @@ ROLLBACK;
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;
--- Stale and future created_at (window: buzz.auth_window, 600 s by default).
+-- Stale and future created_at (window: buzz_tenancy.auth_window, 600 s by default).
 SELECT extract(epoch FROM now())::bigint - 3600 AS past, extract(epoch FROM now())::bigint + 3600 AS future \gset
 \set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/ --created-at :past`
 BEGIN; SELECT buzz.enter('a.example') \gset
@@ -100,7 +100,7 @@ BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;
 -- The relay cannot widen the window: settings are superuser-only.
-SET buzz.auth_window = 3600;
+SET buzz_tenancy.auth_window = 3600;
 -- Malformed events.
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate('not json');

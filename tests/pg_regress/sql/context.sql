@@ -60,6 +60,12 @@ COMMIT;
 DO $$ BEGIN PERFORM buzz.enter('a.example'); COMMIT; PERFORM buzz.enter('b.example'); END $$;
 DO $$ BEGIN PERFORM buzz.enter('a.example'); ROLLBACK; PERFORM buzz.enter('b.example'); END $$;
 DO $$ BEGIN PERFORM buzz.enter('a.example'); COMMIT; PERFORM buzz.enter('a.example'); END $$;  -- same: fine
+-- ... however deeply the later enter is nested: a function called from the block runs in an
+-- atomic SPI level of its own, but it is still the same client statement.
+DO $$ BEGIN PERFORM buzz.enter('a.example'); COMMIT;
+             PERFORM query_to_xml('SELECT buzz.enter(''b.example'')', true, true, ''); END $$;
+-- The next client statement is free again.
+DO $$ BEGIN PERFORM buzz.enter('b.example'); END $$;
 -- A loop over a query is held at COMMIT: PostgreSQL materializes its remaining rows under the
 -- context still installed, and they reach the next transaction. enter refuses while any
 -- holdable portal exists, whichever community (mutant "enter ignores portals held at a
@@ -121,31 +127,55 @@ COMMIT;
 -- The relay role cannot install or alter a context by any other way. Errors that would
 -- echo the forged value are shown by SQLSTATE only.
 \set forged :alpha_id|a.example|:alice
-SET buzz.context = :'forged';
+SET buzz_tenancy.context = :'forged';
 BEGIN;
-SET LOCAL buzz.context = :'forged';
+SET LOCAL buzz_tenancy.context = :'forged';
 ROLLBACK;
-SELECT set_config('buzz.context', :'forged', true);
+SELECT set_config('buzz_tenancy.context', :'forged', true);
 BEGIN;
 SELECT buzz.enter('b.example');
 \set VERBOSITY sqlstate
-SELECT set_config('buzz.context', :'forged', true);  -- not even on top of a real context
+SELECT set_config('buzz_tenancy.context', :'forged', true);  -- not even on top of a real context
 \set VERBOSITY terse
 ROLLBACK;
-ALTER ROLE buzz_relay SET buzz.context = 'x';
+ALTER ROLE buzz_relay SET buzz_tenancy.context = 'x';
 -- A function's SET clause is another way in; the relay role can create functions nowhere.
-CREATE FUNCTION public.forge() RETURNS uuid LANGUAGE sql SET buzz.context = 'x' AS 'SELECT buzz.current_community()';
-RESET buzz.context;                                  -- clearing is refused too
+CREATE FUNCTION public.forge() RETURNS uuid LANGUAGE sql SET buzz_tenancy.context = 'x' AS 'SELECT buzz.current_community()';
+RESET buzz_tenancy.context;                                  -- clearing is refused too
 RESET ROLE;
 -- Not even a superuser can write it: the check hook refuses values the extension did not set.
 \set VERBOSITY sqlstate
-SET buzz.context = :'forged';
-SELECT set_config('buzz.context', :'forged', false);
-ALTER ROLE buzz_relay SET buzz.context = :'forged';
-ALTER SYSTEM SET buzz.context = :'forged';
+SET buzz_tenancy.context = :'forged';
+SELECT set_config('buzz_tenancy.context', :'forged', false);
+ALTER ROLE buzz_relay SET buzz_tenancy.context = :'forged';
+ALTER SYSTEM SET buzz_tenancy.context = :'forged';
 \set VERBOSITY terse
--- The library reserves its prefix: no other buzz.* placeholder can be created.
-SET buzz.something_else = 'x';
+-- The library reserves its own prefix only: no other buzz_tenancy.* placeholder can be
+-- created, while an application's own buzz.* settings keep working (issue 10: a relay's
+-- functions use buzz.serving_community and the like), for the operator and for the relay
+-- role, in this backend where the library is loaded — SET, SET LOCAL, set_config,
+-- current_setting, and a function's SET clause. (Mutant "the extension reserves buzz.".)
+SET buzz_tenancy.something_else = 'x';
+SELECT count(*) AS library_loaded FROM pg_settings WHERE name = 'buzz_tenancy.max_limit';
+SET buzz.created_at_floor = '1700000000';
+SELECT current_setting('buzz.created_at_floor') AS operator_reads_it;
+SET ROLE buzz_relay;
+SET buzz.serving_community = 'app-defined';
+BEGIN;
+SELECT buzz.enter('a.example');
+SET LOCAL buzz.deletion_executor = 'janitor';
+SELECT set_config('buzz.serving_community', 'inside-a-context', true) AS relay_set_config,
+       current_setting('buzz.deletion_executor') AS relay_set_local;
+COMMIT;
+SELECT current_setting('buzz.serving_community') AS back_to_session_value,
+       current_setting('buzz.deletion_executor', true) AS local_gone;
+RESET buzz.serving_community;
+RESET ROLE;
+CREATE FUNCTION public.app_floor() RETURNS text LANGUAGE sql SET buzz.created_at_floor = '42'
+    AS $$ SELECT current_setting('buzz.created_at_floor') $$;
+SELECT public.app_floor() AS function_set_clause, current_setting('buzz.created_at_floor') AS restored;
+DROP FUNCTION public.app_floor();
+RESET buzz.created_at_floor;
 
 -- Placeholder trap: before the library is loaded in a backend, a custom setting is only a
 -- placeholder that anyone may SET. The first extension call then discards it (a WARNING we
@@ -154,20 +184,20 @@ SET buzz.something_else = 'x';
 \c - buzz_relay
 \set VERBOSITY terse
 SET client_min_messages = error;
-SET buzz.context = :'forged';
-SELECT current_setting('buzz.context') = :'forged' AS placeholder_accepted_before_load;
+SET buzz_tenancy.context = :'forged';
+SELECT current_setting('buzz_tenancy.context') = :'forged' AS placeholder_accepted_before_load;
 SELECT buzz.current_community() IS NULL AS forged_placeholder_ignored,
        buzz.current_actor() IS NULL AS no_actor;
-SELECT current_setting('buzz.context', true) AS after_load;
+SELECT current_setting('buzz_tenancy.context', true) AS after_load;
 -- Same trap through ALTER ROLE … SET made by an operator in a backend without the library.
 \c - postgres
-ALTER ROLE buzz_relay SET buzz.context = :'forged';
+ALTER ROLE buzz_relay SET buzz_tenancy.context = :'forged';
 \c - buzz_relay
 SET client_min_messages = error;
 SELECT buzz.current_community() IS NULL AS role_setting_ignored;
 \c - postgres
 \set VERBOSITY terse
-ALTER ROLE buzz_relay RESET buzz.context;
+ALTER ROLE buzz_relay RESET buzz_tenancy.context;
 
 -- Parallel query: workers receive the context (mutation: keeping it in a Rust static or
 -- thread-local would give the worker no context, so the RLS-fenced count would be 0).

@@ -19,10 +19,10 @@ SELECT buzz.event_id('{"kind":1}');
 SELECT buzz.event_id('not json');
 -- An event is a JSON object, not the same seven values in an array.
 SELECT buzz.event_id(json_build_array(repeat('0', 64), repeat('0', 64), 1, 1, '[]'::json, 'x', repeat('0', 128))::text);
--- Parsing is bounded by buzz.max_event_size everywhere, not only in publish.
-SET buzz.max_event_size = 1024;
+-- Parsing is bounded by buzz_tenancy.max_event_size everywhere, not only in publish.
+SET buzz_tenancy.max_event_size = 1024;
 SELECT buzz.verify_event('{"content":"' || repeat('x', 2000) || '"}');
-RESET buzz.max_event_size;
+RESET buzz_tenancy.max_event_size;
 SELECT buzz.verify_event('{"id":"00","pubkey":"00","created_at":1,"kind":1,"tags":[],"content":"","sig":"00"}');
 SELECT buzz.event_id('{"id":"' || repeat('0', 64) || '","pubkey":"' || repeat('0', 64) || '","created_at":1,"kind":1,"tags":[],"content":"a\u0000b","sig":"' || repeat('0', 128) || '"}');
 -- A freshly signed event verifies; a one-character change of content does not.

@@ -14,8 +14,10 @@
 \set ECHO all
 -- (logins.psql leaves the session as buzz_relay)
 
--- EXPLAIN ANALYZE in every spelling, also from PL/pgSQL (mutant "EXPLAIN ANALYZE allowed in a
--- community transaction"); a plain EXPLAIN shows estimates only and is fine.
+-- EXPLAIN ANALYZE of a statement reading a fenced table, in every spelling, also from
+-- PL/pgSQL, with or without a context, and also when the statement enters a community itself
+-- (mutant "EXPLAIN ANALYZE counters of fenced tables allowed"). A plain EXPLAIN shows
+-- estimates only, and EXPLAIN ANALYZE of anything else is PostgreSQL's own.
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 SAVEPOINT s;
@@ -23,26 +25,31 @@ EXPLAIN ANALYZE SELECT * FROM relay.users WHERE pubkey >= 'a' AND pubkey < 'b';
 ROLLBACK TO SAVEPOINT s;
 EXPLAIN (ANALYZE, COSTS OFF) SELECT count(*) FROM relay.events;
 ROLLBACK TO SAVEPOINT s;
-EXPLAIN (ANALYZE true, TIMING off) SELECT 1;
+EXPLAIN (ANALYZE true, TIMING off) SELECT count(*) FROM relay.channel_directory;   -- a view over a tenant table
 ROLLBACK TO SAVEPOINT s;
-DO $$ BEGIN EXECUTE 'EXPLAIN ANALYZE SELECT 1'; END $$;
+DO $$ BEGIN EXECUTE 'EXPLAIN ANALYZE SELECT 1 FROM relay.users'; END $$;
 ROLLBACK TO SAVEPOINT s;
-EXPLAIN (ANALYZE false, COSTS OFF) SELECT 1;
-EXPLAIN (COSTS OFF) SELECT 1;
-ROLLBACK;
--- Outside a community transaction EXPLAIN ANALYZE is PostgreSQL's own; so it is for a
--- superuser in one.
+EXPLAIN (ANALYZE false, COSTS OFF) SELECT 1 FROM relay.users;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1;
-RESET ROLE;
+ROLLBACK;
+-- Without a context every row is another community's: refused all the same.
 BEGIN;
-SELECT buzz.enter('a.example');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1;
+SAVEPOINT s;
+EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM relay.users WHERE pubkey >= 'p';
+ROLLBACK TO SAVEPOINT s;
+EXPLAIN (ANALYZE, COSTS OFF) SELECT e.* FROM (SELECT buzz.enter('a.example')) x, LATERAL (SELECT * FROM relay.users) e;
 ROLLBACK;
+-- A superuser, and the tables' owner (an operator), keep EXPLAIN ANALYZE.
+RESET ROLE;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1 FROM relay.users LIMIT 0;
+SET ROLE relay_migrator;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1 FROM relay.users LIMIT 0;
 SET ROLE buzz_relay;
 
 -- LOCK TABLE on a tenant table, an extension table (refused before PostgreSQL's own privilege
--- check) or a view, whose lock reaches its base tables (mutant "LOCK TABLE allowed in a
--- community transaction"). A global table is PostgreSQL's own business.
+-- check) or a view, whose lock reaches its base tables, with or without a context: a lock
+-- taken before enter is as good as one taken after (mutant "LOCK TABLE of shared tables
+-- allowed"). A global table is PostgreSQL's own business, and so are the owner's locks.
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 SAVEPOINT s;
@@ -56,8 +63,12 @@ LOCK TABLE relay.channel_directory;
 ROLLBACK TO SAVEPOINT s;
 LOCK TABLE relay.kind_registry IN ACCESS SHARE MODE;
 ROLLBACK;
--- Without a context the relay's locks are PostgreSQL's own (what its privileges allow).
 BEGIN;
 LOCK TABLE relay.users IN ACCESS SHARE MODE;
+ROLLBACK;
+RESET ROLE;
+SET ROLE relay_migrator;
+BEGIN;
+LOCK TABLE relay.users IN SHARE MODE;
 ROLLBACK;
 RESET ROLE;

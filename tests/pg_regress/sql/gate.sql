@@ -190,6 +190,65 @@ SELECT buzz.enter('a.example');
 SHOW log_min_messages;
 ROLLBACK;
 
+-- 8. What the attack on these fixes found (each failed the gate before its check existed).
+-- An inheritance parent returns its children's rows under its own policies: a tenant table
+-- may not inherit from one that is not tenant (mutant "inheritance parents of tenant tables
+-- pass").
+BEGIN;
+SET ROLE relay_migrator;
+CREATE TABLE relay.base_notes (id uuid NOT NULL DEFAULT gen_random_uuid(), body text);
+SELECT buzz.declare_global('relay.base_notes', 'note templates') <> '' AS declared;
+CREATE TABLE relay.notes (id uuid NOT NULL DEFAULT gen_random_uuid(), body text,
+                          community_id uuid NOT NULL DEFAULT buzz.current_community());
+SELECT buzz.enable_tenancy('relay.notes') <> '' AS adopted;
+ALTER TABLE relay.notes INHERIT relay.base_notes;    -- after adoption
+SAVEPOINT s;
+SELECT buzz.enable_tenancy('relay.notes');           -- the generator refuses this shape
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.declare_global('relay.base_notes', 'note templates');
+ROLLBACK TO SAVEPOINT s;
+RESET ROLE;
+INSERT INTO relay.notes (community_id, body) SELECT id, 'note of ' || slug FROM buzz.communities WHERE slug IN ('alpha', 'beta');
+GRANT SELECT ON relay.base_notes, relay.notes TO buzz_relay;
+SET ROLE buzz_relay;
+SELECT buzz.enter('a.example');
+SELECT body FROM relay.base_notes ORDER BY 1;
+RESET ROLE;
+:new_findings;
+ROLLBACK;
+-- A schema the relay owns (its CREATE revoked): an owner may drop what is in it and grant
+-- itself CREATE again; so may the owner of a function or type (mutant "objects owned by the
+-- relay pass").
+BEGIN;
+ALTER SCHEMA relay OWNER TO buzz_relay;
+REVOKE CREATE ON SCHEMA relay FROM buzz_relay;
+CREATE FUNCTION public.relay_helper() RETURNS int LANGUAGE sql AS 'SELECT 1';
+ALTER FUNCTION public.relay_helper() OWNER TO buzz_relay;
+:new_findings;
+ROLLBACK;
+-- Functions PostgreSQL reserves to superusers: pg_read_binary_file reads the heap file of any
+-- table (mutant "superuser-reserved functions pass").
+BEGIN;
+GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO buzz_relay;
+SET ROLE buzz_relay;
+SELECT length(pg_read_binary_file(pg_relation_filepath('relay.users'))) > 0 AS reads_the_heap_file;
+RESET ROLE;
+:new_findings;
+ROLLBACK;
+-- Replica mode silences the guard triggers and foreign keys; a role that enters any
+-- community by id is a worker, not a relay; a rule whose owner no fence binds.
+BEGIN;
+GRANT SET ON PARAMETER session_replication_role TO buzz_relay;
+CREATE ROLE sweeper;
+SELECT buzz.setup_worker_role('sweeper');
+GRANT sweeper TO buzz_relay;
+ALTER POLICY buzz_fence ON relay.users TO buzz_relay;
+CREATE TABLE relay.peek (x int);
+ALTER TABLE relay.peek OWNER TO relay_migrator;
+CREATE RULE peek AS ON INSERT TO relay.peek DO INSTEAD SELECT pubkey FROM relay.users;
+:new_findings;
+ROLLBACK;
+
 SELECT buzz.assert_conformance('buzz_relay') AS conforms_after;
 SET ROLE buzz_relay;
 BEGIN;

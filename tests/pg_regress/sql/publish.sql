@@ -89,10 +89,10 @@ COMMIT;
 
 -- Limits are settings (superuser-only); set for this session by the operator.
 RESET ROLE;
-SET buzz.max_event_size = 1024;
-SET buzz.max_tags = 3;
-SET buzz.max_tag_length = 64;
-SET buzz.max_future = 60;
+SET buzz_tenancy.max_event_size = 1024;
+SET buzz_tenancy.max_tags = 3;
+SET buzz_tenancy.max_tag_length = 64;
+SET buzz_tenancy.max_future = 60;
 SET ROLE buzz_relay;
 \set sk :alice_sk
 \set tags '[]'
@@ -120,10 +120,10 @@ SELECT * FROM buzz.publish(:'tag_too_long');
 SELECT * FROM buzz.publish(:'from_future');
 COMMIT;
 RESET ROLE;
-RESET buzz.max_event_size;
-RESET buzz.max_tags;
-RESET buzz.max_tag_length;
-RESET buzz.max_future;
+RESET buzz_tenancy.max_event_size;
+RESET buzz_tenancy.max_tags;
+RESET buzz_tenancy.max_tag_length;
+RESET buzz_tenancy.max_future;
 SET ROLE buzz_relay;
 
 -- Kinds: 22242 is never stored; 20000-29999 are ephemeral (validated, answered, not stored).

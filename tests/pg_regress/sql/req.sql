@@ -46,6 +46,11 @@ ROLLBACK;
 SELECT * FROM buzz.req('{"kinds":[1e400]}');
 SELECT buzz.count('{"kinds":[1e400]}');
 SELECT * FROM buzz.req(('[' || repeat('[', 200) || repeat(']', 200) || ']')::jsonb);
+-- Nor does any catalog error name where in the code it was raised (no LOCATION field; mutant
+-- "catalog errors carry their source location").
+\set VERBOSITY verbose
+SELECT * FROM buzz.req('{"kinds":[1e400]}');
+\set VERBOSITY terse
 
 -- No context, or anonymous: nothing (I4), and a count of 0.
 SELECT count(*) AS rows_without_context FROM buzz.req('{}');

@@ -195,7 +195,7 @@ UPDATE buzz.sessions SET expires_at = clock_timestamp() + interval '1 day' WHERE
 -- The lifetime cap compares the expiry timestamps a lifetime produces, not intervals: '1 year'
 -- compares as 360 days, below a 362-day cap, but adds 365 or 366 (mutant "token lifetime capped
 -- by interval comparison"; the same gap lets '2 months 30 days' outlive a 90-day cap).
-SET buzz.token_max_ttl = 31276800;
+SET buzz_tenancy.token_max_ttl = 31276800;
 SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
@@ -205,7 +205,7 @@ RESET ROLE;
 SELECT expires_at <= created_at + interval '362 days' + interval '1 minute' AS within_cap,
        expires_at > created_at + interval '361 days' AS capped_not_cut
   FROM buzz.api_tokens WHERE name = 'yearly';
-RESET buzz.token_max_ttl;
+RESET buzz_tenancy.token_max_ttl;
 SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('a.example', :'carol_token');

@@ -1,0 +1,309 @@
+//! Tenancy for the relay's own tables (DESIGN §5, §7 A-RLS-1/5, §12.2, §12.11, §12.13): what
+//! each relay table is, and the DDL that makes it so.
+//!
+//! * `enable_tenancy` / `tenancy_plan`: make a table tenant (column, foreign key, RLS + FORCE,
+//!   policies, guard trigger, registry; on request composite keys and per-community ids);
+//! * `declare_global`: shared by every community, with a reason;
+//! * `declare_log`: written by the relay, one community per row, never read by it;
+//! * `declare_operator_only`: for operators only, so it may keep foreign keys into tenant tables;
+//! * `disable_tenancy`, and `tenancy_sync` for partitions created later.
+//!
+//! A plan is computed from the catalogs (`catalog.rs`) as a list of DDL statements — only the
+//! pieces that are missing — by the planners of `plan.rs`, and `enable_tenancy` runs exactly
+//! the text `tenancy_plan` shows. The functions are SECURITY INVOKER: the DDL runs as the
+//! operator, whose privileges are checked first. Anything that cannot be done without
+//! weakening a fence is refused before any statement runs, with a catalog message and the
+//! object in the DETAIL.
+
+mod catalog;
+mod plan;
+
+use std::cell::Cell;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgRelation};
+
+use crate::errors::{raise, raise_detail, Error, OrRaise};
+use catalog::{describe, keys, Table};
+use plan::{Options, Writers};
+
+thread_local! {
+    /// Set while this module runs DDL, so the partition event trigger (fired by that DDL)
+    /// does not plan again underneath it.
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Running;
+impl Running {
+    fn enter() -> Running {
+        RUNNING.with(|r| r.set(true));
+        Running
+    }
+}
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
+fn plan_enable(oid: pg_sys::Oid, o: &Options) -> Vec<String> {
+    let t = describe(oid);
+    plan::check_adoptable(&t);
+    plan::check_inheritance(&t);
+    match t.mode.as_deref() {
+        Some("global") => raise_detail(Error::TenancyGlobal, &t.name),
+        Some("log") | Some("operator") => raise_detail(Error::TenancyDeclared, &t.name),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    plan::column_steps(&t, o, &mut out);
+    if o.rewrite_keys {
+        plan::key_steps(&t, &keys(oid), &mut out);
+    }
+    if o.per_community_ids {
+        plan::id_steps(&t, &mut out);
+    }
+    plan::fence_steps(&t, Writers::of(o), &mut out);
+    if !t.guard {
+        out.push(format!(
+            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION buzz.tenant_guard()",
+            plan::GUARD_TRIGGER,
+            t.name
+        ));
+    }
+    let registered = crate::spi_cache::two::<bool, bool>(
+        "SELECT anonymous_writes, worker_writes FROM buzz.tenancy_tables WHERE tbl = $1 AND mode = 'tenant'",
+        &[oid.into()],
+    )
+    .or_raise();
+    if registered != (Some(o.anonymous_writes), Some(o.worker_writes)) {
+        out.push(plan::register_step(&t, "tenant", None, o.anonymous_writes, o.worker_writes));
+    }
+    plan::check_privileges(&t, &catalog::grants(), &out);
+    out
+}
+
+fn run(steps: &[String]) -> String {
+    let _running = Running::enter();
+    for s in steps {
+        Spi::run(s).or_raise();
+    }
+    render(steps)
+}
+
+fn render(steps: &[String]) -> String {
+    steps.iter().map(|s| format!("{s};\n")).collect()
+}
+
+fn backfill_community(slug: Option<&str>) -> Option<pgrx::Uuid> {
+    let slug = slug?;
+    Some(
+        crate::spi_cache::one::<pgrx::Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
+            .or_raise()
+            .unwrap_or_else(|| raise(Error::CommunityUnknown)),
+    )
+}
+
+fn oid_of(tbl: PgRelation) -> pg_sys::Oid {
+    // Close it at once: ALTER TABLE refuses a relation this backend still holds open.
+    let oid = tbl.oid();
+    drop(tbl);
+    oid
+}
+
+/// `buzz.tenancy_plan(tbl, add_column, rewrite_keys, backfill, anonymous_writes,
+/// worker_writes, per_community_ids)`: the DDL `enable_tenancy` would run with the same
+/// arguments, one statement per line; '' when the table is already fully tenant.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenancy_plan(
+    tbl: PgRelation,
+    add_column: default!(bool, false),
+    rewrite_keys: default!(bool, false),
+    backfill: default!(Option<&str>, "NULL"),
+    anonymous_writes: default!(bool, false),
+    worker_writes: default!(bool, false),
+    per_community_ids: default!(bool, false),
+) -> String {
+    let o = Options {
+        add_column,
+        rewrite_keys,
+        backfill: backfill_community(backfill),
+        anonymous_writes,
+        worker_writes,
+        per_community_ids,
+    };
+    render(&plan_enable(oid_of(tbl), &o))
+}
+
+/// `buzz.enable_tenancy(tbl, add_column, rewrite_keys, backfill, anonymous_writes,
+/// worker_writes, per_community_ids)`: make a relay table tenant and return the DDL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn enable_tenancy(
+    tbl: PgRelation,
+    add_column: default!(bool, false),
+    rewrite_keys: default!(bool, false),
+    backfill: default!(Option<&str>, "NULL"),
+    anonymous_writes: default!(bool, false),
+    worker_writes: default!(bool, false),
+    per_community_ids: default!(bool, false),
+) -> String {
+    let o = Options {
+        add_column,
+        rewrite_keys,
+        backfill: backfill_community(backfill),
+        anonymous_writes,
+        worker_writes,
+        per_community_ids,
+    };
+    let oid = oid_of(tbl);
+    let steps = plan_enable(oid, &o);
+    let detail = serde_json::json!({
+        "rewrite_keys": rewrite_keys, "anonymous_writes": anonymous_writes,
+        "worker_writes": worker_writes, "per_community_ids": per_community_ids,
+    });
+    audited("tenancy.enable", oid, &steps, detail)
+}
+
+/// Run `steps` and, if there were any, record them on the operator chain.
+fn audited(action: &str, oid: pg_sys::Oid, steps: &[String], mut detail: serde_json::Value) -> String {
+    let ddl = run(steps);
+    if !steps.is_empty() {
+        let name = Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[oid.into()]).or_raise().unwrap_or_default();
+        detail["statements"] = serde_json::json!(steps.len());
+        crate::audit::append_operator(action, &name, detail);
+    }
+    ddl
+}
+
+/// `buzz.disable_tenancy(tbl)`: remove the generated policies, the guard and counter triggers,
+/// FORCE and RLS, and the registry entry (declarations of every mode too). The column, its
+/// foreign key and the composite keys stay. Returns the DDL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn disable_tenancy(tbl: PgRelation) -> String {
+    let oid = oid_of(tbl);
+    let t = describe(oid);
+    plan::check_adoptable(&t);
+    let mut out = Vec::new();
+    for rel in &t.rels {
+        for (name, _) in plan::FENCE_POLICIES.iter().chain(plan::WRITE_POLICIES).chain(plan::WORKER_WRITE_POLICIES) {
+            if rel.policies.iter().any(|p| p == name) {
+                out.push(format!("DROP POLICY {name} ON {}", rel.name));
+            }
+        }
+        if rel.force {
+            out.push(format!("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY", rel.name));
+        }
+        if rel.rls {
+            out.push(format!("ALTER TABLE {} DISABLE ROW LEVEL SECURITY", rel.name));
+        }
+    }
+    if t.guard {
+        out.push(format!("DROP TRIGGER {} ON {}", plan::GUARD_TRIGGER, t.name));
+    }
+    if t.counter_trigger {
+        out.push(format!("DROP TRIGGER {} ON {}", plan::COUNTER_TRIGGER, t.name));
+    }
+    if t.log_guard {
+        out.push(format!("DROP TRIGGER {} ON {}", plan::LOG_GUARD_TRIGGER, t.name));
+    }
+    if t.mode.is_some() {
+        out.push(format!("DELETE FROM buzz.tenancy_tables WHERE tbl = {}::regclass", t.literal));
+    }
+    plan::check_privileges(&t, &catalog::grants(), &out);
+    audited("tenancy.disable", oid, &out, serde_json::json!({}))
+}
+
+/// The checks every declaration shares: a table (or, for `global`, a materialized view the
+/// relay may read), not tenant, with a reason.
+fn declarable<'r>(t: &Table, reason: Option<&'r str>, matview_ok: bool) -> &'r str {
+    if !(matview_ok && t.relkind == "m") || t.temp || t.system || t.extension {
+        plan::check_adoptable(t);
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty()).unwrap_or_else(|| raise_detail(Error::ReasonRequired, &t.name));
+    if t.mode.as_deref() == Some("tenant") || t.rels.iter().any(|r| r.policies.iter().any(|p| p == plan::FENCE_POLICIES[0].0)) {
+        raise_detail(Error::TenancyTenant, &t.name);
+    }
+    if let Some(child) = &t.tenant_child {
+        // A scan of this table would return the tenant child's rows under this table's rules.
+        raise_detail(Error::TenancyTenant, &format!("{} is inherited by tenant table {child}", t.name));
+    }
+    reason
+}
+
+/// `buzz.declare_global(tbl, reason)`: record that a table (or a materialized view the relay
+/// may read) is deliberately operator-global. Refused for tenant tables and for tables whose
+/// foreign keys point into tenant tables. The conformance gate fails every materialized view
+/// the relay can read unless it is declared here (what it reads through functions is invisible
+/// to the catalogs), and still fails one that reads tenant data directly.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
+    let oid = oid_of(tbl);
+    let t = describe(oid);
+    let reason = declarable(&t, reason, true);
+    if let Some(fk) = keys(oid).fks.iter().find(|fk| fk.from_oid == i64::from(u32::from(oid)) && fk.to_mode.as_deref() == Some("tenant")) {
+        raise_detail(Error::GlobalRefsTenant, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+    }
+    let steps = vec![plan::register_step(&t, "global", Some(reason), false, false)];
+    plan::check_privileges(&t, &catalog::grants(), &steps);
+    audited("tenancy.declare_global", oid, &steps, serde_json::json!({"reason": reason}))
+}
+
+/// `buzz.declare_log(tbl, reason)`: an operator-global log the relay writes (rate-limit
+/// violations, feedback, outboxes): each row names a community, the relay may add rows of the
+/// community it entered only — the guard trigger `buzz_log_guard` refuses others, and rows
+/// without a context unless an operator adds them — and the gate fails any read or change
+/// privilege of the relay on it. The table needs a `community_id uuid` column; it gets the
+/// context as its default and a foreign key to `buzz.communities`.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn declare_log(tbl: PgRelation, reason: Option<&str>) -> String {
+    let oid = oid_of(tbl);
+    let t = describe(oid);
+    let reason = declarable(&t, reason, false);
+    let mut steps = Vec::new();
+    plan::log_steps(&t, &mut steps);
+    if t.mode.as_deref() != Some("log") {
+        steps.push(plan::register_step(&t, "log", Some(reason), false, false));
+    }
+    plan::check_privileges(&t, &catalog::grants(), &steps);
+    audited("tenancy.declare_log", oid, &steps, serde_json::json!({"reason": reason}))
+}
+
+/// `buzz.declare_operator_only(tbl, reason)`: a table for operators only (moderation records,
+/// admin actions). The gate fails any privilege of the relay on it, by any path; in return it
+/// may keep foreign keys into tenant tables (the relay cannot use them as an oracle).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn declare_operator_only(tbl: PgRelation, reason: Option<&str>) -> String {
+    let oid = oid_of(tbl);
+    let t = describe(oid);
+    let reason = declarable(&t, reason, false);
+    let steps = vec![plan::register_step(&t, "operator", Some(reason), false, false)];
+    plan::check_privileges(&t, &catalog::grants(), &steps);
+    audited("tenancy.declare_operator_only", oid, &steps, serde_json::json!({"reason": reason}))
+}
+
+/// `buzz.tenancy_sync(tbl)` (called by the `buzz_tenancy_partitions` event trigger): give
+/// every partition of an adopted table the fences its parent has, so partitions created or
+/// attached later are covered. The root's guard trigger marks it as adopted; its write
+/// policies say who may write (a partition then gets, or loses, the write policies to match).
+/// The fence, FORCE and the default are only ever added.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenancy_sync(tbl: PgRelation) -> String {
+    if RUNNING.with(|r| r.get()) {
+        return String::new();
+    }
+    let t = describe(oid_of(tbl));
+    let Some(root) = t.rels.first() else { return String::new() };
+    if !t.guard || t.is_partition {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    plan::fence_steps(&t, Writers::from_policies(&root.policies), &mut out);
+    run(&out)
+}

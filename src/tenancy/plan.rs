@@ -1,0 +1,479 @@
+//! The generator's planners: from what the catalogs say about a table (`catalog.rs`) and what
+//! the operator asked for, the DDL that makes it tenant — only the pieces that are missing, so
+//! a second run plans nothing. Pure functions of their inputs; refusals are catalog errors
+//! with the object in the DETAIL, raised before anything runs.
+
+use super::catalog::{ForeignKey, Grants, Keys, Table};
+use crate::errors::{raise_detail, Error};
+
+/// The fence every generated policy (and the extension's own) compares with.
+pub const FENCE: &str = "(community_id = buzz.current_community())";
+/// Writes need an authenticated actor whose credential allows writing (an API token's scopes
+/// are visible here, DESIGN §12.7).
+const ACTOR: &str = "(buzz.current_actor() IS NOT NULL AND 'write' = ANY (buzz.current_scopes()))";
+/// ... or, on a table that allows it, a background worker's context (`enter_community`).
+const ACTOR_OR_WORKER: &str =
+    "((buzz.current_actor() IS NOT NULL AND 'write' = ANY (buzz.current_scopes())) OR buzz.current_worker())";
+pub const GUARD_TRIGGER: &str = "buzz_tenant_guard";
+pub const LOG_GUARD_TRIGGER: &str = "buzz_log_guard";
+/// Runs after the guard (triggers fire in name order), which has checked the row's community.
+pub const COUNTER_TRIGGER: &str = "buzz_tenant_ids";
+const COMMUNITY_FK: &str = "buzz_community_fk";
+/// Policies the generator owns, as (name, clause). The write policies carry §12.2: a host is
+/// an assertion, so writes need an authenticated actor unless the table opts out; a table may
+/// also let background workers write (the `_worker` set).
+pub const FENCE_POLICIES: &[(&str, &str)] = &[
+    ("buzz_fence", "AS RESTRICTIVE FOR ALL TO PUBLIC USING {F} WITH CHECK {F}"),
+    ("buzz_access", "AS PERMISSIVE FOR ALL TO PUBLIC USING {F} WITH CHECK {F}"),
+];
+pub const WRITE_POLICIES: &[(&str, &str)] = &[
+    ("buzz_write_insert", "AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK {A}"),
+    ("buzz_write_update", "AS RESTRICTIVE FOR UPDATE TO PUBLIC USING {A}"),
+    ("buzz_write_delete", "AS RESTRICTIVE FOR DELETE TO PUBLIC USING {A}"),
+];
+pub const WORKER_WRITE_POLICIES: &[(&str, &str)] = &[
+    ("buzz_write_insert_worker", "AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK {W}"),
+    ("buzz_write_update_worker", "AS RESTRICTIVE FOR UPDATE TO PUBLIC USING {W}"),
+    ("buzz_write_delete_worker", "AS RESTRICTIVE FOR DELETE TO PUBLIC USING {W}"),
+];
+
+/// What the operator asked for.
+pub struct Options {
+    pub add_column: bool,
+    pub rewrite_keys: bool,
+    pub backfill: Option<pgrx::Uuid>,
+    pub anonymous_writes: bool,
+    pub worker_writes: bool,
+    pub per_community_ids: bool,
+}
+
+/// Who may write a tenant table: an authenticated actor (the default), also a background
+/// worker, or anyone in the community (anonymous writes: no write policy at all).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Writers {
+    Actors,
+    ActorsAndWorkers,
+    Anyone,
+}
+
+impl Writers {
+    pub fn of(o: &Options) -> Writers {
+        match (o.anonymous_writes, o.worker_writes) {
+            (true, _) => Writers::Anyone,
+            (false, true) => Writers::ActorsAndWorkers,
+            (false, false) => Writers::Actors,
+        }
+    }
+
+    /// Read back from the policies of a table's root (partitions follow their root).
+    pub fn from_policies(policies: &[String]) -> Writers {
+        let has = |p: &str| policies.iter().any(|q| q == p);
+        if has(WORKER_WRITE_POLICIES[0].0) {
+            Writers::ActorsAndWorkers
+        } else if has(WRITE_POLICIES[0].0) {
+            Writers::Actors
+        } else {
+            Writers::Anyone
+        }
+    }
+
+    fn policies(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Writers::Actors => WRITE_POLICIES,
+            Writers::ActorsAndWorkers => WORKER_WRITE_POLICIES,
+            Writers::Anyone => &[],
+        }
+    }
+}
+
+/// Refuse relations the generator must not touch, whatever is asked.
+pub fn check_adoptable(t: &Table) {
+    if !(t.relkind == "r" || t.relkind == "p") || t.temp || t.system {
+        raise_detail(Error::TenancyNotTable, &t.name);
+    }
+    if t.extension {
+        raise_detail(Error::TenancyOwnTable, &t.name);
+    }
+    if t.is_partition {
+        raise_detail(Error::TenancyPartition, &t.name);
+    }
+}
+
+/// A tenant table inherits only from tenant tables: a scan of a parent returns the child's
+/// rows under the parent's policies.
+pub fn check_inheritance(t: &Table) {
+    if let Some(parent) = &t.untenanted_parent {
+        raise_detail(Error::TenancyInherits, &format!("{} inherits from {parent}", t.name));
+    }
+}
+
+/// A relay-written log (`declare_log`): `community_id uuid` defaulting to the context, a
+/// foreign key to `buzz.communities`, and the guard that keeps each row to the entered
+/// community.
+pub fn log_steps(t: &Table, out: &mut Vec<String>) {
+    match &t.column {
+        None => raise_detail(Error::TenancyNoColumn, &t.name),
+        Some(c) if c.ty != "uuid" => raise_detail(Error::TenancyColumnType, &t.name),
+        Some(c) => {
+            if c.default.as_deref() != Some("buzz.current_community()") {
+                out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", t.name));
+            }
+        }
+    }
+    community_fk_step(t, out);
+    if !t.log_guard {
+        out.push(format!(
+            "CREATE TRIGGER {LOG_GUARD_TRIGGER} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION buzz.log_guard()",
+            t.name
+        ));
+    }
+}
+
+fn policy_sql(name: &str, rel: &str, clause: &str) -> String {
+    format!(
+        "CREATE POLICY {name} ON {rel} {}",
+        clause.replace("{F}", FENCE).replace("{A}", ACTOR).replace("{W}", ACTOR_OR_WORKER)
+    )
+}
+
+/// RLS, policies and the column default on every relation of the tree (partitions are not
+/// covered by their parent's policies when queried directly).
+pub fn fence_steps(t: &Table, writers: Writers, out: &mut Vec<String>) {
+    for (i, rel) in t.rels.iter().enumerate() {
+        if i > 0 && rel.default.as_deref() != Some("buzz.current_community()") {
+            out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", rel.name));
+        }
+        if !rel.rls {
+            out.push(format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY", rel.name));
+        }
+        if !rel.force {
+            out.push(format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY", rel.name));
+        }
+        let has = |p: &str| rel.policies.iter().any(|q| q == p);
+        for (name, clause) in FENCE_POLICIES {
+            if !has(name) {
+                out.push(policy_sql(name, &rel.name, clause));
+            }
+        }
+        let wanted = writers.policies();
+        for (name, _) in WRITE_POLICIES.iter().chain(WORKER_WRITE_POLICIES) {
+            if has(name) && !wanted.iter().any(|(w, _)| w == name) {
+                out.push(format!("DROP POLICY {name} ON {}", rel.name));
+            }
+        }
+        for (name, clause) in wanted {
+            if !has(name) {
+                out.push(policy_sql(name, &rel.name, clause));
+            }
+        }
+    }
+}
+
+/// `community_id uuid NOT NULL DEFAULT buzz.current_community()`, backfilled if asked.
+pub fn column_steps(t: &Table, o: &Options, out: &mut Vec<String>) {
+    let fill = o.backfill.map(|u| format!("'{u}'"));
+    match &t.column {
+        None if !o.add_column => raise_detail(Error::TenancyNoColumn, &t.name),
+        None => {
+            if t.has_rows {
+                let Some(fill) = fill else { raise_detail(Error::TenancyBackfill, &t.name) };
+                out.push(format!("ALTER TABLE {} ADD COLUMN community_id uuid NOT NULL DEFAULT {fill}", t.name));
+                out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", t.name));
+            } else {
+                out.push(format!(
+                    "ALTER TABLE {} ADD COLUMN community_id uuid NOT NULL DEFAULT buzz.current_community()",
+                    t.name
+                ));
+            }
+        }
+        Some(c) => {
+            if c.ty != "uuid" {
+                raise_detail(Error::TenancyColumnType, &t.name);
+            }
+            if t.null_rows {
+                let Some(fill) = fill else { raise_detail(Error::TenancyBackfill, &t.name) };
+                out.push(format!("UPDATE {} SET community_id = {fill} WHERE community_id IS NULL", t.name));
+            }
+            if !c.not_null {
+                out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET NOT NULL", t.name));
+            }
+            if c.default.as_deref() != Some("buzz.current_community()") {
+                out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", t.name));
+            }
+        }
+    }
+    community_fk_step(t, out);
+}
+
+/// The foreign key to `buzz.communities`, if missing.
+pub fn community_fk_step(t: &Table, out: &mut Vec<String>) {
+    if !t.community_fk {
+        out.push(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {COMMUNITY_FK} FOREIGN KEY (community_id) REFERENCES buzz.communities (id)",
+            t.name
+        ));
+    }
+}
+
+/// Per-community numbers (§12.13): each column numbered from a shared sequence loses its
+/// identity or default, and the counter trigger numbers each community's rows on its own.
+pub fn id_steps(t: &Table, out: &mut Vec<String>) {
+    for col in &t.numbered {
+        out.push(if col.identity {
+            format!("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY", t.name, col.name)
+        } else {
+            format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", t.name, col.name)
+        });
+    }
+    if !t.numbered.is_empty() {
+        if t.counter_trigger {
+            out.push(format!("DROP TRIGGER {COUNTER_TRIGGER} ON {}", t.name));
+        }
+        let args: Vec<String> = t.numbered.iter().map(|c| quote_literal(&unquote_ident(&c.name))).collect();
+        out.push(format!(
+            "CREATE TRIGGER {COUNTER_TRIGGER} BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION buzz.assign_community_ids({})",
+            t.name,
+            args.join(", ")
+        ));
+    }
+}
+
+/// The registry row (insert or update).
+pub fn register_step(t: &Table, mode: &str, reason: Option<&str>, anonymous_writes: bool, worker_writes: bool) -> String {
+    let reason = reason.map(quote_literal).unwrap_or_else(|| "NULL".into());
+    format!(
+        "INSERT INTO buzz.tenancy_tables (tbl, mode, reason, anonymous_writes, worker_writes) \
+         VALUES ({}::regclass, '{mode}', {reason}, {anonymous_writes}, {worker_writes}) \
+         ON CONFLICT (tbl) DO UPDATE SET mode = EXCLUDED.mode, reason = EXCLUDED.reason, \
+         anonymous_writes = EXCLUDED.anonymous_writes, worker_writes = EXCLUDED.worker_writes",
+        t.literal
+    )
+}
+
+/// Before anything runs, the privileges the planned steps need (a non-superuser migration
+/// role, DESIGN §12.11): refuse with the missing one named in the DETAIL.
+pub fn check_privileges(t: &Table, g: &Grants, steps: &[String]) {
+    if steps.is_empty() {
+        return;
+    }
+    let missing = |what: String| -> ! { raise_detail(Error::TenancyPrivilege, &what) };
+    if !t.owned {
+        missing(format!("ownership of {} and of each of its partitions (ALTER TABLE needs the owner)", t.name));
+    }
+    let creates_indexes = steps.iter().any(|s| {
+        s.starts_with("CREATE UNIQUE INDEX ") || (s.contains(" ADD CONSTRAINT ") && (s.contains(" PRIMARY KEY ") || s.contains(" UNIQUE ")))
+    });
+    if creates_indexes && !t.can_create {
+        missing(format!("CREATE on schema {} (the composite keys create indexes there)", t.schema));
+    }
+    if steps.iter().any(|s| s.contains("REFERENCES buzz.communities ")) && !g.references_communities {
+        missing("REFERENCES on buzz.communities (granted to buzz_admin)".to_owned());
+    }
+    if steps.iter().any(|s| s.contains("buzz.tenant_guard()")) && !g.guard {
+        missing("EXECUTE on buzz.tenant_guard() (granted to buzz_admin)".to_owned());
+    }
+    if steps.iter().any(|s| s.contains("buzz.log_guard()")) && !g.log_guard {
+        missing("EXECUTE on buzz.log_guard() (granted to buzz_admin)".to_owned());
+    }
+    if steps.iter().any(|s| s.contains("buzz.assign_community_ids(")) && !g.counters {
+        missing("EXECUTE on buzz.assign_community_ids() (granted to buzz_admin)".to_owned());
+    }
+    if steps.iter().any(|s| s.starts_with("INSERT INTO buzz.tenancy_tables ") || s.starts_with("DELETE FROM buzz.tenancy_tables ")) && !g.register {
+        missing("INSERT and UPDATE on buzz.tenancy_tables (granted to buzz_admin)".to_owned());
+    }
+}
+
+/// `'text'` with quotes doubled (standard_conforming_strings is on in every supported setup;
+/// a backslash is an ordinary character).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The name inside a `quote_ident` result.
+fn unquote_ident(s: &str) -> String {
+    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => s.to_owned(),
+    }
+}
+
+/// `PRIMARY KEY (a)` → `PRIMARY KEY (community_id, a)`: the definition starts with a fixed
+/// keyword phrase, so the first parenthesis opens the key column list.
+fn composite_constraint(def: &str) -> Option<String> {
+    let at = def.find('(')?;
+    let head = &def[..at];
+    if !(head == "PRIMARY KEY " || head.starts_with("UNIQUE ")) {
+        return None;
+    }
+    Some(format!("{head}(community_id, {}", &def[at + 1..]))
+}
+
+/// `CREATE UNIQUE INDEX i ON [ONLY] s.t USING btree (expr) …` → the same index led by
+/// community_id (never ONLY: a partitioned parent's index must cover its partitions).
+fn composite_index(def: &str, index_name: &str, table: &str) -> Option<String> {
+    let rest = [format!("CREATE UNIQUE INDEX {index_name} ON {table} USING btree ("),
+                format!("CREATE UNIQUE INDEX {index_name} ON ONLY {table} USING btree (")]
+        .iter()
+        .find_map(|p| def.strip_prefix(p.as_str()))?;
+    Some(format!("CREATE UNIQUE INDEX {index_name} ON {table} USING btree (community_id, {rest}"))
+}
+
+fn composite_fk(fk: &ForeignKey) -> String {
+    let action = |code: &str, set_cols: Option<String>| match code {
+        "r" => " RESTRICT".to_owned(),
+        "c" => " CASCADE".to_owned(),
+        // Column-list form (§12.11): the row keeps its community_id.
+        "n" => format!(" SET NULL ({})", set_cols.unwrap_or_default()),
+        "d" => format!(" SET DEFAULT ({})", set_cols.unwrap_or_default()),
+        _ => " NO ACTION".to_owned(),
+    };
+    let set_cols = fk.delsetcols.clone().unwrap_or_else(|| fk.cols.clone()).join(", ");
+    let mut s = format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (community_id, {}) REFERENCES {} (community_id, {})",
+        fk.from,
+        fk.name,
+        fk.cols.join(", "),
+        fk.to,
+        fk.refcols.join(", ")
+    );
+    if fk.matchtype == "f" {
+        s.push_str(" MATCH FULL");
+    }
+    s.push_str(" ON UPDATE");
+    s.push_str(&action(&fk.upd, None));
+    s.push_str(" ON DELETE");
+    s.push_str(&action(&fk.del, Some(set_cols)));
+    if fk.deferrable {
+        s.push_str(if fk.deferred { " DEFERRABLE INITIALLY DEFERRED" } else { " DEFERRABLE" });
+    }
+    s
+}
+
+/// Every key of the table and every foreign key between tenant tables that touches it
+/// becomes composite, `community_id` leading (A-RLS-5): drop the foreign keys that depend on
+/// a key being rewritten, rewrite the keys, add the foreign keys back composite. No CASCADE.
+pub fn key_steps(t: &Table, k: &Keys, out: &mut Vec<String>) {
+    let rewritten: Vec<i64> = k.keys.iter().map(|x| x.index_oid).collect();
+    for key in &k.keys {
+        if key.contype.as_deref() == Some("x") {
+            raise_detail(Error::TenancyExclusion, &key.index);
+        }
+    }
+    let mut redo: Vec<&ForeignKey> = Vec::new();
+    for fk in &k.fks {
+        if fk.has_cid {
+            continue;
+        }
+        let incoming = fk.to_oid == k.oid && rewritten.contains(&fk.index_oid);
+        let outgoing = fk.from_oid == k.oid && (fk.to_oid == k.oid || fk.to_mode.as_deref() == Some("tenant"));
+        if !incoming && !outgoing {
+            continue;
+        }
+        if fk.from_oid != k.oid && !(fk.from_mode.as_deref() == Some("tenant") && fk.from_has_cid) {
+            // A global (or not yet adopted) table pointing into a tenant key (§12.11).
+            raise_detail(Error::TenancyForeignRef, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+        }
+        if fk.to_oid != k.oid && !fk.target_ok {
+            raise_detail(Error::TenancyRefKey, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+        }
+        if matches!(fk.upd.as_str(), "n" | "d") {
+            raise_detail(Error::TenancyFkAction, &format!("{} ({})", fk.from, fk.name));
+        }
+        redo.push(fk);
+    }
+    for fk in &redo {
+        out.push(format!("ALTER TABLE {} DROP CONSTRAINT {}", fk.from, fk.name));
+    }
+    for key in &k.keys {
+        let rebuilt = match (&key.constraint, &key.condef) {
+            (Some(con), Some(def)) => composite_constraint(def).map(|d| {
+                vec![
+                    format!("ALTER TABLE {} DROP CONSTRAINT {con}", t.name),
+                    format!("ALTER TABLE {} ADD CONSTRAINT {con} {d}", t.name),
+                ]
+            }),
+            _ => composite_index(&key.indexdef, &key.index_name, &t.name)
+                .map(|d| vec![format!("DROP INDEX {}", key.index), d]),
+        };
+        match rebuilt {
+            Some(steps) => out.extend(steps),
+            None => raise_detail(Error::TenancyKeyShape, &key.index),
+        }
+    }
+    for fk in &redo {
+        out.push(composite_fk(fk));
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_get_community_id_first() {
+        assert_eq!(composite_constraint("PRIMARY KEY (id)").as_deref(), Some("PRIMARY KEY (community_id, id)"));
+        assert_eq!(
+            composite_constraint("UNIQUE NULLS NOT DISTINCT (a, b) INCLUDE (c) DEFERRABLE").as_deref(),
+            Some("UNIQUE NULLS NOT DISTINCT (community_id, a, b) INCLUDE (c) DEFERRABLE")
+        );
+        // Anything else (an exclusion constraint, a CHECK) is not rewritten by text.
+        assert_eq!(composite_constraint("EXCLUDE USING gist (room WITH =)"), None);
+        assert_eq!(composite_constraint("CHECK ((x > 0))"), None);
+    }
+
+    #[test]
+    fn unique_indexes_keep_expressions_and_predicates() {
+        let def = "CREATE UNIQUE INDEX users_nip05 ON relay.users USING btree (lower(nip05)) WHERE (deleted_at IS NULL)";
+        assert_eq!(
+            composite_index(def, "users_nip05", "relay.users").as_deref(),
+            Some("CREATE UNIQUE INDEX users_nip05 ON relay.users USING btree (community_id, lower(nip05)) WHERE (deleted_at IS NULL)")
+        );
+        // A partitioned parent's index is printed ON ONLY; the rewrite must cover the partitions.
+        let def = "CREATE UNIQUE INDEX ev ON ONLY relay.events USING btree (id, created_at)";
+        assert_eq!(
+            composite_index(def, "ev", "relay.events").as_deref(),
+            Some("CREATE UNIQUE INDEX ev ON relay.events USING btree (community_id, id, created_at)")
+        );
+        // A definition naming another table (or another access method) is refused, not guessed.
+        assert_eq!(composite_index(def, "ev", "relay.other"), None);
+        assert_eq!(composite_index("CREATE UNIQUE INDEX ev ON relay.events USING hash (id)", "ev", "relay.events"), None);
+    }
+
+    #[cfg(test)]
+    fn fk(del: &str, delsetcols: Option<Vec<String>>) -> ForeignKey {
+        ForeignKey {
+            name: "w_fk".into(),
+            from: "relay.workflows".into(),
+            from_oid: 1,
+            to: "relay.channels".into(),
+            to_oid: 2,
+            index_oid: 3,
+            cols: vec!["channel_id".into()],
+            refcols: vec!["id".into()],
+            has_cid: false,
+            from_mode: Some("tenant".into()),
+            from_has_cid: true,
+            to_mode: Some("tenant".into()),
+            target_ok: true,
+            upd: "a".into(),
+            del: del.into(),
+            matchtype: "s".into(),
+            deferrable: true,
+            deferred: true,
+            delsetcols,
+        }
+    }
+
+    #[test]
+    fn foreign_keys_become_composite_and_never_null_community_id() {
+        assert_eq!(
+            composite_fk(&fk("n", None)),
+            "ALTER TABLE relay.workflows ADD CONSTRAINT w_fk FOREIGN KEY (community_id, channel_id) \
+             REFERENCES relay.channels (community_id, id) ON UPDATE NO ACTION ON DELETE SET NULL (channel_id) \
+             DEFERRABLE INITIALLY DEFERRED"
+        );
+        assert!(composite_fk(&fk("c", None)).contains("ON DELETE CASCADE"));
+        assert!(composite_fk(&fk("d", Some(vec!["channel_id".into()]))).contains("ON DELETE SET DEFAULT (channel_id)"));
+    }
+}

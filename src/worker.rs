@@ -1,0 +1,106 @@
+//! Background workers (expiry sweeps, scheduled fires, push queues, janitors): jobs that visit
+//! every community. They have no host and no client, so `enter(host)` does not fit them, and
+//! under FORCE RLS a sweep without a context sees nothing. A worker role — set up by
+//! `buzz.setup_worker_role`, which grants it these two functions — iterates
+//! `buzz.communities_for_worker()`
+//! and enters each community by id with `buzz.enter_community(id)`, one community per
+//! transaction exactly like a relay. The context carries no actor and the worker mark
+//! (`buzz.current_worker()`): reads see that community's rows; writes to a relay table need it
+//! to allow worker writes (`enable_tenancy(…, worker_writes => true)`). Neither function is
+//! executable by PUBLIC or the relay role, and the gate fails a relay role that can execute
+//! `enter_community` as any role it can act as.
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, Uuid};
+
+use crate::errors::{raise, Error, OrRaise};
+
+/// Refuse a caller that is not acting as a worker role. EXECUTE already restricts the
+/// callers; this judges the role the session acts as (`SET ROLE` counts; the SECURITY DEFINER
+/// owner, who may always execute its functions, does not).
+fn require_worker() {
+    // SAFETY: reads the backend's current outer role id.
+    let role = unsafe { pg_sys::GetOuterUserId() };
+    let ok = crate::spi_cache::one::<bool>(
+        "SELECT has_function_privilege($1, 'buzz.enter_community(uuid)', 'EXECUTE')",
+        &[role.into()],
+    )
+        .or_raise()
+        .unwrap_or(false);
+    if !ok {
+        raise(Error::WorkerOnly);
+    }
+}
+
+/// `buzz.enter_community(id)`: bind this transaction to community `id` as a background worker.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn enter_community(id: Option<Uuid>) {
+    crate::errors::guard(|| {
+        require_worker();
+        let id = id.unwrap_or_else(|| raise(Error::CommunityUnknown));
+        let known = crate::spi_cache::one::<bool>("SELECT EXISTS (SELECT 1 FROM buzz.communities WHERE id = $1)", &[id.into()])
+            .or_raise()
+            .unwrap_or(false);
+        if !known {
+            raise(Error::CommunityUnknown);
+        }
+        crate::context::enter_worker(id);
+    })
+}
+
+/// `buzz.communities_for_worker()`: every community's id and slug, for a worker's sweep.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn communities_for_worker() -> TableIterator<'static, (name!(id, Uuid), name!(slug, String))> {
+    require_worker();
+    let rows: Vec<(Uuid, String)> = Spi::connect(|c| {
+        c.select("SELECT id, slug FROM buzz.communities ORDER BY slug", None, &[])?
+            .map(|r| Ok::<_, pgrx::spi::Error>((r.get::<Uuid>(1)?, r.get::<String>(2)?)))
+            .filter_map(|r| match r {
+                Ok((Some(id), Some(slug))) => Some(Ok((id, slug))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .or_raise();
+    TableIterator::new(rows)
+}
+
+/// `buzz.current_worker()`: true in a background worker's context. STABLE, for the write
+/// policies of relay tables that allow worker writes.
+#[pg_extern(stable, parallel_safe)]
+fn current_worker() -> bool {
+    crate::context::current().is_some_and(|c| c.worker)
+}
+
+/// `buzz.setup_worker_role(role)` (operators): make `role` a background worker — USAGE on
+/// `buzz`, EXECUTE on `enter_community` and `communities_for_worker`, nothing else.
+/// Refused for roles a relay must not be (the gate's role checks) and for relay roles: a relay
+/// that could enter any community by id would no longer need a host.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn setup_worker_role(role: &str) {
+    let ordinary = crate::spi_cache::one::<bool>("SELECT rolname NOT LIKE 'pg\\_%' FROM pg_roles WHERE rolname = $1", &[role.into()])
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::RoleUnknown));
+    let unsafe_role = !ordinary
+        || crate::spi_cache::one::<bool>(
+            "WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1) AS s)
+             SELECT EXISTS (SELECT 1 FROM sc, buzz.conformance_roles(sc.s) f WHERE f.status = 'fail')
+                 OR EXISTS (SELECT 1 FROM sc, unnest((sc.s).roles) AS r(oid)
+                             WHERE has_function_privilege(r.oid, 'buzz.enter(text)', 'EXECUTE'))",
+            &[role.into()],
+        )
+        .or_raise()
+        .unwrap_or(true);
+    if unsafe_role {
+        raise(Error::RoleUnsafe);
+    }
+    let quoted = crate::spi_cache::one::<String>("SELECT quote_ident($1)", &[role.into()])
+        .or_raise()
+        .unwrap_or_else(|| raise(Error::RoleUnknown));
+    Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();
+    Spi::run(&format!("GRANT EXECUTE ON FUNCTION buzz.enter_community(uuid), buzz.communities_for_worker() TO {quoted}")).or_raise();
+}
