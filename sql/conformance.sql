@@ -737,7 +737,10 @@ $fn$;
 -- reads another community's rows in an operator table. No role the relay can act as holds any
 -- privilege (by grant, through PUBLIC, or as pg_read_all_data / pg_write_all_data) on a table
 -- or sequence of the extension (communities, hosts, signing keys, sessions, ...), nor a read
--- privilege on a declared-global table that carries a community_id column.
+-- privilege on a declared-global table that carries a community_id column or is the relay's
+-- own community registry (tenant tables reference it by community_id); on a relay-written
+-- log it may only INSERT (and the log keeps its guard trigger); on an operator-only table it
+-- holds nothing.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_directory(s conformance_scope)
 RETURNS TABLE (object text, status text, detail text)
@@ -762,6 +765,16 @@ AS $fn$
       FROM pg_catalog.pg_class c
      WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
        AND c.oid = ANY (($1).protected)
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
+    UNION ALL
+    -- a relay's own community registry: tenant tables reference it through community_id
+    SELECT DISTINCT c.oid::pg_catalog.regclass::text, 'fail',
+           'a registry of communities (tenant tables reference it by community_id) and the role can read it (it lists every community)'
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_constraint k ON k.confrelid = c.oid AND k.contype = 'f'
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] AND a.attname = 'community_id'
+     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
+       AND k.conrelid = ANY (($1).checked) AND pg_catalog.cardinality(k.conkey) = 1
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',

@@ -316,17 +316,17 @@ CREATE TRIGGER immutable_tenant BEFORE UPDATE ON community_counters FOR EACH ROW
 CREATE FUNCTION assign_community_ids() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col  text;
-    n    bigint;
-    vals jsonb := '{}';
+    numbered text;
+    n        bigint;
+    vals     jsonb := '{}';
 BEGIN
-    FOREACH col IN ARRAY TG_ARGV LOOP
-        IF to_jsonb(NEW) -> col = 'null'::jsonb THEN
+    FOREACH numbered IN ARRAY TG_ARGV LOOP
+        IF to_jsonb(NEW) -> numbered = 'null'::jsonb THEN
             INSERT INTO buzz.community_counters AS k (community_id, tbl, col, last)
-            VALUES (NEW.community_id, coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass, col, 1)
+            VALUES (NEW.community_id, coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass, numbered, 1)
             ON CONFLICT (community_id, tbl, col) DO UPDATE SET last = k.last + 1
             RETURNING k.last INTO n;
-            vals := vals || jsonb_build_object(col, n);
+            vals := vals || jsonb_build_object(numbered, n);
         END IF;
     END LOOP;
     IF vals <> '{}' THEN

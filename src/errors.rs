@@ -31,7 +31,6 @@ catalog! {
     HostMalformed      = ("host_malformed", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed host"),
     ContextConflict    = ("context_conflict", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: this transaction already belongs to another community"),
     ContextMissing     = ("context_missing", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: no community context; call buzz.enter first"),
-    WorkerOnly         = ("worker_only", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: only a worker role may enter a community by id"),
     HoldCursor         = ("hold_cursor", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: cursors WITH HOLD cannot be used in a community transaction"),
     ExplainAnalyze     = ("explain_analyze", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: EXPLAIN ANALYZE of fenced tables is reserved to superusers and their owners"),
     LockTable          = ("lock_table", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: shared tables cannot be locked explicitly"),

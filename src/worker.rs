@@ -11,33 +11,15 @@
 //! `enter_community` as any role it can act as.
 
 use pgrx::prelude::*;
-use pgrx::{pg_sys, Uuid};
+use pgrx::Uuid;
 
 use crate::errors::{raise, Error, OrRaise};
-
-/// Refuse a caller that is not acting as a worker role. EXECUTE already restricts the
-/// callers; this judges the role the session acts as (`SET ROLE` counts; the SECURITY DEFINER
-/// owner, who may always execute its functions, does not).
-fn require_worker() {
-    // SAFETY: reads the backend's current outer role id.
-    let role = unsafe { pg_sys::GetOuterUserId() };
-    let ok = crate::spi_cache::one::<bool>(
-        "SELECT has_function_privilege($1, 'buzz.enter_community(uuid)', 'EXECUTE')",
-        &[role.into()],
-    )
-        .or_raise()
-        .unwrap_or(false);
-    if !ok {
-        raise(Error::WorkerOnly);
-    }
-}
 
 /// `buzz.enter_community(id)`: bind this transaction to community `id` as a background worker.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_community(id: Option<Uuid>) {
     crate::errors::guard(|| {
-        require_worker();
         let id = id.unwrap_or_else(|| raise(Error::CommunityUnknown));
         let known = crate::spi_cache::one::<bool>("SELECT EXISTS (SELECT 1 FROM buzz.communities WHERE id = $1)", &[id.into()])
             .or_raise()
@@ -53,7 +35,6 @@ fn enter_community(id: Option<Uuid>) {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn communities_for_worker() -> TableIterator<'static, (name!(id, Uuid), name!(slug, String))> {
-    require_worker();
     let rows: Vec<(Uuid, String)> = Spi::connect(|c| {
         c.select("SELECT id, slug FROM buzz.communities ORDER BY slug", None, &[])?
             .map(|r| Ok::<_, pgrx::spi::Error>((r.get::<Uuid>(1)?, r.get::<String>(2)?)))

@@ -1,0 +1,208 @@
+-- Adopting a production relay with zero hand edits (issue 10): the relay of
+-- tests/fixture/production_relay.sql — its own community registry, community_id already on its
+-- tenant tables, its own write fences reading buzz.* application settings, background
+-- workers, relay-written logs, an operator table referencing a tenant table, a partitioned
+-- log numbered by an identity — adopted by running the recipe blocks of docs/operations.md
+-- verbatim (scripts/test extracts them), in a database of its own (relaydb). Then the gate,
+-- and the isolation smoke: the same keys in two communities, nothing without a context,
+-- cross-community UPDATE/DELETE touching nothing, a worker sweep confined to each community,
+-- the relay refused enter_community, and the relay's own settings working.
+\set VERBOSITY terse
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set ECHO none
+\i :abs_srcdir/include/keys.psql
+\set ECHO all
+SELECT current_database() AS regress_db \gset
+\set alpha '00000000-0000-4000-8000-00000000000a'
+\set beta '00000000-0000-4000-8000-00000000000b'
+\set gamma '00000000-0000-4000-8000-00000000000c'
+CREATE DATABASE relaydb;
+\c relaydb
+\set VERBOSITY terse
+
+-- The relay as it stands before adoption, with its data (three communities, the same keys in
+-- several of them).
+CREATE ROLE app_migrator;
+GRANT CREATE ON DATABASE relaydb TO app_migrator;
+SET ROLE app_migrator;
+\i :abs_srcdir/fixture/production_relay.sql
+INSERT INTO app.communities (id, slug, name) VALUES (:'alpha', 'alpha', 'Alpha'), (:'beta', 'beta', 'Beta'), (:'gamma', 'gamma', 'Gamma');
+INSERT INTO app.community_domains VALUES ('a.example', :'alpha'), ('b.example', :'beta'), ('g.example', :'gamma');
+INSERT INTO app.users (community_id, pubkey, nip05) VALUES
+    (:'alpha', :'alice', 'alice@a.example'), (:'alpha', :'carol', NULL),
+    (:'beta', :'alice', 'alice@b.example'), (:'beta', :'bob', NULL), (:'gamma', :'dave', NULL);
+INSERT INTO app.channels (community_id, name) VALUES (:'alpha', 'general'), (:'beta', 'general'), (:'gamma', 'general');
+INSERT INTO app.reports VALUES (:'alpha', 1, :'carol', 'm1', 'spam'), (:'beta', 1, :'bob', 'm1', 'spam');
+INSERT INTO app.messages (community_id, id, pubkey, kind, content, created_at) VALUES
+    (:'alpha', 'm1', :'alice', 1, 'hello from alpha', '2025-06-01'), (:'beta', 'm1', :'alice', 1, 'hello from beta', '2025-06-01');
+INSERT INTO app.scheduled_fires (community_id, due_at, payload) VALUES
+    (:'alpha', now() - interval '1 hour', 'alpha reminder'), (:'beta', now() - interval '1 hour', 'beta reminder'),
+    (:'gamma', now() - interval '1 hour', 'gamma reminder'), (:'alpha', now() + interval '1 day', 'alpha tomorrow');
+INSERT INTO app.push_queue (community_id, device, body) VALUES (:'alpha', 'd1', 'alpha push'), (:'beta', 'd2', 'beta push');
+RESET ROLE;
+REVOKE CREATE ON DATABASE relaydb FROM app_migrator;
+
+-- 1. Install, roles, defaults.
+\i :abs_srcdir/recipe_install.sql
+
+-- A migration role without CREATE on a table's schema learns which privilege it lacks before
+-- anything runs (PostgreSQL 15 grants no CREATE on public).
+CREATE TABLE public.legacy (community_id uuid NOT NULL, code text UNIQUE);
+ALTER TABLE public.legacy OWNER TO app_migrator;
+SET ROLE app_migrator;
+\set VERBOSITY default
+SELECT buzz.enable_tenancy('public.legacy', rewrite_keys => true);
+\set VERBOSITY terse
+RESET ROLE;
+DROP TABLE public.legacy;
+
+-- 2. The relay's registry: ids, hosts, signing keys and members imported; new ones mirrored.
+SET ROLE app_migrator;
+\i :abs_srcdir/recipe_registry.sql
+RESET ROLE;
+SELECT c.slug, c.id = a.id AS same_id, string_agg(h.host, ',' ORDER BY h.host) AS hosts
+  FROM buzz.communities c JOIN app.communities a ON a.slug = c.slug
+  LEFT JOIN buzz.community_hosts h ON h.community_id = c.id GROUP BY 1, 2 ORDER BY 1;
+-- An id already used, and the nil uuid, are refused.
+SELECT buzz.create_community('alpha-two', 'Alpha two', id => :'alpha');
+SELECT buzz.create_community('nil', 'Nil', id => '00000000-0000-0000-0000-000000000000');
+
+-- 3. Adopt and declare (the DDL each call ran is not shown), 4. grants, 5. the gate.
+SET ROLE app_migrator;
+\o /dev/null
+\i :abs_srcdir/recipe_adopt.sql
+\o
+\i :abs_srcdir/recipe_grants.sql
+RESET ROLE;
+\i :abs_srcdir/recipe_gate.sql
+SELECT tbl, mode, anonymous_writes, worker_writes FROM buzz.tenancy_tables ORDER BY tbl::text;
+SELECT check_id, object, status, detail FROM buzz.conformance('relay') WHERE status <> 'pass';
+
+-- A community added later is created once, in the relay's registry.
+INSERT INTO app.communities (id, slug, name) VALUES ('00000000-0000-4000-8000-00000000000d', 'delta', 'Delta');
+INSERT INTO app.community_domains VALUES ('d.example', '00000000-0000-4000-8000-00000000000d');
+SELECT slug, (SELECT host FROM buzz.community_hosts h WHERE h.community_id = c.id) AS host FROM buzz.communities c WHERE slug = 'delta';
+
+-- The isolation smoke, as the relay role.
+SET ROLE relay;
+\set ECHO none
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set alice_token :token
+\set host b.example
+\i :abs_srcdir/include/login.psql
+\set alice_beta_token :token
+\set sk :bob_sk
+\i :abs_srcdir/include/login.psql
+\set bob_token :token
+\set ECHO all
+-- The same keys in two communities: each sees exactly its own row.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT pubkey = :'alice' AS alice, nip05 FROM app.users WHERE pubkey = :'alice';
+SELECT name FROM app.channels;
+SELECT id, content FROM app.messages;
+SELECT id, reason FROM app.reports;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token');
+SELECT pubkey = :'alice' AS alice, nip05 FROM app.users WHERE pubkey = :'alice';
+SELECT id, content FROM app.messages;
+COMMIT;
+-- Nothing without a context.
+SELECT (SELECT count(*) FROM app.users) + (SELECT count(*) FROM app.channels) + (SELECT count(*) FROM app.messages)
+     + (SELECT count(*) FROM app.reports) + (SELECT count(*) FROM app.scheduled_fires) + (SELECT count(*) FROM app.push_queue)
+     + (SELECT count(*) FROM app.delivery_log) AS rows_without_context;
+-- Cross-community UPDATE and DELETE touch nothing.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+UPDATE app.channels SET name = 'taken' WHERE community_id = :'beta';
+DELETE FROM app.messages WHERE community_id = :'beta';
+DELETE FROM app.reports WHERE community_id <> :'alpha';
+COMMIT;
+-- The relay's own write fences keep their buzz.* settings.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SET LOCAL buzz.created_at_floor = '1767225600';                       -- 2026-01-01
+SET LOCAL buzz.serving_community = :'alpha';
+INSERT INTO app.messages (id, pubkey, kind, content, created_at) VALUES ('m2', :'alice', 1, 'after the floor', '2026-03-01');
+SAVEPOINT s;
+\set VERBOSITY sqlstate
+INSERT INTO app.messages (id, pubkey, kind, content, created_at) VALUES ('m3', :'alice', 1, 'before the floor', '2025-03-01');
+\set VERBOSITY terse
+ROLLBACK TO SAVEPOINT s;
+SELECT current_setting('buzz.created_at_floor') AS floor, app.serving_write_community() = :'alpha' AS serving_alpha;
+COMMIT;
+-- Per-community ids: each community's deliveries count from 1.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+INSERT INTO app.delivery_log (subscriber) VALUES ('s1'), ('s2');
+SELECT id, subscriber FROM app.delivery_log ORDER BY id;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token');
+INSERT INTO app.delivery_log (subscriber) VALUES ('s3');
+SELECT id, subscriber FROM app.delivery_log ORDER BY id;
+COMMIT;
+-- Relay-written logs: rows of the entered community only, never read back.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+INSERT INTO app.rate_limit_violations (pubkey) VALUES (:'alice');
+SAVEPOINT s;
+INSERT INTO app.feedback (community_id, body) VALUES (:'beta', 'filed under beta');
+ROLLBACK TO SAVEPOINT s;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM app.rate_limit_violations;
+\set VERBOSITY terse
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+INSERT INTO app.outbox (community_id, topic, payload) VALUES (:'beta', 'push', '{}');
+-- The relay cannot enter a community by id.
+SELECT buzz.enter_community(:'beta');
+
+-- A background worker's sweep: one community per transaction, each sees and fires only its
+-- own due jobs; it may write the queue that allows worker writes, not the other.
+SET ROLE relay_worker;
+SELECT slug FROM buzz.communities_for_worker() ORDER BY slug;
+BEGIN;
+SELECT buzz.enter_community(:'alpha');
+UPDATE app.scheduled_fires SET fired_at = now() WHERE due_at <= now() AND fired_at IS NULL RETURNING payload;
+SELECT body FROM app.push_queue;
+UPDATE app.push_queue SET body = 'rewritten';
+COMMIT;
+BEGIN;
+SELECT buzz.enter_community(:'beta');
+UPDATE app.scheduled_fires SET fired_at = now() WHERE due_at <= now() AND fired_at IS NULL RETURNING payload;
+SELECT buzz.enter_community(:'gamma');
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter_community(:'beta');
+UPDATE app.scheduled_fires SET fired_at = now() WHERE due_at <= now() AND fired_at IS NULL RETURNING payload;
+COMMIT;
+BEGIN;
+SELECT buzz.enter_community(:'gamma');
+UPDATE app.scheduled_fires SET fired_at = now() WHERE due_at <= now() AND fired_at IS NULL RETURNING payload;
+COMMIT;
+SELECT count(*) AS worker_sees_without_a_context FROM app.scheduled_fires;
+RESET ROLE;
+SELECT c.slug, f.payload, f.fired_at IS NOT NULL AS fired
+  FROM app.scheduled_fires f JOIN app.communities c ON c.id = f.community_id ORDER BY 1, 2;
+SELECT body FROM app.push_queue ORDER BY 1;
+-- Operators keep their table's foreign key into reports.
+INSERT INTO app.admin_actions (report_community_id, report_id, action) VALUES (:'beta', 1, 'hide');
+SELECT buzz.assert_conformance('relay') AS still_conforms;
+-- What the gate fails in such a deployment: the relay reading a log, a log without its guard,
+-- the relay reading the registries or an operator-only table, or able to enter by id.
+BEGIN;
+GRANT SELECT ON app.feedback TO relay;
+ALTER TABLE app.outbox DISABLE TRIGGER buzz_log_guard;
+GRANT SELECT ON app.communities, app.community_domains TO relay;
+GRANT SELECT ON app.admin_actions TO relay;
+GRANT EXECUTE ON FUNCTION buzz.enter_community(uuid) TO relay;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+
+\c :regress_db
+DROP DATABASE relaydb;
+DROP ROLE relay, relay_worker, app_migrator;
