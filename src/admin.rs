@@ -7,7 +7,7 @@ use pgrx::Uuid;
 use serde_json::json;
 
 use crate::authorize::check_pubkey;
-use crate::context::with_operator_scope;
+use crate::enter::with_operator_scope;
 use crate::errors::{raise, Error, OrRaise};
 use crate::resolve::normalize_host;
 

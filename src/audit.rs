@@ -124,7 +124,7 @@ fn audit_verify(
     from_seq: default!(i64, 1),
     to_seq: default!(Option<i64>, "NULL"),
 ) -> TableIterator<'static, (name!(checked, i64), name!(first_bad_seq, Option<i64>))> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let ctx = context::require();
         let from = from_seq.max(1);
         let head = crate::spi_cache::two::<i64, Vec<u8>>(

@@ -34,7 +34,7 @@ fn admitted_actor() -> (Uuid, String) {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'")) -> Uuid {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let name = name.unwrap_or_default();
         check_name(name).or_raise();
         let visibility = visibility.unwrap_or_default();
@@ -65,7 +65,7 @@ fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default!(Option<&str>, "'member'")) {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let pubkey = pubkey.unwrap_or_default();
         check_pubkey(pubkey).or_raise();
         let role = role.unwrap_or_default();
@@ -96,7 +96,7 @@ fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let pubkey = pubkey.unwrap_or_default();
         check_pubkey(pubkey).or_raise();
         let (community, actor) = admitted_actor();
@@ -125,7 +125,7 @@ fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         // An API token lists with its read scope, and only the channels it is limited to.
         let (ctx, actor) = context::require_actor();
         let claims = match &ctx.token {

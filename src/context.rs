@@ -1,5 +1,6 @@
-//! The tenant context: a transaction-local `{community, host, actor}` that only `buzz.enter`
-//! (and the operator API, for the duration of one call) can install.
+//! The tenant context store: a transaction-local `{community, host, actor}` that only the
+//! extension can write — `enter.rs` installs it (for `buzz.enter`, the operator API for the
+//! duration of one call, and background workers); everything else only reads it.
 //!
 //! It lives in one custom setting, `buzz_tenancy.context`, because settings are what PostgreSQL already
 //! scopes correctly: `GUC_ACTION_LOCAL` makes it vanish at COMMIT/ROLLBACK, `ROLLBACK TO
@@ -16,8 +17,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use crate::errors::{raise, Error, OrRaise};
-use crate::resolve;
+use crate::errors::{raise, Error};
 
 const CONTEXT_GUC: &CStr = c"buzz_tenancy.context";
 
@@ -27,34 +27,6 @@ static mut CONTEXT_VALUE: *mut c_char = ptr::null_mut();
 thread_local! {
     /// True only while this module itself calls `set_config_option`.
     static SETTING_BY_US: Cell<bool> = const { Cell::new(false) };
-    /// The community the current top-level transaction entered first (see `bind`).
-    static BOUND: Cell<Option<Binding>> = const { Cell::new(None) };
-    /// Top-level transactions ended in this backend (commit, abort or prepare).
-    static XACT_SEQ: Cell<u64> = const { Cell::new(0) };
-    /// The client statement (by its start time) during which a transaction last ended inside
-    /// a procedure or DO block (a non-atomic SPI context): that statement goes on in a new
-    /// transaction.
-    static ENDED_INSIDE: Cell<Option<pg_sys::TimestampTz>> = const { Cell::new(None) };
-}
-
-/// Which community a transaction is bound to, and to which transaction and client statement
-/// that binding belongs.
-#[derive(Clone, Copy)]
-struct Binding {
-    community: Uuid,
-    xact: u64,
-    statement: pg_sys::TimestampTz,
-}
-
-unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE) {
-        XACT_SEQ.with(|n| n.set(n.get() + 1));
-        // SAFETY: both only read backend state (SPI's stack pointer, the statement's start).
-        if unsafe { pg_sys::SPI_inside_nonatomic_context() } {
-            ENDED_INSIDE.with(|e| e.set(Some(unsafe { pg_sys::GetCurrentStatementStartTimestamp() })));
-        }
-    }
 }
 
 /// Refuse any value not installed by this module. Clearing is always allowed (fails closed);
@@ -93,7 +65,6 @@ pub fn init() {
         pg_sys::MarkGUCPrefixReserved(c"buzz_tenancy".as_ptr());
         #[cfg(any(feature = "pg13", feature = "pg14"))]
         pg_sys::EmitWarningsOnPlaceholders(c"buzz_tenancy".as_ptr());
-        pg_sys::RegisterXactCallback(Some(on_xact_end), ptr::null_mut());
     }
 }
 
@@ -215,8 +186,10 @@ impl Drop for AllowSet {
     }
 }
 
-fn install(value: &CStr, action: pg_sys::GucAction::Type) {
-    crate::sanitize::note_role();
+/// Write the setting (the only way it can be written): `GUC_ACTION_LOCAL` for the rest of the
+/// transaction, `GUC_ACTION_SAVE` for a nested scope the caller closes (`enter.rs`).
+pub fn install(ctx: &Context, action: pg_sys::GucAction::Type) {
+    let value = ctx.encode();
     let _allow = AllowSet::new();
     unsafe {
         pg_sys::set_config_option(
@@ -230,109 +203,6 @@ fn install(value: &CStr, action: pg_sys::GucAction::Type) {
             false,
         );
     }
-}
-
-/// One community per transaction (DESIGN §4): a top-level transaction is bound to the first
-/// community it enters until it ends. The binding is kept outside the setting on purpose: a
-/// `ROLLBACK TO SAVEPOINT` (or a failed exception block) restores the setting and may clear the
-/// context, but must not free the transaction to enter another community while something read
-/// under the first (an open cursor, a variable) is still at hand. Inside a procedure or DO
-/// block (a non-atomic SPI context) the binding also outlives the `COMMIT`/`ROLLBACK`s of the
-/// client statement that made it — however deeply the later `enter` is nested (an atomic
-/// function called from the block is still the same statement).
-fn bind(community: Uuid) {
-    let now = Binding {
-        community,
-        xact: XACT_SEQ.with(Cell::get),
-        // SAFETY: reads the current statement's start time.
-        statement: unsafe { pg_sys::GetCurrentStatementStartTimestamp() },
-    };
-    match BOUND.with(Cell::get) {
-        Some(b) if b.community != community => {
-            let same_statement = b.statement == now.statement && ENDED_INSIDE.with(Cell::get) == Some(now.statement);
-            if b.xact == now.xact || same_statement {
-                raise(Error::ContextConflict);
-            }
-            BOUND.with(|c| c.set(Some(now)));
-        }
-        _ => BOUND.with(|c| c.set(Some(now))),
-    }
-}
-
-/// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics), after binding the
-/// transaction to its community and refusing a backend that holds portals.
-fn set_transaction_context(ctx: &Context) {
-    bind(ctx.community);
-    crate::statement_guard::refuse_if_held();
-    crate::sanitize::pin_error_logging();
-    install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_LOCAL);
-}
-
-/// Run `f` with the context set to `community` (no actor), restoring the previous value
-/// afterwards — how operator functions, owned by the RLS-bound owner role, reach one
-/// community's rows. On error the transaction (or subtransaction) abort restores it.
-pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    let ctx = Context { community, host: String::new(), actor: None, token: None, worker: false };
-    install(&ctx.encode(), pg_sys::GucAction::GUC_ACTION_SAVE);
-    let out = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    out
-}
-
-/// Bind this transaction to `community` as a background worker (`buzz.enter_community`, for
-/// roles set up by `buzz.setup_worker_role` only): no host, no actor, the worker mark.
-pub fn enter_worker(community: Uuid) {
-    set_transaction_context(&Context { community, host: String::new(), actor: None, token: None, worker: true });
-}
-
-/// Enter `host` anonymously (the first step of every authenticated enter).
-pub fn enter_host(host: Option<&str>) {
-    let (community, host) = resolve::community_for_host(host);
-    set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
-}
-
-/// Make `actor` (already authenticated and admitted) the actor of the current context.
-pub fn set_actor(actor: String) {
-    let ctx = require();
-    set_transaction_context(&Context { actor: Some(actor), token: None, worker: false, ..ctx });
-}
-
-/// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_anonymous(host: Option<&str>) {
-    crate::errors::guard(|| {
-        let (community, host) = resolve::community_for_host(host);
-        set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
-    })
-}
-
-/// `buzz.enter(host, session_token)`: as `enter(host)`, with the actor of a session minted by
-/// `buzz.authenticate` on a host of the same community. The session is looked up only inside
-/// the host's community (key `(community_id, hash)`), so a token from another community fails
-/// exactly like a random one (S5). Admission is re-checked on every call.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_session(host: Option<&str>, session_token: Option<&str>) {
-    crate::errors::guard(|| {
-        let (community, host) = resolve::community_for_host(host);
-        // Anonymous first: the session lookup below then runs under this community's RLS fence.
-        set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None, worker: false });
-        let credential = session_token.unwrap_or_else(|| raise(Error::SessionInvalid));
-        // An API token (its prefix tells it apart) or a session token; either is looked up
-        // only inside the host's community, so another community's fails like a random one.
-        let (actor, token) = match crate::auth::tokens::grant_for_token(community, credential) {
-            Some((actor, grant)) => (actor, Some(grant)),
-            None => (
-                crate::auth::sessions::actor_for_token(community, credential)
-                    .or_raise()
-                    .unwrap_or_else(|| raise(Error::SessionInvalid)),
-                None,
-            ),
-        };
-        set_transaction_context(&Context { community, host, actor: Some(actor), token, worker: false });
-    })
 }
 
 /// `buzz.current_community()`: the community this transaction entered, or NULL.

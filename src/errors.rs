@@ -2,11 +2,8 @@
 //! static catalog. Entries are fixed phrases; nothing is ever interpolated into them, so a
 //! message cannot carry another community's ids, names or row values.
 
-use std::panic::AssertUnwindSafe;
-
-use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::{PgLogLevel, PgSqlErrorCode as C, PgTryBuilder};
+use pgrx::PgSqlErrorCode as C;
 
 macro_rules! catalog {
     ($($variant:ident = ($code:literal, $state:expr, $msg:literal),)*) => {
@@ -156,9 +153,17 @@ pub fn raise_detail(e: Error, detail: &str) -> ! {
     ereport!(ERROR, e.sqlstate(), e.message(), detail);
 }
 
-/// The catalog entry whose message is exactly `msg`.
+/// The catalog entry whose message is exactly `msg`, or `msg` with an incident id appended.
 pub fn by_message(msg: &[u8]) -> Option<Error> {
-    Error::ALL.iter().copied().find(|e| e.message().as_bytes() == msg)
+    let bare = strip_incident(msg).unwrap_or(msg);
+    Error::ALL.iter().copied().find(|e| e.message().as_bytes() == bare)
+}
+
+/// `msg` without a trailing ` (incident <16 hex>)`, if it has one.
+fn strip_incident(msg: &[u8]) -> Option<&[u8]> {
+    let (head, tail) = msg.split_at(msg.len().checked_sub(" (incident 0123456789abcdef)".len())?);
+    let id = tail.strip_prefix(b" (incident ")?.strip_suffix(b")")?;
+    (id.len() == 16 && id.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))).then_some(head)
 }
 
 /// Unwrap a catalog result or raise it.
@@ -172,39 +177,10 @@ impl<T> OrRaise<T> for Result<T, Error> {
     }
 }
 
-/// SPI failures are internal: the detail stays server-side, the client sees the catalog phrase.
-impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
-    fn or_raise(self) -> T {
-        self.unwrap_or_else(|e| internal(&e.to_string()))
-    }
-}
-
-/// Log `detail` for the operator only (LOG_SERVER_ONLY: never sent to the client, whatever
-/// its client_min_messages), tagged with the community, then raise `error: internal error`.
-fn internal(detail: &str) -> ! {
-    let community = crate::context::current().map(|c| c.community.to_string());
-    let line = format!("buzz_tenancy internal error (community {}): {detail}", community.as_deref().unwrap_or("none"));
-    ereport!(PgLogLevel::LOG_SERVER_ONLY, C::ERRCODE_INTERNAL_ERROR, line);
-    raise(Error::Internal)
-}
-
-/// Run a relay-facing function body so that a PostgreSQL error raised inside it (a read-only
-/// transaction, a constraint race, …) or a Rust panic (whose message names a source file)
-/// reaches the client as the catalog's `internal` entry instead of a raw message naming
-/// tables, constraints or code. Catalog errors pass unchanged, and so do cancellations and
-/// serialization failures, whose SQLSTATE a relay acts on.
-pub fn guard<R>(body: impl FnOnce() -> R) -> R {
-    PgTryBuilder::new(AssertUnwindSafe(body))
-        .catch_others(|caught| match caught {
-            CaughtError::PostgresError(report) => match report.sql_error_code() {
-                C::ERRCODE_QUERY_CANCELED | C::ERRCODE_T_R_SERIALIZATION_FAILURE | C::ERRCODE_T_R_DEADLOCK_DETECTED
-                | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
-                _ => internal(report.message()),
-            },
-            CaughtError::RustPanic { ereport, .. } => internal(ereport.message()),
-            other => other.rethrow(),
-        })
-        .execute()
+/// Raise `e` with an incident id appended (`error: internal error (incident 0123…)`): the raw
+/// detail went to the server log under that id (`incident.rs`).
+pub fn raise_incident(e: Error, incident: &str) -> ! {
+    ereport!(ERROR, e.sqlstate(), format!("{} (incident {incident})", e.message()));
 }
 
 /// `buzz.error_catalog()`: every message the extension can show a client.
@@ -225,18 +201,4 @@ pub fn sqlstate_text(code: i32) -> String {
         v >>= 6;
     }
     s
-}
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use super::*;
-
-    /// A Rust panic inside a guarded function (an `expect` in a conversion, say) reaches the
-    /// client as the catalog's internal error, never with its message or source location
-    /// (mutant "panics reach the client raw").
-    #[pg_test(error = "error: internal error")]
-    fn guard_hides_panics() {
-        guard(|| -> () { panic!("conversion failed at src/somewhere.rs:48") })
-    }
 }

@@ -12,8 +12,10 @@ mod auth;
 mod authorize;
 mod channels;
 mod context;
+mod enter;
 mod errors;
 mod gucs;
+mod incident;
 mod json_args;
 mod member_list;
 mod nostr;
@@ -41,6 +43,7 @@ pub extern "C-unwind" fn _PG_init() {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
     context::init();
+    enter::init();
     resolve::init();
     sanitize::init();
     statement_guard::init();

@@ -29,7 +29,7 @@ pub fn signing_key(community: pgrx::Uuid) -> Option<String> {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn apply_member_list(list_event: Option<&str>) -> TableIterator<'static, (name!(added, i64), name!(removed, i64))> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let ctx = context::require();
         let parsed = event::parse(list_event.unwrap_or("")).or_raise();
         if parsed.kind != MEMBER_LIST_KIND {

@@ -17,7 +17,7 @@ const SUPPORTED_NIPS: &[u32] = &[1, 9, 11, 40, 42, 45, 98];
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn relay_info(host: Option<&str>) -> Option<pgrx::JsonB> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let (community, _) = resolve::try_community_for_host(host?)?;
         let row = crate::spi_cache::query(
             "SELECT name, signing_pubkey, admission FROM buzz.communities WHERE id = $1",

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pgrx::pg_sys;
-use pgrx::{ereport, PgLogLevel, PgSqlErrorCode as C};
+use pgrx::PgSqlErrorCode as C;
 
 use crate::errors::{by_message, Error};
 
@@ -118,7 +118,9 @@ unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
         // a context (their DETAIL, which only operator functions set, stays outside one).
         strip_location(e);
     }
-    let Some(ctx) = crate::context::current() else { return };
+    if crate::context::current().is_none() {
+        return;
+    }
     if acting_as_superuser() {
         return;
     }
@@ -127,12 +129,8 @@ unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
         return;
     }
     let entry = classify(e.sqlerrcode);
-    let incident = incident_id();
-    let mut raw = format!(
-        "buzz_tenancy incident {incident} community {} sqlstate {}: {message}",
-        ctx.community,
-        crate::errors::sqlstate_text(e.sqlerrcode)
-    );
+    let incident = crate::incident::new_id();
+    let mut raw = message;
     for (label, field) in [
         ("detail", e.detail),
         ("detail_log", e.detail_log),
@@ -150,7 +148,7 @@ unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
         }
     }
     // Server log only; it passes through this hook again (IN_HOOK) and is never sent to a client.
-    ereport!(PgLogLevel::LOG_SERVER_ONLY, C::ERRCODE_SUCCESSFUL_COMPLETION, raw);
+    crate::incident::log(&incident, &crate::errors::sqlstate_text(e.sqlerrcode), &raw);
     strip(e);
     set_message(e, &format!("{} (incident {incident})", entry.message()));
 }
@@ -228,15 +226,4 @@ unsafe fn text(p: *const c_char) -> String {
     } else {
         CStr::from_ptr(p).to_string_lossy().into_owned()
     }
-}
-
-/// 64 random bits, hex: enough to find the log line, nothing to learn from.
-fn incident_id() -> String {
-    let mut b = [0u8; 8];
-    if !unsafe { pg_sys::pg_strong_random(b.as_mut_ptr().cast(), b.len()) } {
-        // Never fail the error path: fall back to time and pid.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        b = ((t as u64) ^ (u64::from(std::process::id()) << 40)).to_be_bytes();
-    }
-    hex::encode(b)
 }

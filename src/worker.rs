@@ -19,7 +19,7 @@ use crate::errors::{raise, Error, OrRaise};
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_community(id: Option<Uuid>) {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let id = id.unwrap_or_else(|| raise(Error::CommunityUnknown));
         let known = crate::spi_cache::one::<bool>("SELECT EXISTS (SELECT 1 FROM buzz.communities WHERE id = $1)", &[id.into()])
             .or_raise()
@@ -27,7 +27,7 @@ fn enter_community(id: Option<Uuid>) {
         if !known {
             raise(Error::CommunityUnknown);
         }
-        crate::context::enter_worker(id);
+        crate::enter::enter_worker(id);
     })
 }
 

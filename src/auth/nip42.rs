@@ -16,7 +16,7 @@ pub const AUTH_KIND: u16 = 22242;
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn auth_challenge() -> String {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let ctx = context::require();
         let challenge = hex::encode(super::random_bytes::<32>());
         crate::spi_cache::run(
@@ -74,7 +74,7 @@ pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn authenticate(auth_event: Option<&str>) -> String {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let ctx = context::require();
         let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
         let (verified, challenge) = check_event(&ctx, event, now_secs()).or_raise();

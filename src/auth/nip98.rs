@@ -113,7 +113,7 @@ fn refuse_unrecordable() {
 fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&str>) -> (Context, String) {
     refuse_unrecordable();
     // Anonymous first, so the claim and the admission check run under the fence.
-    context::enter_host(host);
+    crate::enter::enter_host(host);
     let ctx = context::require();
     let event = auth_event.unwrap_or_else(|| raise(Error::EventMalformed));
     let verified = check_event(&ctx, event, req, now_secs()).or_raise();
@@ -137,10 +137,10 @@ fn enter_http(
     auth_event: Option<&str>,
     body_sha256: default!(Option<&str>, "NULL"),
 ) {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
         let (_, pubkey) = verify_and_claim(host, &req, auth_event);
-        context::set_actor(pubkey);
+        crate::enter::set_actor(pubkey);
     })
 }
 
@@ -165,7 +165,7 @@ fn claim_http(
     auth_event: Option<&str>,
     body_sha256: default!(Option<&str>, "NULL"),
 ) -> String {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         if unsafe { pg_sys::IsTransactionBlock() } {
             raise(Error::HttpClaimInTransaction);
         }
@@ -189,9 +189,9 @@ fn claim_http(
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter_http")]
 #[search_path(pg_catalog, pg_temp)]
 fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         refuse_unrecordable();
-        context::enter_host(host);
+        crate::enter::enter_host(host);
         let ctx = context::require();
         let hash = nonce.and_then(nonce_hash).unwrap_or_else(|| raise(Error::SessionInvalid));
         let pubkey = crate::spi_cache::one::<String>(
@@ -205,7 +205,7 @@ fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
         )
         .or_raise()
         .unwrap_or_else(|| raise(Error::SessionInvalid));
-        context::set_actor(pubkey);
+        crate::enter::set_actor(pubkey);
     })
 }
 
@@ -224,7 +224,7 @@ fn purge_http_seen() -> i64 {
     communities
         .into_iter()
         .map(|community| {
-            context::with_operator_scope(community, || {
+            crate::enter::with_operator_scope(community, || {
                 crate::spi_cache::one::<i64>(
                     "WITH gone AS (DELETE FROM buzz.http_seen WHERE community_id = $1 AND expires_at <= clock_timestamp() RETURNING 1),
                           used AS (DELETE FROM buzz.http_nonces WHERE community_id = $1 AND expires_at <= clock_timestamp())

@@ -43,7 +43,7 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn end_session(session_token: Option<&str>) -> bool {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let ctx = context::require();
         let Some(hash) = session_token.and_then(token_hash) else { return false };
         crate::spi_cache::one::<bool>(

@@ -106,7 +106,7 @@ fn mint_token(
     channel_ids: default!(Option<Vec<Option<String>>>, "NULL"),
     ttl: default!(Option<Interval>, "NULL"),
 ) -> String {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let (ctx, actor) = context::require_actor();
         if ctx.token.is_some() {
             raise(Error::TokenCannotMint);
@@ -175,7 +175,7 @@ fn mint_token(
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn revoke_token(name: Option<&str>) -> bool {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let (ctx, actor) = context::require_actor();
         if ctx.token.is_some() {
             raise(Error::TokenScope);

@@ -336,7 +336,7 @@ fn answer(result: Result<(), Error>) -> TableIterator<'static, (name!(accepted, 
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
 fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         answer(event.ok_or(Error::EventMalformed).and_then(publish_text))
     })
 }
@@ -348,5 +348,5 @@ fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, b
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
 fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    crate::errors::guard(|| answer(event.as_ref().map(|j| j.0.as_str()).ok_or(Error::EventMalformed).and_then(publish_text)))
+    crate::incident::guard(|| answer(event.as_ref().map(|j| j.0.as_str()).ok_or(Error::EventMalformed).and_then(publish_text)))
 }

@@ -295,7 +295,7 @@ fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
         if filters.is_empty() {
@@ -321,7 +321,7 @@ fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn count(filters: Option<JsonbText>) -> i64 {
-    crate::errors::guard(|| {
+    crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return 0 };
         if filters.is_empty() {

@@ -11,12 +11,15 @@ SELECT buzz.auth_challenge();
 SELECT buzz.authenticate('{}');
 
 -- A database error inside the extension (here: a read-only transaction) reaches the client
--- as the catalog's internal error, never as a raw message (mutation: removing
--- errors::guard shows "cannot execute DELETE in a read-only transaction").
+-- as the catalog's internal error with an incident id, never as a raw message (mutation:
+-- removing incident::guard shows "cannot execute DELETE in a read-only transaction").
 BEGIN READ ONLY;
 SELECT buzz.enter('a.example');
+\set VERBOSITY sqlstate
 SELECT buzz.auth_challenge();
+\set VERBOSITY terse
 ROLLBACK;
+SELECT regexp_replace(:'LAST_ERROR_MESSAGE', '[0-9a-f]{16}', '<id>') AS client_sees, :'LAST_ERROR_SQLSTATE' AS sqlstate;
 
 -- The happy path: alice (allowlisted in alpha) logs in on a.example.
 \set host a.example
