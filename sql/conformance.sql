@@ -42,8 +42,10 @@
 -- something (pg_file_settings, the registry) instead of an error.
 
 CREATE TYPE conformance_scope AS (
-    role        oid,       -- the relay role
+    role        oid,       -- the relay role (or the worker role)
     role_name   text,
+    kind        text,      -- 'relay' | 'worker'
+    api         oid[],     -- the extension's functions a role of this kind may execute
     roles       oid[],     -- every role it can act as, itself included
     db          oid,
     buzz        oid,       -- schema buzz
@@ -91,7 +93,7 @@ AS $fn$
         (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = $2))
 $fn$;
 
-CREATE FUNCTION conformance_scope(role text)
+CREATE FUNCTION conformance_scope(role text, kind text DEFAULT 'relay')
 RETURNS conformance_scope
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -108,6 +110,15 @@ BEGIN
     SELECT r.oid, r.rolname INTO s.role, s.role_name FROM pg_catalog.pg_roles r WHERE r.rolname = $1;
     IF s.role IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid: unknown role';
+    END IF;
+    -- A worker is judged like a relay, except that it may enter communities by id.
+    s.kind := $2;
+    IF $2 = 'relay' THEN
+        s.api := ARRAY(SELECT pg_catalog.to_regprocedure(f)::oid FROM buzz.relay_api() AS f);
+    ELSIF $2 = 'worker' THEN
+        s.api := ARRAY(SELECT pg_catalog.to_regprocedure(f)::oid FROM buzz.worker_api() AS f);
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid: a parameter is malformed';
     END IF;
     -- Load the library (if it is not preloaded) so pg_settings shows the real settings of the
     -- extension and their contexts, not placeholders.
@@ -253,8 +264,8 @@ AS $fn$
          WHERE p.polrelid = ANY (($1).checked) AND NOT p.polpermissive AND p.polcmd = '*'
            -- The exact text pg_get_expr() gives for the fence on PG 15 (buzz is not on this
            -- function's search_path, so the call is always schema-qualified).
-           AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = '(community_id = buzz.current_community())'
-           AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = '(community_id = buzz.current_community())'
+           AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = buzz.fence_expression()
+           AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = buzz.fence_expression()
     )
     SELECT c.oid::pg_catalog.regclass::text, 'fail', 'row level security is not enabled'
       FROM pg_catalog.pg_class c WHERE c.oid = ANY (($1).checked) AND NOT c.relrowsecurity
@@ -317,10 +328,10 @@ AS $fn$
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
      WHERE c.oid = ANY (($1).checked) AND p.polpermissive
-       AND NOT (coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '(community_id = buzz.current_community())')
-                    = '(community_id = buzz.current_community())'
-                AND coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '(community_id = buzz.current_community())')
-                    = '(community_id = buzz.current_community())')
+       AND NOT (coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), buzz.fence_expression())
+                    = buzz.fence_expression()
+                AND coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), buzz.fence_expression())
+                    = buzz.fence_expression())
 $fn$;
 
 ---------------------------------------------------------------------------------------------
@@ -351,7 +362,7 @@ AS $fn$
           FROM acts a
          WHERE NOT a.self
            AND a.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program',
-                             'pg_read_all_data', 'pg_write_all_data', 'buzz_owner', 'buzz_admin')
+                             'pg_read_all_data', 'pg_write_all_data', 'pg_signal_backend', 'buzz_owner', 'buzz_admin')
         UNION ALL
         SELECT pg_catalog.format('role is %I', a.rolname)
           FROM acts a WHERE a.self AND a.rolname IN ('buzz_owner', 'buzz_admin')
@@ -373,9 +384,23 @@ AS $fn$
         UNION ALL
         -- a worker's privilege: enter any community by id, without a host
         SELECT 'role can execute buzz.enter_community(uuid), which enters any community without a host'
-         WHERE pg_catalog.to_regprocedure('buzz.enter_community(uuid)') IS NOT NULL
+         WHERE ($1).kind = 'relay' AND pg_catalog.to_regprocedure('buzz.enter_community(uuid)') IS NOT NULL
            AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
                         WHERE pg_catalog.has_function_privilege(ro.oid, 'buzz.enter_community(uuid)', 'EXECUTE'))
+        UNION ALL
+        -- the relay API (buzz.relay_api(), what setup_relay_role grants; for a worker
+        -- buzz.worker_api()) is the only code of the extension the role may run: anything else
+        -- is an operator's power (or the other kind's)
+        SELECT pg_catalog.format('role can execute %s, which is not in the %s API', p.oid::pg_catalog.regprocedure, ($1).kind)
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = ($1).buzz
+           AND NOT (($1).kind = 'relay' AND p.oid = 'buzz.enter_community(uuid)'::pg_catalog.regprocedure)  -- reported above
+           AND NOT p.oid = ANY (($1).api)
+           -- a superuser or a member of the extension's roles can run anything: reported above
+           AND NOT EXISTS (SELECT 1 FROM acts a JOIN pg_catalog.pg_roles r ON r.oid = a.oid
+                            WHERE r.rolsuper OR a.rolname IN ('buzz_owner', 'buzz_admin'))
+           AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                        WHERE pg_catalog.has_function_privilege(ro.oid, p.oid, 'EXECUTE'))
         UNION ALL
         -- functions PostgreSQL reserves to superusers by revoking EXECUTE from PUBLIC (server
         -- files, WAL, settings, replication origins): granted, they bypass row level security
@@ -541,7 +566,7 @@ AS $fn$
                -- a fence of the target binds the owner (as PostgreSQL applies policies)
                EXISTS (SELECT 1 FROM pg_catalog.pg_policy p CROSS JOIN pg_catalog.unnest(p.polroles) AS pr(oid)
                         WHERE p.polrelid = d.refobjid AND NOT p.polpermissive AND p.polcmd = '*'
-                          AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = '(community_id = buzz.current_community())'
+                          AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = buzz.fence_expression()
                           AND (pr.oid = 0 OR pg_catalog.pg_has_role(o.oid, pr.oid, 'USAGE'))) AS fenced
           FROM pg_catalog.pg_rewrite rw
           JOIN pg_catalog.pg_class ev ON ev.oid = rw.ev_class
@@ -632,7 +657,9 @@ $fn$;
 -- parent. Serial and identity columns of tenant tables are reported for review (§12.13), and
 -- so are other indexes not led by community_id: an index scan visits other communities' rows
 -- before the fence filters them, and counters that report such visits would reveal them
--- (EXPLAIN ANALYZE is refused in a community transaction for that reason, §12.20).
+-- (EXPLAIN ANALYZE is refused in a community transaction for that reason, §12.20). The keys
+-- of relay-written logs follow the same rule, and none of their key columns is numbered from a
+-- shared sequence; foreign keys of operator-only tables never act on the relay's writes.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_keys(s conformance_scope)
 RETURNS TABLE (object text, status text, detail text)
@@ -710,6 +737,48 @@ AS $fn$
       LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
      WHERE c.oid = ANY (($1).checked) AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
        AND (a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
+    UNION ALL
+    -- Relay-written logs: INSERT ... ON CONFLICT DO NOTHING needs only INSERT, so a unique key
+    -- answers "does this key exist?" for every row it covers. It must include community_id,
+    -- and no column of it may be numbered from a shared sequence (OVERRIDING SYSTEM VALUE
+    -- probes other communities' ids, or squats the ids they will get next).
+    SELECT pg_catalog.format('%s.%I', i.indrelid::pg_catalog.regclass, ic.relname), 'fail',
+           'unique key of a relay-written log does not include community_id (INSERT ... ON CONFLICT tells the relay which keys other communities wrote)'
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      LEFT JOIN catt ON catt.rel = i.indrelid
+     WHERE i.indrelid = ANY (($1).logs) AND i.indisunique AND NOT ic.relispartition
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) j
+                        WHERE i.indkey[j] = catt.attnum)
+    UNION ALL
+    SELECT DISTINCT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, a.attname), 'fail',
+           'a unique key of a relay-written log uses a column numbered from a sequence shared by every community (use per_community_ids)'
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey::int2[])
+      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE c.oid = ANY (($1).logs) AND i.indisunique AND NOT ic.relispartition AND NOT c.relispartition
+       AND (a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
+    UNION ALL
+    -- Operator-only tables may reference tenant tables, but the relay's writes there must not
+    -- change operator records (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT); a plain
+    -- reference refuses the relay's delete, which tells it the row is referenced (reported).
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
+           pg_catalog.format('foreign key of an operator-only table into %s changes operator records when the relay deletes or updates there',
+                             k.confrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_constraint k
+     WHERE k.contype = 'f' AND k.conparentid = 0 AND k.conrelid = ANY (($1).operator)
+       AND ((k.confdeltype IN ('c', 'n', 'd') AND buzz.any_role_can(($1).roles, k.confrelid, '{DELETE}'))
+         OR (k.confupdtype IN ('c', 'n', 'd') AND buzz.any_role_can(($1).roles, k.confrelid, '{UPDATE}')))
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'warn',
+           pg_catalog.format('foreign key of an operator-only table into %s: a refused delete or update there tells the relay the row is referenced',
+                             k.confrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_constraint k
+     WHERE k.contype = 'f' AND k.conparentid = 0 AND k.conrelid = ANY (($1).operator)
+       AND k.confdeltype IN ('a', 'r') AND k.confupdtype IN ('a', 'r')
+       AND buzz.any_role_can(($1).roles, k.confrelid, '{DELETE,UPDATE}')
 $fn$;
 
 ---------------------------------------------------------------------------------------------
@@ -740,13 +809,71 @@ $fn$;
 -- privilege on a declared-global table that carries a community_id column or is the relay's
 -- own community registry (tenant tables reference it by community_id); on a relay-written
 -- log it may only INSERT (and the log keeps its guard trigger); on an operator-only table it
--- holds nothing.
+-- holds nothing. The same holds for what is derived from those tables: no read of a view or
+-- materialized view built (through any chain of views) on a table it may not read, and no
+-- privilege on a sequence that numbers a log, an operator-only table or the registry (its
+-- value counts every community's rows); nor UPDATE (setval) on one of a tenant table.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_directory(s conformance_scope)
 RETURNS TABLE (object text, status text, detail text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+    WITH RECURSIVE registry(oid) AS (             -- the relay's own community registry
+        SELECT DISTINCT k.confrelid
+          FROM pg_catalog.pg_constraint k
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] AND a.attname = 'community_id'
+         WHERE k.contype = 'f' AND k.confrelid = ANY (($1).global) AND NOT k.confrelid = ANY (($1).ext_tables)
+           AND k.conrelid = ANY (($1).checked) AND pg_catalog.cardinality(k.conkey) = 1
+    ),
+    hidden(oid) AS (                              -- tables the relay may not read
+        SELECT r.oid FROM registry r
+        UNION SELECT pg_catalog.unnest(($1).logs || ($1).operator)
+        UNION SELECT c.oid FROM pg_catalog.pg_class c WHERE c.oid = ANY (($1).ext_tables) AND c.relkind IN ('r', 'p')
+        UNION SELECT g.oid FROM pg_catalog.unnest(($1).global) AS g(oid) WHERE g.oid = ANY (($1).protected)
+    ),
+    derived(oid, source) AS (                     -- views and matviews built on them
+        SELECT h.oid, h.oid FROM hidden h
+        UNION
+        SELECT rw.ev_class, dv.source
+          FROM derived dv
+          JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = dv.oid
+                                     AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+          JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid AND rw.rulename = '_RETURN' AND rw.ev_class <> dv.oid
+    ),
+    numbering(seq, rel) AS (                      -- sequences owned by a table, or in its defaults
+        SELECT d.objid, d.refobjid
+          FROM pg_catalog.pg_depend d
+         WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+        UNION
+        SELECT d.refobjid, ad.adrelid
+          FROM pg_catalog.pg_attrdef ad
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
+                                     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    )
+    SELECT DISTINCT c.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('the role can read this view, which is built on %s (a table it may not read)', dv.source::pg_catalog.regclass)
+      FROM derived dv JOIN pg_catalog.pg_class c ON c.oid = dv.oid
+     WHERE dv.oid <> dv.source AND c.relkind IN ('v', 'm')
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
+    UNION ALL
+    SELECT DISTINCT sq.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('role holds a privilege on a sequence numbering %s, whose value counts every community''s rows',
+                             n.rel::pg_catalog.regclass)
+      FROM numbering n JOIN pg_catalog.pg_class sq ON sq.oid = n.seq AND sq.relkind = 'S'
+     WHERE (n.rel IN (SELECT r.oid FROM registry r) OR n.rel = ANY (($1).logs || ($1).operator))
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_sequence_privilege(ro.oid, sq.oid, 'USAGE, SELECT, UPDATE'))
+    UNION ALL
+    SELECT DISTINCT sq.oid::pg_catalog.regclass::text, 'fail',
+           pg_catalog.format('role can set the value of a sequence numbering tenant table %s (every community''s rows)',
+                             n.rel::pg_catalog.regclass)
+      FROM numbering n JOIN pg_catalog.pg_class sq ON sq.oid = n.seq AND sq.relkind = 'S'
+     WHERE n.rel = ANY (($1).checked) AND NOT sq.oid = ANY (($1).ext_tables)
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_sequence_privilege(ro.oid, sq.oid, 'UPDATE'))
+    UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
            'role holds a privilege on a table of the extension (it may use the extension only through its functions)'
       FROM pg_catalog.pg_class c
@@ -915,9 +1042,11 @@ $fn$;
 -- SYSTEM) a setting that hides errors from the hook or loads code into its sessions
 -- (log_min_messages, session_preload_libraries, shared_preload_libraries, auto_explain.*:
 -- auto_explain can report plans with row counts to the client); and the library is preloaded
--- (shared_preload_libraries, or session_preload_libraries for the role), so it sanitizes
--- errors raised before any buzz function is called. (Both library settings are hidden from
--- operators without pg_read_all_settings: then a warn says so.) `enter` also pins
+-- (shared_preload_libraries, or session_preload_libraries for the role), so its hooks are in
+-- place from a session's first statement: without it the sanitizer and the refusals of LOCK and
+-- EXPLAIN ANALYZE are missing until a buzz function is called. (Both library settings are
+-- hidden from operators without pg_read_all_settings: the check then fails, since it cannot
+-- tell; the relay cannot undo a per-role session_preload_libraries.) `enter` also pins
 -- log_min_messages to `error` for a community transaction.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_sanitizer(s conformance_scope)
@@ -950,10 +1079,10 @@ AS $fn$
       CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
      WHERE pg_catalog.has_parameter_privilege(ro.oid, g.name, pv.priv)
     UNION ALL
-    SELECT 'shared_preload_libraries', 'warn',
+    SELECT 'shared_preload_libraries', 'fail',
            CASE WHEN libs.readable
-                THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries'
-                ELSE 'cannot read shared_preload_libraries and session_preload_libraries (needs pg_read_all_settings)' END
+                THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries: its hooks (sanitizer, LOCK and EXPLAIN ANALYZE refusals) are missing until a buzz function is called'
+                ELSE 'cannot read shared_preload_libraries and session_preload_libraries to check the library is preloaded (needs pg_read_all_settings)' END
       FROM libs
      WHERE NOT EXISTS (
          SELECT 1 FROM pg_catalog.regexp_split_to_table(coalesce(libs.spl, '') || ',' || coalesce(libs.sessl, ''), ',') AS lib(l)
@@ -1009,12 +1138,12 @@ AS $fn$
 $fn$;
 
 -- The report: every check's findings, or its one 'pass' row.
-CREATE FUNCTION conformance(role text)
+CREATE FUNCTION conformance(role text, kind text DEFAULT 'relay')
 RETURNS TABLE (check_id text, object text, status text, detail text)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1) AS s),
+    WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1, $2) AS s),
     findings AS (
         SELECT 'A-RLS-1' AS check_id, f.* FROM sc, buzz.conformance_rls(sc.s) f
         UNION ALL SELECT 'A-RLS-2', f.* FROM sc, buzz.conformance_roles(sc.s) f
@@ -1042,9 +1171,9 @@ AS $fn$
     ORDER BY r.check_id COLLATE "C", r.status <> 'fail', r.object COLLATE "C", r.detail COLLATE "C"
 $fn$;
 
--- The deployment gate: raises if buzz.conformance(role) reports any failure. The DETAIL lists
--- each failing finding as "check_id object: detail", one per line, in report order.
-CREATE FUNCTION assert_conformance(role text)
+-- The deployment gate: raises if buzz.conformance(role, kind) reports any failure. The DETAIL
+-- lists each failing finding as "check_id object: detail", one per line, in report order.
+CREATE FUNCTION assert_conformance(role text, kind text DEFAULT 'relay')
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1054,7 +1183,7 @@ DECLARE
 BEGIN
     SELECT pg_catalog.string_agg(pg_catalog.format('%s %s: %s', r.check_id, r.object, r.detail), E'\n' ORDER BY r.ord)
       INTO failures
-      FROM buzz.conformance($1) WITH ORDINALITY AS r(check_id, object, status, detail, ord)
+      FROM buzz.conformance($1, $2) WITH ORDINALITY AS r(check_id, object, status, detail, ord)
      WHERE r.status = 'fail';
     IF failures IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = 'error: deployment does not conform', DETAIL = failures;

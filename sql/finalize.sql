@@ -13,12 +13,10 @@ BEGIN
                              'community_counters'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL
-                          USING (community_id = buzz.current_community())
-                          WITH CHECK (community_id = buzz.current_community())', t);
-        EXECUTE format('CREATE POLICY tenant_access ON buzz.%I AS PERMISSIVE FOR ALL
-                          USING (community_id = buzz.current_community())
-                          WITH CHECK (community_id = buzz.current_community())', t);
+        EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL USING %s WITH CHECK %s',
+                       t, buzz.fence_expression(), buzz.fence_expression());
+        EXECUTE format('CREATE POLICY tenant_access ON buzz.%I AS PERMISSIVE FOR ALL USING %s WITH CHECK %s',
+                       t, buzz.fence_expression(), buzz.fence_expression());
     END LOOP;
 END
 $$;
@@ -66,11 +64,12 @@ GRANT EXECUTE ON FUNCTION buzz.create_community(text, text, text, text, uuid), b
 -- the tables; the foreign key to communities needs REFERENCES, a backfill needs SELECT).
 GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolean, boolean, boolean),
     buzz.tenancy_plan(regclass, boolean, boolean, text, boolean, boolean, boolean), buzz.disable_tenancy(regclass),
-    buzz.declare_global(regclass, text), buzz.declare_log(regclass, text), buzz.declare_operator_only(regclass, text),
+    buzz.declare_global(regclass, text), buzz.declare_log(regclass, text, boolean, boolean), buzz.declare_operator_only(regclass, text),
     buzz.tenant_guard(), buzz.log_guard(), buzz.assign_community_ids(),
-    buzz.conformance(text), buzz.assert_conformance(text) TO buzz_admin;
+    buzz.conformance(text, text), buzz.assert_conformance(text, text), buzz.fence_expression(),
+    buzz.relay_api(), buzz.worker_api() TO buzz_admin;
 -- ... the gate runs as the operator: its checks too.
-GRANT EXECUTE ON FUNCTION buzz.conformance_scope(text), buzz.any_role_can(oid[], oid, text[]),
+GRANT EXECUTE ON FUNCTION buzz.conformance_scope(text, text), buzz.any_role_can(oid[], oid, text[]),
     buzz.effective_setting(buzz.conformance_scope, text), buzz.conformance_rls(buzz.conformance_scope),
     buzz.conformance_roles(buzz.conformance_scope), buzz.conformance_settings(buzz.conformance_scope),
     buzz.conformance_definers(buzz.conformance_scope), buzz.conformance_keys(buzz.conformance_scope),
@@ -156,7 +155,7 @@ COMMENT ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, boolea
 COMMENT ON FUNCTION buzz.tenancy_plan(regclass, boolean, boolean, text, boolean, boolean, boolean) IS 'Operator: the DDL enable_tenancy would run with the same arguments.';
 COMMENT ON FUNCTION buzz.disable_tenancy(regclass) IS 'Operator: remove the generated fences and the registry entry of a relay table; returns the DDL it ran.';
 COMMENT ON FUNCTION buzz.declare_global(regclass, text) IS 'Operator: record a relay table (or materialized view) as deliberately operator-global, with a reason.';
-COMMENT ON FUNCTION buzz.declare_log(regclass, text) IS 'Operator: a relay-written log: the relay adds rows of the entered community only and reads none.';
+COMMENT ON FUNCTION buzz.declare_log(regclass, text, boolean, boolean) IS 'Operator: a relay-written log: the relay adds rows of the entered community only and reads none.';
 COMMENT ON FUNCTION buzz.declare_operator_only(regclass, text) IS 'Operator: a table for operators only; it may keep foreign keys into tenant tables.';
 COMMENT ON FUNCTION buzz.setup_worker_role(text) IS 'Operator: let a role run background jobs: enter_community(id) and communities_for_worker(), nothing else.';
 COMMENT ON FUNCTION buzz.enter_community(uuid) IS 'Worker roles only: bind this transaction to a community by id (no host, no actor).';
@@ -164,8 +163,8 @@ COMMENT ON FUNCTION buzz.communities_for_worker() IS 'Worker roles only: every c
 COMMENT ON FUNCTION buzz.current_worker() IS 'True in a background worker''s context (for the write policies of tables that allow worker writes).';
 COMMENT ON TABLE buzz.community_counters IS 'Tenant: per-community counters of relay tables adopted with per_community_ids.';
 COMMENT ON FUNCTION buzz.tenancy_sync(regclass) IS 'Internal (event trigger): fence every partition of an adopted table.';
-COMMENT ON FUNCTION buzz.conformance(text) IS 'Operator: deployment checks for a relay role (A-RLS-1..5, P-RESOLVE, …), one row per finding.';
-COMMENT ON FUNCTION buzz.assert_conformance(text) IS 'Operator: the deployment gate; raises if any conformance check fails.';
+COMMENT ON FUNCTION buzz.conformance(text, text) IS 'Operator: deployment checks for a relay role (A-RLS-1..5, P-RESOLVE, …), one row per finding.';
+COMMENT ON FUNCTION buzz.assert_conformance(text, text) IS 'Operator: the deployment gate; raises if any conformance check fails.';
 COMMENT ON TABLE buzz.tenancy_tables IS 'Operator-global: relay tables adopted as tenant or declared global.';
 COMMENT ON TABLE buzz.events IS 'Tenant: the event log; event is the exact NIP-01 JSON.';
 COMMENT ON TABLE buzz.event_tags IS 'Tenant: single-letter tags of events, for #x filters.';
@@ -181,7 +180,7 @@ COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges, single use.';
 COMMENT ON TABLE buzz.http_seen IS 'Tenant: NIP-98 events already used, per community (replay protection across replicas).';
 COMMENT ON TABLE buzz.sessions IS 'Tenant: session tokens, stored as sha256 only.';
 COMMENT ON TYPE buzz.conformance_scope IS 'Internal: what the deployment checks look at for one relay role (its reachable roles, tenant, global, protected tables ...).';
-COMMENT ON FUNCTION buzz.conformance_scope(text) IS 'Internal: the scope of buzz.conformance for a relay role, every role it can act as included.';
+COMMENT ON FUNCTION buzz.conformance_scope(text, text) IS 'Internal: the scope of buzz.conformance for a relay role, every role it can act as included.';
 COMMENT ON FUNCTION buzz.any_role_can(oid[], oid, text[]) IS 'Internal: true if one of the roles holds one of the privileges on the relation (table or column level).';
 COMMENT ON FUNCTION buzz.effective_setting(buzz.conformance_scope, text) IS 'Internal: a setting as the relay role''s sessions in this database start with it.';
 COMMENT ON FUNCTION buzz.conformance_rls(buzz.conformance_scope) IS 'Deployment check A-RLS-1: RLS, FORCE, an applicable fence, community_id, the immutability trigger, an owner bound by RLS.';

@@ -322,6 +322,14 @@ DECLARE
 BEGIN
     FOREACH numbered IN ARRAY TG_ARGV LOOP
         IF to_jsonb(NEW) -> numbered = 'null'::jsonb THEN
+            -- Answer from the catalog before the counter's fence refuses with a raw error.
+            IF buzz.current_community() IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = '42501',    -- catalog entry "context_missing"
+                    MESSAGE = 'restricted: no community context; call buzz.enter first';
+            ELSIF NEW.community_id IS DISTINCT FROM buzz.current_community() THEN
+                RAISE EXCEPTION USING ERRCODE = '42501',    -- catalog entry "foreign_community"
+                    MESSAGE = 'restricted: rows can only be written in the entered community';
+            END IF;
             INSERT INTO buzz.community_counters AS k (community_id, tbl, col, last)
             VALUES (NEW.community_id, coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass, numbered, 1)
             ON CONFLICT (community_id, tbl, col) DO UPDATE SET last = k.last + 1

@@ -11,39 +11,6 @@ use crate::enter::with_operator_scope;
 use crate::errors::{raise, Error, OrRaise};
 use crate::resolve::normalize_host;
 
-/// The functions a relay role may execute (and nothing else in `buzz`).
-pub const RELAY_API: &[&str] = &[
-    "buzz.enter(text)",
-    "buzz.enter(text, text)",
-    "buzz.enter_http(text, text, text, text, text)",
-    "buzz.enter_http(text, text)",
-    "buzz.claim_http(text, text, text, text, text)",
-    "buzz.current_community()",
-    "buzz.current_actor()",
-    "buzz.current_scopes()",
-    "buzz.auth_challenge()",
-    "buzz.authenticate(text)",
-    "buzz.end_session(text)",
-    "buzz.create_channel(text, text)",
-    "buzz.add_channel_member(text, text, text)",
-    "buzz.remove_channel_member(text, text)",
-    "buzz.list_channels()",
-    "buzz.publish(text)",
-    "buzz.publish(json)",
-    "buzz.req(jsonb)",
-    "buzz.count(jsonb)",
-    "buzz.event_id(text)",
-    "buzz.verify_event(text)",
-    "buzz.schnorr_verify(text, text, text)",
-    "buzz.normalize_host(text)",
-    "buzz.error_catalog()",
-    "buzz.relay_info(text)",
-    "buzz.audit_verify(bigint, bigint)",
-    "buzz.mint_token(text, text[], text[], interval)",
-    "buzz.revoke_token(text)",
-    "buzz.apply_member_list(text)",
-];
-
 fn community_id(slug: &str) -> Uuid {
     crate::spi_cache::one::<Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
         .ok()
@@ -71,17 +38,13 @@ fn check_slug(slug: &str) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(Error::SlugInvalid) }
 }
 
-/// `buzz.create_community(slug, name, admission, signing_pubkey, id)` → the new community's id.
-/// `id` adopts an id the relay's rows already carry (from its own registry); NULL draws a
-/// random one. The nil uuid and an id already used are refused.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn create_community(
+/// `buzz.create_community` (declared in src/api/operator.rs).
+pub(crate) fn create_community(
     slug: Option<&str>,
     name: Option<&str>,
-    admission: default!(Option<&str>, "'allowlist'"),
-    signing_pubkey: default!(Option<&str>, "NULL"),
-    id: default!(Option<Uuid>, "NULL"),
+    admission: Option<&str>,
+    signing_pubkey: Option<&str>,
+    id: Option<Uuid>,
 ) -> Uuid {
     let slug = slug.unwrap_or_default();
     check_slug(slug).or_raise();
@@ -118,11 +81,8 @@ fn create_community(
     id
 }
 
-/// `buzz.add_host(community, host)` → the normalized host now serving `community`.
-/// Idempotent for the same community; a host mapped elsewhere is `duplicate:`.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn add_host(community: &str, host: &str) -> String {
+/// `buzz.add_host` (declared in src/api/operator.rs).
+pub(crate) fn add_host(community: &str, host: &str) -> String {
     let id = community_id(community);
     let host = normalize_host(host).or_raise();
     let owner = crate::spi_cache::one::<Uuid>(
@@ -141,10 +101,8 @@ fn add_host(community: &str, host: &str) -> String {
     host
 }
 
-/// `buzz.remove_host(host)`: unmap a host; true if it was mapped. Its community keeps its data.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn remove_host(host: &str) -> bool {
+/// `buzz.remove_host` (declared in src/api/operator.rs).
+pub(crate) fn remove_host(host: &str) -> bool {
     let host = normalize_host(host).or_raise();
     let community = crate::spi_cache::one::<Uuid>(
         "DELETE FROM buzz.community_hosts WHERE host = $1 RETURNING community_id",
@@ -157,10 +115,8 @@ fn remove_host(host: &str) -> bool {
     community.is_some()
 }
 
-/// `buzz.admit(community, pubkey, role)`: admit (or re-role) a member; lifts a ban.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn admit(community: &str, pubkey: &str, role: default!(&str, "'member'")) {
+/// `buzz.admit` (declared in src/api/operator.rs).
+pub(crate) fn admit(community: &str, pubkey: &str, role: &str) {
     check_pubkey(pubkey).or_raise();
     if !matches!(role, "owner" | "admin" | "member") {
         raise(Error::MemberRoleInvalid);
@@ -182,12 +138,8 @@ fn admit(community: &str, pubkey: &str, role: default!(&str, "'member'")) {
     })
 }
 
-/// `buzz.revoke(community, pubkey)`: remove a member. Channel memberships and sessions go with
-/// it (foreign keys cascade); in an open community a ban keeps open AUTH from re-admitting.
-/// True if the pubkey was a member.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn revoke(community: &str, pubkey: &str) -> bool {
+/// `buzz.revoke` (declared in src/api/operator.rs).
+pub(crate) fn revoke(community: &str, pubkey: &str) -> bool {
     check_pubkey(pubkey).or_raise();
     let id = community_id(community);
     with_operator_scope(id, || {
@@ -210,11 +162,8 @@ fn revoke(community: &str, pubkey: &str) -> bool {
     })
 }
 
-/// `buzz.set_signing_key(community, pubkey)`: the key whose signature makes NIP-43 member lists
-/// and NIP-29 system events (kinds 39000–39002) authoritative for this community; NULL clears it.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
+/// `buzz.set_signing_key` (declared in src/api/operator.rs).
+pub(crate) fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
     if let Some(pk) = signing_pubkey {
         check_pubkey(pk).or_raise();
     }
@@ -230,15 +179,8 @@ fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
     });
 }
 
-/// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles
-/// that could defeat RLS. The role is judged with every role it can act as (any membership,
-/// inherited or only through `SET ROLE`): the conformance gate's role checks (A-RLS-2: none is
-/// a superuser, BYPASSRLS, CREATEROLE, REPLICATION, a file/program role, pg_read_all_data,
-/// pg_write_all_data, buzz_owner, buzz_admin, the owner of a tenant table or of the database)
-/// and none may create schemas or objects in any schema.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn setup_relay_role(role: &str) {
+/// `buzz.setup_relay_role` (declared in src/api/operator.rs).
+pub(crate) fn setup_relay_role(role: &str) {
     let ordinary = crate::spi_cache::one::<bool>("SELECT rolname NOT LIKE 'pg\\_%' FROM pg_roles WHERE rolname = $1", &[role.into()])
         .or_raise()
         .unwrap_or_else(|| raise(Error::RoleUnknown));
@@ -259,8 +201,20 @@ fn setup_relay_role(role: &str) {
     let quoted = crate::spi_cache::one::<String>("SELECT quote_ident($1)", &[role.into()])
         .or_raise()
         .unwrap_or_else(|| raise(Error::RoleUnknown));
+    grant_api(&quoted, "buzz.relay_api()");
+}
+
+/// Grant `quoted` (an identifier) USAGE on `buzz` and EXECUTE on every function `lister` (an
+/// SQL set-returning function) names. The lists live next to their declarations (src/api/)
+/// and are read here through SQL, so this module needs nothing above it.
+pub(crate) fn grant_api(quoted: &str, lister: &str) {
     Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();
-    for f in RELAY_API {
-        Spi::run(&format!("GRANT EXECUTE ON FUNCTION {f} TO {quoted}")).or_raise();
-    }
+    let api: Vec<String> = Spi::connect(|c| {
+        c.select(&format!("SELECT f FROM {lister} f"), None, &[])?
+            .map(|r| r.get::<String>(1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })
+    .or_raise();
+    Spi::run(&format!("GRANT EXECUTE ON FUNCTION {} TO {quoted}", api.join(", "))).or_raise();
 }

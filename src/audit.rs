@@ -115,14 +115,10 @@ fn first_bad(rows: &[Row], from: i64, to: i64, before: Option<Vec<u8>>, head: Op
     None
 }
 
-/// `buzz.audit_verify(from_seq, to_seq)`: verify the entered community's chain from `from_seq`
-/// to `to_seq` (default: its last row). Returns how many rows were checked and the first bad
-/// seq (NULL if the range is intact). Only the context community's rows are read.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn audit_verify(
-    from_seq: default!(i64, 1),
-    to_seq: default!(Option<i64>, "NULL"),
+/// `buzz.audit_verify` (declared in src/api/relay.rs).
+pub(crate) fn audit_verify(
+    from_seq: i64,
+    to_seq: Option<i64>,
 ) -> TableIterator<'static, (name!(checked, i64), name!(first_bad_seq, Option<i64>))> {
     crate::incident::guard(|| {
         let ctx = context::require();
@@ -163,10 +159,8 @@ fn audit_verify(
     })
 }
 
-/// `buzz.audit_verify_operator()` (operators): verify the whole operator chain.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn audit_verify_operator() -> TableIterator<'static, (name!(checked, i64), name!(first_bad_seq, Option<i64>))> {
+/// `buzz.audit_verify_operator` (declared in src/api/operator.rs).
+pub(crate) fn audit_verify_operator() -> TableIterator<'static, (name!(checked, i64), name!(first_bad_seq, Option<i64>))> {
     let rows = rows(
         "SELECT seq, prev_hash, hash,
                 hash = buzz.audit_hash(NULL, seq, created_at, action, actor, object, detail, prev_hash)

@@ -29,11 +29,8 @@ fn admitted_actor() -> (Uuid, String) {
     (ctx.community, actor)
 }
 
-/// `buzz.create_channel(name, visibility)`: a new channel of the entered community, with a
-/// server-generated id; the creator becomes its admin.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'")) -> Uuid {
+/// `buzz.create_channel` (declared in src/api/relay.rs).
+pub(crate) fn create_channel(name: Option<&str>, visibility: Option<&str>) -> Uuid {
     crate::incident::guard(|| {
         let name = name.unwrap_or_default();
         check_name(name).or_raise();
@@ -60,11 +57,8 @@ fn create_channel(name: Option<&str>, visibility: default!(Option<&str>, "'open'
     })
 }
 
-/// `buzz.add_channel_member(channel, pubkey, role)`: by a channel admin, for a pubkey admitted
-/// to the same community. Re-adding updates the role.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default!(Option<&str>, "'member'")) {
+/// `buzz.add_channel_member` (declared in src/api/relay.rs).
+pub(crate) fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: Option<&str>) {
     crate::incident::guard(|| {
         let pubkey = pubkey.unwrap_or_default();
         check_pubkey(pubkey).or_raise();
@@ -92,10 +86,8 @@ fn add_channel_member(channel: Option<&str>, pubkey: Option<&str>, role: default
     })
 }
 
-/// `buzz.remove_channel_member(channel, pubkey)`: by a channel admin; true if removed.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
+/// `buzz.remove_channel_member` (declared in src/api/relay.rs).
+pub(crate) fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
     crate::incident::guard(|| {
         let pubkey = pubkey.unwrap_or_default();
         check_pubkey(pubkey).or_raise();
@@ -120,11 +112,8 @@ fn remove_channel_member(channel: Option<&str>, pubkey: Option<&str>) -> bool {
     })
 }
 
-/// `buzz.list_channels()`: the channels of the entered community the actor may see — open
-/// channels, and private ones they belong to — ordered by name.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
+/// `buzz.list_channels` (declared in src/api/relay.rs).
+pub(crate) fn list_channels() -> TableIterator<'static, (name!(id, Uuid), name!(name, String), name!(visibility, String), name!(my_role, Option<String>))> {
     crate::incident::guard(|| {
         // An API token lists with its read scope, and only the channels it is limited to.
         let (ctx, actor) = context::require_actor();

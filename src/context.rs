@@ -14,7 +14,6 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use crate::errors::{raise, Error};
@@ -205,17 +204,13 @@ pub fn install(ctx: &Context, action: pg_sys::GucAction::Type) {
     }
 }
 
-/// `buzz.current_community()`: the community this transaction entered, or NULL.
-/// STABLE, never IMMUTABLE: an immutable reader would be folded into cached plans.
-#[pg_extern(stable, parallel_safe)]
-fn current_community() -> Option<Uuid> {
+/// `buzz.current_community` (declared in src/api/relay.rs).
+pub(crate) fn current_community() -> Option<Uuid> {
     current().map(|c| c.community)
 }
 
-/// `buzz.current_scopes()`: what the actor may do — `{read,write}` for a signed session, an
-/// API token's scopes, NULL without an actor. STABLE, for policies on the relay's own tables.
-#[pg_extern(stable, parallel_safe)]
-fn current_scopes() -> Option<Vec<&'static str>> {
+/// `buzz.current_scopes` (declared in src/api/relay.rs).
+pub(crate) fn current_scopes() -> Option<Vec<&'static str>> {
     let ctx = current()?;
     ctx.actor.as_ref()?;
     Some(match ctx.token {
@@ -224,8 +219,7 @@ fn current_scopes() -> Option<Vec<&'static str>> {
     })
 }
 
-/// `buzz.current_actor()`: the authenticated pubkey of this transaction, or NULL.
-#[pg_extern(stable, parallel_safe)]
-fn current_actor() -> Option<String> {
+/// `buzz.current_actor` (declared in src/api/relay.rs).
+pub(crate) fn current_actor() -> Option<String> {
     current().and_then(|c| c.actor)
 }

@@ -12,7 +12,6 @@ use std::ffi::c_void;
 use std::ptr;
 
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use crate::context::{self, Context};
@@ -126,23 +125,16 @@ pub fn set_actor(actor: String) {
     set_transaction_context(&Context { actor: Some(actor), token: None, worker: false, ..ctx });
 }
 
-/// `buzz.enter(host)`: bind this transaction to the community that serves `host`, anonymously.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_anonymous(host: Option<&str>) {
+/// `buzz.enter` (declared in src/api/relay.rs).
+pub(crate) fn enter_anonymous(host: Option<&str>) {
     crate::incident::guard(|| {
         let (community, host) = resolve::community_for_host(host);
         set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
     })
 }
 
-/// `buzz.enter(host, session_token)`: as `enter(host)`, with the actor of a session minted by
-/// `buzz.authenticate` on a host of the same community. The session is looked up only inside
-/// the host's community (key `(community_id, hash)`), so a token from another community fails
-/// exactly like a random one (S5). Admission is re-checked on every call.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter")]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_session(host: Option<&str>, session_token: Option<&str>) {
+/// `buzz.enter` (declared in src/api/relay.rs).
+pub(crate) fn enter_session(host: Option<&str>, session_token: Option<&str>) {
     crate::incident::guard(|| {
         let (community, host) = resolve::community_for_host(host);
         // Anonymous first: the session lookup below then runs under this community's RLS fence.

@@ -124,6 +124,7 @@ catalog! {
     TenancyInherits    = ("tenancy_inherits", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a tenant table may inherit only from tenant tables; adopt the parent first"),
     TenancyDeclared    = ("tenancy_declared", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: table is declared a log or operator-only; disable tenancy first"),
     TenancyPrivilege   = ("tenancy_privilege", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "invalid: the caller lacks a privilege this needs"),
+    TenancyLogKey      = ("tenancy_log_key", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a relay-written log's unique keys must include community_id and no shared-sequence column (pass rewrite_keys and per_community_ids)"),
     TenancyKeyShape    = ("tenancy_key_shape", C::ERRCODE_FEATURE_NOT_SUPPORTED, "invalid: unique key of an unexpected form cannot be rewritten"),
     ReasonRequired     = ("reason_required", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: declaring a table global needs a reason"),
     GlobalRefsTenant   = ("global_refs_tenant", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a global table cannot reference a tenant table"),
@@ -183,9 +184,8 @@ pub fn raise_incident(e: Error, incident: &str) -> ! {
     ereport!(ERROR, e.sqlstate(), format!("{} (incident {incident})", e.message()));
 }
 
-/// `buzz.error_catalog()`: every message the extension can show a client.
-#[pg_extern(immutable, parallel_safe)]
-fn error_catalog() -> TableIterator<'static, (name!(code, &'static str), name!(sqlstate, String), name!(message, &'static str))> {
+/// `buzz.error_catalog` (declared in src/api/helpers.rs).
+pub(crate) fn error_catalog() -> TableIterator<'static, (name!(code, &'static str), name!(sqlstate, String), name!(message, &'static str))> {
     TableIterator::new(Error::ALL.iter().map(|e| {
         let state = sqlstate_text(e.sqlstate() as i32);
         (e.code(), state, e.message())

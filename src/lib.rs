@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 mod admin;
+mod api;
 mod audit;
 mod auth;
 mod authorize;
@@ -33,7 +34,7 @@ mod worker;
 // Tables, roles and the re-tenanting guard; policies need `buzz.current_community()`, so they
 // and the ownership/grant wiring come last.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/conformance.sql", name = "conformance", requires = ["schema"]);
+extension_sql_file!("../sql/conformance.sql", name = "conformance", requires = ["schema", api::tenancy::fence_expression, api::relay::relay_api, api::worker::worker_api]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -24,11 +24,8 @@ pub fn signing_key(community: pgrx::Uuid) -> Option<String> {
         .or_raise()
 }
 
-/// `buzz.apply_member_list(event)`: apply a NIP-43 member list of the entered community.
-/// Returns (added, removed).
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn apply_member_list(list_event: Option<&str>) -> TableIterator<'static, (name!(added, i64), name!(removed, i64))> {
+/// `buzz.apply_member_list` (declared in src/api/relay.rs).
+pub(crate) fn apply_member_list(list_event: Option<&str>) -> TableIterator<'static, (name!(added, i64), name!(removed, i64))> {
     crate::incident::guard(|| {
         let ctx = context::require();
         let parsed = event::parse(list_event.unwrap_or("")).or_raise();

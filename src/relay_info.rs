@@ -4,7 +4,6 @@
 //! fields of the one community the host serves (name, signing pubkey, admission) — never a
 //! count, and nothing about any other community. An unmapped or malformed host gets NULL.
 
-use pgrx::prelude::*;
 use serde_json::json;
 
 use crate::errors::OrRaise;
@@ -14,9 +13,7 @@ use crate::resolve;
 /// NIPs the extension implements for a relay built on it.
 const SUPPORTED_NIPS: &[u32] = &[1, 9, 11, 40, 42, 45, 98];
 
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn relay_info(host: Option<&str>) -> Option<pgrx::JsonB> {
+pub(crate) fn relay_info(host: Option<&str>) -> Option<pgrx::JsonB> {
     crate::incident::guard(|| {
         let (community, _) = resolve::try_community_for_host(host?)?;
         let row = crate::spi_cache::query(

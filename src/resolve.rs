@@ -130,10 +130,8 @@ fn lookup(host: &str) -> Option<Uuid> {
     Some(community)
 }
 
-/// `buzz.invalidate_host_cache()`: queue a relcache invalidation of buzz.community_hosts
-/// (called by its statement trigger; delivered to every backend at commit).
-#[pg_extern(volatile, parallel_unsafe)]
-fn invalidate_host_cache() {
+/// `buzz.invalidate_host_cache` (declared in src/api/operator.rs).
+pub(crate) fn invalidate_host_cache() {
     let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'buzz.community_hosts'::regclass::oid")
         .or_raise()
         .unwrap_or_else(|| raise(Error::Internal));
@@ -156,9 +154,8 @@ pub fn community_for_host(host: Option<&str>) -> (Uuid, String) {
     }
 }
 
-/// `buzz.normalize_host(host)`: the normalized form `enter` and `add_host` compare, or `invalid:`.
-#[pg_extern(immutable, parallel_safe, strict, name = "normalize_host")]
-fn normalize_host_sql(host: &str) -> String {
+/// `buzz.normalize_host` (declared in src/api/helpers.rs).
+pub(crate) fn normalize_host_sql(host: &str) -> String {
     normalize_host(host).or_raise()
 }
 

@@ -15,10 +15,8 @@ use pgrx::Uuid;
 
 use crate::errors::{raise, Error, OrRaise};
 
-/// `buzz.enter_community(id)`: bind this transaction to community `id` as a background worker.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_community(id: Option<Uuid>) {
+/// `buzz.enter_community` (declared in src/api/worker.rs).
+pub(crate) fn enter_community(id: Option<Uuid>) {
     crate::incident::guard(|| {
         let id = id.unwrap_or_else(|| raise(Error::CommunityUnknown));
         let known = crate::spi_cache::one::<bool>("SELECT EXISTS (SELECT 1 FROM buzz.communities WHERE id = $1)", &[id.into()])
@@ -31,10 +29,8 @@ fn enter_community(id: Option<Uuid>) {
     })
 }
 
-/// `buzz.communities_for_worker()`: every community's id and slug, for a worker's sweep.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn communities_for_worker() -> TableIterator<'static, (name!(id, Uuid), name!(slug, String))> {
+/// `buzz.communities_for_worker` (declared in src/api/worker.rs).
+pub(crate) fn communities_for_worker() -> TableIterator<'static, (name!(id, Uuid), name!(slug, String))> {
     let rows: Vec<(Uuid, String)> = Spi::connect(|c| {
         c.select("SELECT id, slug FROM buzz.communities ORDER BY slug", None, &[])?
             .map(|r| Ok::<_, pgrx::spi::Error>((r.get::<Uuid>(1)?, r.get::<String>(2)?)))
@@ -49,29 +45,21 @@ fn communities_for_worker() -> TableIterator<'static, (name!(id, Uuid), name!(sl
     TableIterator::new(rows)
 }
 
-/// `buzz.current_worker()`: true in a background worker's context. STABLE, for the write
-/// policies of relay tables that allow worker writes.
-#[pg_extern(stable, parallel_safe)]
-fn current_worker() -> bool {
+/// `buzz.current_worker` (declared in src/api/worker.rs).
+pub(crate) fn current_worker() -> bool {
     crate::context::current().is_some_and(|c| c.worker)
 }
 
-/// `buzz.setup_worker_role(role)` (operators): make `role` a background worker — USAGE on
-/// `buzz`, EXECUTE on `enter_community` and `communities_for_worker`, nothing else.
-/// Refused for roles a relay must not be (the gate's role checks) and for relay roles: a relay
-/// that could enter any community by id would no longer need a host.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn setup_worker_role(role: &str) {
+/// `buzz.setup_worker_role` (declared in src/api/operator.rs).
+pub(crate) fn setup_worker_role(role: &str) {
     let ordinary = crate::spi_cache::one::<bool>("SELECT rolname NOT LIKE 'pg\\_%' FROM pg_roles WHERE rolname = $1", &[role.into()])
         .or_raise()
         .unwrap_or_else(|| raise(Error::RoleUnknown));
     let unsafe_role = !ordinary
         || crate::spi_cache::one::<bool>(
-            "WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1) AS s)
-             SELECT EXISTS (SELECT 1 FROM sc, buzz.conformance_roles(sc.s) f WHERE f.status = 'fail')
-                 OR EXISTS (SELECT 1 FROM sc, unnest((sc.s).roles) AS r(oid)
-                             WHERE has_function_privilege(r.oid, 'buzz.enter(text)', 'EXECUTE'))",
+            // judged as a worker: the relay API (buzz.enter, ...) is outside what it may run
+            "WITH sc AS MATERIALIZED (SELECT buzz.conformance_scope($1, 'worker') AS s)
+             SELECT EXISTS (SELECT 1 FROM sc, buzz.conformance_roles(sc.s) f WHERE f.status = 'fail')",
             &[role.into()],
         )
         .or_raise()
@@ -82,6 +70,5 @@ fn setup_worker_role(role: &str) {
     let quoted = crate::spi_cache::one::<String>("SELECT quote_ident($1)", &[role.into()])
         .or_raise()
         .unwrap_or_else(|| raise(Error::RoleUnknown));
-    Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();
-    Spi::run(&format!("GRANT EXECUTE ON FUNCTION buzz.enter_community(uuid), buzz.communities_for_worker() TO {quoted}")).or_raise();
+    crate::admin::grant_api(&quoted, "buzz.worker_api()");
 }

@@ -32,6 +32,9 @@ pgtree_prepare() {
     PG_BIN=$PGTREE/usr/lib/postgresql/15/bin
     PGRX_HOME=$ROOT/target/pgrx-home
     mkdir -p "$PGRX_HOME"
-    printf '[configs]\npg15 = "%s"\n' "$PG_CONFIG" >"$PGRX_HOME/config.toml"
+    # cargo pgrx test listens on base_testing_port + 15: one port per checkout, so a mutant's
+    # scratch run and this checkout's can run side by side.
+    local base=$((41000 + $(printf %s "$ROOT" | cksum | cut -d' ' -f1) % 4000))
+    printf 'base_testing_port = %s\n[configs]\npg15 = "%s"\n' "$base" "$PG_CONFIG" >"$PGRX_HOME/config.toml"
     export PGTREE PG_CONFIG PG_BIN PGRX_HOME
 }

@@ -1,6 +1,5 @@
 //! NIP-42: `buzz.auth_challenge()` and `buzz.authenticate(event)`.
 
-use pgrx::prelude::*;
 
 use crate::context::{self, Context};
 use crate::errors::{Error, OrRaise};
@@ -11,11 +10,8 @@ use crate::resolve;
 
 pub const AUTH_KIND: u16 = 22242;
 
-/// `buzz.auth_challenge()`: a fresh single-use challenge (32 random bytes, hex) bound to the
-/// entered community, expiring after `buzz_tenancy.challenge_ttl` seconds.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn auth_challenge() -> String {
+/// `buzz.auth_challenge` (declared in src/api/relay.rs).
+pub(crate) fn auth_challenge() -> String {
     crate::incident::guard(|| {
         let ctx = context::require();
         let challenge = hex::encode(super::random_bytes::<32>());
@@ -69,11 +65,8 @@ pub fn consume_challenge(community: pgrx::Uuid, challenge: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// `buzz.authenticate(auth_event)`: verify a NIP-42 event for the entered host and return a
-/// session token for use with `buzz.enter(host, token)`.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn authenticate(auth_event: Option<&str>) -> String {
+/// `buzz.authenticate` (declared in src/api/relay.rs).
+pub(crate) fn authenticate(auth_event: Option<&str>) -> String {
     crate::incident::guard(|| {
         let ctx = context::require();
         let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
@@ -92,9 +85,10 @@ fn authenticate(auth_event: Option<&str>) -> String {
 /// The explicit community predicates, tested on their own: these tests run as a superuser,
 /// for whom RLS does not apply, so only the `community_id = $1` in each query fences them.
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use super::*;
+    use pgrx::prelude::*;
     use crate::test_fixtures::{two_communities, BOB};
 
     /// Mutation: dropping `community_id = $1` from consume_challenge lets beta's challenge

@@ -125,17 +125,13 @@ fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&s
     (ctx, pubkey)
 }
 
-/// `buzz.enter_http(host, method, url, auth_event, body_sha256)`: bind this transaction to the
-/// community serving `host`, as the signer of a NIP-98 event for exactly this request. The
-/// claim commits (or not) with this transaction; `claim_http` commits it on its own.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_http(
+/// `buzz.enter_http` (declared in src/api/relay.rs).
+pub(crate) fn enter_http(
     host: Option<&str>,
     method: Option<&str>,
     url: Option<&str>,
     auth_event: Option<&str>,
-    body_sha256: default!(Option<&str>, "NULL"),
+    body_sha256: Option<&str>,
 ) {
     crate::incident::guard(|| {
         let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };
@@ -151,19 +147,13 @@ fn nonce_hash(nonce: &str) -> Option<Vec<u8>> {
     Some(Sha256::digest(raw).to_vec())
 }
 
-/// `buzz.claim_http(host, method, url, auth_event, body_sha256)` (DESIGN §12.9): the checks and
-/// the claim of `enter_http`, in a transaction of their own — so the event stays consumed even
-/// if the request that follows fails — returning a single-use nonce for
-/// `enter_http(host, nonce)`, valid for `buzz_tenancy.http_auth_window` seconds. Refused inside a
-/// transaction block, where the claim would share the request's fate.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn claim_http(
+/// `buzz.claim_http` (declared in src/api/relay.rs).
+pub(crate) fn claim_http(
     host: Option<&str>,
     method: Option<&str>,
     url: Option<&str>,
     auth_event: Option<&str>,
-    body_sha256: default!(Option<&str>, "NULL"),
+    body_sha256: Option<&str>,
 ) -> String {
     crate::incident::guard(|| {
         if unsafe { pg_sys::IsTransactionBlock() } {
@@ -183,12 +173,8 @@ fn claim_http(
     })
 }
 
-/// `buzz.enter_http(host, nonce)`: bind this transaction to the community serving `host`, as the
-/// signer whose NIP-98 event `claim_http` accepted. The nonce is used up by a committed
-/// transaction; one of another community, expired or used fails like an invalid session.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "enter_http")]
-#[search_path(pg_catalog, pg_temp)]
-fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
+/// `buzz.enter_http` (declared in src/api/relay.rs).
+pub(crate) fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
     crate::incident::guard(|| {
         refuse_unrecordable();
         crate::enter::enter_host(host);
@@ -209,11 +195,8 @@ fn enter_http_nonce(host: Option<&str>, nonce: Option<&str>) {
     })
 }
 
-/// `buzz.purge_http_seen()` (operators): remove seen-set entries older than twice the window
-/// that was in force when they were recorded; returns how many.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn purge_http_seen() -> i64 {
+/// `buzz.purge_http_seen` (declared in src/api/operator.rs).
+pub(crate) fn purge_http_seen() -> i64 {
     let communities: Vec<pgrx::Uuid> = Spi::connect(|c| {
         c.select("SELECT id FROM buzz.communities", None, &[])?
             .map(|row| row.get::<pgrx::Uuid>(1))

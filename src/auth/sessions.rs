@@ -1,7 +1,6 @@
 //! Session tokens: 32 random bytes, returned once as hex, stored only as SHA-256 keyed
 //! `(community_id, hash)`. A token is only ever looked up inside the entered host's community.
 
-use pgrx::prelude::*;
 use pgrx::Uuid;
 use sha2::{Digest, Sha256};
 
@@ -39,10 +38,8 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
     )
 }
 
-/// `buzz.end_session(token)`: end a session of the entered community; true if one ended.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn end_session(session_token: Option<&str>) -> bool {
+/// `buzz.end_session` (declared in src/api/relay.rs).
+pub(crate) fn end_session(session_token: Option<&str>) -> bool {
     crate::incident::guard(|| {
         let ctx = context::require();
         let Some(hash) = session_token.and_then(token_hash) else { return false };

@@ -95,16 +95,12 @@ fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> 
     out
 }
 
-/// `buzz.mint_token(name, scopes, channel_ids, ttl)`: in a context entered with a signed
-/// session, a new API token for the actor, returned once. `channel_ids` NULL: every channel
-/// the minter may use; otherwise only those. `ttl` NULL: `buzz_tenancy.token_max_ttl`, which also caps it.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn mint_token(
+/// `buzz.mint_token` (declared in src/api/relay.rs).
+pub(crate) fn mint_token(
     name: Option<&str>,
     scopes: Option<Vec<Option<String>>>,
-    channel_ids: default!(Option<Vec<Option<String>>>, "NULL"),
-    ttl: default!(Option<Interval>, "NULL"),
+    channel_ids: Option<Vec<Option<String>>>,
+    ttl: Option<Interval>,
 ) -> String {
     crate::incident::guard(|| {
         let (ctx, actor) = context::require_actor();
@@ -171,10 +167,8 @@ fn mint_token(
     })
 }
 
-/// `buzz.revoke_token(name)`: revoke the actor's token of that name; true if one was revoked.
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn revoke_token(name: Option<&str>) -> bool {
+/// `buzz.revoke_token` (declared in src/api/relay.rs).
+pub(crate) fn revoke_token(name: Option<&str>) -> bool {
     crate::incident::guard(|| {
         let (ctx, actor) = context::require_actor();
         if ctx.token.is_some() {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use pgrx::prelude::*;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -217,25 +216,22 @@ pub fn verify(text: &str) -> Result<Verified, Error> {
     parse(text)?.check_id()?.check_sig()
 }
 
-/// `buzz.event_id(event)`: the NIP-01 id computed from the event's fields (the stated id is
-/// ignored). Malformed events are `invalid:`.
-#[pg_extern(immutable, parallel_safe, strict)]
-fn event_id(event: &str) -> String {
+/// `buzz.event_id` (declared in src/api/helpers.rs).
+pub(crate) fn event_id(event: &str) -> String {
     hex::encode(parse(event).or_raise().canonical_id())
 }
 
-/// `buzz.verify_event(event)`: true iff the id matches and the signature verifies.
-/// A malformed event is `invalid:`, not false.
-#[pg_extern(immutable, parallel_safe, strict)]
-fn verify_event(event: &str) -> bool {
+/// `buzz.verify_event` (declared in src/api/helpers.rs).
+pub(crate) fn verify_event(event: &str) -> bool {
     let parsed = parse(event).or_raise();
     parsed.check_id().and_then(IdChecked::check_sig).is_ok()
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use super::*;
+    use pgrx::prelude::*;
 
     fn field(line: &str, name: &str) -> serde_json::Value {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

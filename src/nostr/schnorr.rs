@@ -2,7 +2,6 @@
 
 use std::sync::OnceLock;
 
-use pgrx::prelude::*;
 use secp256k1::{schnorr::Signature, Secp256k1, VerifyOnly, XOnlyPublicKey};
 
 use crate::errors::{Error, OrRaise};
@@ -25,10 +24,8 @@ fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], Error> {
     v.try_into().map_err(|_| Error::HexMalformed)
 }
 
-/// `buzz.schnorr_verify(pubkey, message, signature)`: hex (either case) 32-byte key, 32-byte
-/// message and 64-byte signature → bool. Malformed hex or wrong lengths are `invalid:`.
-#[pg_extern(immutable, parallel_safe, strict)]
-fn schnorr_verify(pubkey: &str, message: &str, signature: &str) -> bool {
+/// `buzz.schnorr_verify` (declared in src/api/helpers.rs).
+pub(crate) fn schnorr_verify(pubkey: &str, message: &str, signature: &str) -> bool {
     let pk = decode_fixed::<32>(pubkey).or_raise();
     let msg = decode_fixed::<32>(message).or_raise();
     let sig = decode_fixed::<64>(signature).or_raise();
@@ -36,7 +33,7 @@ fn schnorr_verify(pubkey: &str, message: &str, signature: &str) -> bool {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use super::*;
 

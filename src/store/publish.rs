@@ -331,22 +331,14 @@ fn answer(result: Result<(), Error>) -> TableIterator<'static, (name!(accepted, 
     TableIterator::once(row)
 }
 
-/// `buzz.publish(event text)`: store a signed event in the entered community, answering
-/// `(accepted, message)` like NIP-01 `OK`.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
-#[search_path(pg_catalog, pg_temp)]
-fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
+/// `buzz.publish` (declared in src/api/relay.rs).
+pub(crate) fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
     crate::incident::guard(|| {
         answer(event.ok_or(Error::EventMalformed).and_then(publish_text))
     })
 }
 
-/// `buzz.publish(event json)`: the same, for a relay that passes the event typed as json. The
-/// text is parsed exactly as sent (PostgreSQL keeps json as text), so it meets the same strict
-/// parser. There is no jsonb form: a jsonb value has already lost duplicate keys and number
-/// spellings the parser must refuse.
-#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
-#[search_path(pg_catalog, pg_temp)]
-fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
+/// `buzz.publish` (declared in src/api/relay.rs).
+pub(crate) fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
     crate::incident::guard(|| answer(event.as_ref().map(|j| j.0.as_str()).ok_or(Error::EventMalformed).and_then(publish_text)))
 }

@@ -289,12 +289,8 @@ fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
     parse_filters(&v).or_raise()
 }
 
-/// `buzz.req(filters)`: the visible events of the entered community matching any filter,
-/// newest first (id breaks ties), each exactly its NIP-01 JSON. Nothing without an
-/// authenticated, admitted actor.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
+/// `buzz.req` (declared in src/api/relay.rs).
+pub(crate) fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
@@ -317,10 +313,8 @@ fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
     })
 }
 
-/// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn count(filters: Option<JsonbText>) -> i64 {
+/// `buzz.count` (declared in src/api/relay.rs).
+pub(crate) fn count(filters: Option<JsonbText>) -> i64 {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return 0 };
@@ -336,11 +330,8 @@ fn count(filters: Option<JsonbText>) -> i64 {
     })
 }
 
-/// `buzz.explain_req(filters)`: the plan of the statement `buzz.req` runs for `filters` in
-/// the current context (operators only: for index checks and tuning).
-#[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, String> {
+/// `buzz.explain_req` (declared in src/api/operator.rs).
+pub(crate) fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, String> {
     let filters = parse_request(filters);
     let r = reader().unwrap_or_else(|| raise(Error::AuthRequired));
     if filters.is_empty() {

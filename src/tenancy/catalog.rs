@@ -35,6 +35,8 @@ pub struct Numbered {
     /// Quoted identifier.
     pub name: String,
     pub identity: bool,
+    /// A key column of some unique index.
+    pub in_key: bool,
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,9 @@ SELECT jsonb_build_object(
     'schema', quote_ident(t.nspname),
     'can_create', has_schema_privilege(t.relnamespace, 'CREATE'),
     -- columns numbered from a sequence (identity, or a nextval default), community_id aside
-    'numbered', COALESCE((SELECT jsonb_agg(jsonb_build_object('name', quote_ident(a.attname), 'identity', a.attidentity <> '')
+    'numbered', COALESCE((SELECT jsonb_agg(jsonb_build_object('name', quote_ident(a.attname), 'identity', a.attidentity <> '',
+                                           'in_key', EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisunique
+                                                                AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])))
                                            ORDER BY a.attnum)
                             FROM pg_attribute a
                             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -16,7 +16,7 @@
 //! object in the DETAIL.
 
 mod catalog;
-mod plan;
+pub(crate) mod plan;
 
 use std::cell::Cell;
 
@@ -111,19 +111,15 @@ fn oid_of(tbl: PgRelation) -> pg_sys::Oid {
     oid
 }
 
-/// `buzz.tenancy_plan(tbl, add_column, rewrite_keys, backfill, anonymous_writes,
-/// worker_writes, per_community_ids)`: the DDL `enable_tenancy` would run with the same
-/// arguments, one statement per line; '' when the table is already fully tenant.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn tenancy_plan(
+/// `buzz.tenancy_plan` (declared in src/api/tenancy.rs).
+pub(crate) fn tenancy_plan(
     tbl: PgRelation,
-    add_column: default!(bool, false),
-    rewrite_keys: default!(bool, false),
-    backfill: default!(Option<&str>, "NULL"),
-    anonymous_writes: default!(bool, false),
-    worker_writes: default!(bool, false),
-    per_community_ids: default!(bool, false),
+    add_column: bool,
+    rewrite_keys: bool,
+    backfill: Option<&str>,
+    anonymous_writes: bool,
+    worker_writes: bool,
+    per_community_ids: bool,
 ) -> String {
     let o = Options {
         add_column,
@@ -136,18 +132,15 @@ fn tenancy_plan(
     render(&plan_enable(oid_of(tbl), &o))
 }
 
-/// `buzz.enable_tenancy(tbl, add_column, rewrite_keys, backfill, anonymous_writes,
-/// worker_writes, per_community_ids)`: make a relay table tenant and return the DDL it ran.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn enable_tenancy(
+/// `buzz.enable_tenancy` (declared in src/api/tenancy.rs).
+pub(crate) fn enable_tenancy(
     tbl: PgRelation,
-    add_column: default!(bool, false),
-    rewrite_keys: default!(bool, false),
-    backfill: default!(Option<&str>, "NULL"),
-    anonymous_writes: default!(bool, false),
-    worker_writes: default!(bool, false),
-    per_community_ids: default!(bool, false),
+    add_column: bool,
+    rewrite_keys: bool,
+    backfill: Option<&str>,
+    anonymous_writes: bool,
+    worker_writes: bool,
+    per_community_ids: bool,
 ) -> String {
     let o = Options {
         add_column,
@@ -177,12 +170,8 @@ fn audited(action: &str, oid: pg_sys::Oid, steps: &[String], mut detail: serde_j
     ddl
 }
 
-/// `buzz.disable_tenancy(tbl)`: remove the generated policies, the guard and counter triggers,
-/// FORCE and RLS, and the registry entry (declarations of every mode too). The column, its
-/// foreign key and the composite keys stay. Returns the DDL it ran.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn disable_tenancy(tbl: PgRelation) -> String {
+/// `buzz.disable_tenancy` (declared in src/api/tenancy.rs).
+pub(crate) fn disable_tenancy(tbl: PgRelation) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
     plan::check_adoptable(&t);
@@ -233,14 +222,8 @@ fn declarable<'r>(t: &Table, reason: Option<&'r str>, matview_ok: bool) -> &'r s
     reason
 }
 
-/// `buzz.declare_global(tbl, reason)`: record that a table (or a materialized view the relay
-/// may read) is deliberately operator-global. Refused for tenant tables and for tables whose
-/// foreign keys point into tenant tables. The conformance gate fails every materialized view
-/// the relay can read unless it is declared here (what it reads through functions is invisible
-/// to the catalogs), and still fails one that reads tenant data directly.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
+/// `buzz.declare_global` (declared in src/api/tenancy.rs).
+pub(crate) fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
     let reason = declarable(&t, reason, true);
@@ -252,33 +235,37 @@ fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
     audited("tenancy.declare_global", oid, &steps, serde_json::json!({"reason": reason}))
 }
 
-/// `buzz.declare_log(tbl, reason)`: an operator-global log the relay writes (rate-limit
-/// violations, feedback, outboxes): each row names a community, the relay may add rows of the
-/// community it entered only — the guard trigger `buzz_log_guard` refuses others, and rows
-/// without a context unless an operator adds them — and the gate fails any read or change
-/// privilege of the relay on it. The table needs a `community_id uuid` column; it gets the
-/// context as its default and a foreign key to `buzz.communities`.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn declare_log(tbl: PgRelation, reason: Option<&str>) -> String {
+/// `buzz.declare_log` (declared in src/api/tenancy.rs).
+pub(crate) fn declare_log(tbl: PgRelation, reason: Option<&str>, rewrite_keys: bool, per_community_ids: bool) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
     let reason = declarable(&t, reason, false);
+    let k = keys(oid);
+    // ON CONFLICT answers "does this key exist?" with INSERT alone: keys stay per community.
+    if let (false, Some(key)) = (rewrite_keys, k.keys.first()) {
+        raise_detail(Error::TenancyLogKey, &key.index);
+    }
+    if let (false, Some(col)) = (per_community_ids, t.numbered.iter().find(|c| c.in_key)) {
+        raise_detail(Error::TenancyLogKey, &format!("{}.{}", t.name, col.name));
+    }
     let mut steps = Vec::new();
     plan::log_steps(&t, &mut steps);
+    if rewrite_keys {
+        plan::key_steps(&t, &k, &mut steps);
+    }
+    if per_community_ids {
+        plan::id_steps(&t, &mut steps);
+    }
     if t.mode.as_deref() != Some("log") {
         steps.push(plan::register_step(&t, "log", Some(reason), false, false));
     }
     plan::check_privileges(&t, &catalog::grants(), &steps);
-    audited("tenancy.declare_log", oid, &steps, serde_json::json!({"reason": reason}))
+    let detail = serde_json::json!({"reason": reason, "rewrite_keys": rewrite_keys, "per_community_ids": per_community_ids});
+    audited("tenancy.declare_log", oid, &steps, detail)
 }
 
-/// `buzz.declare_operator_only(tbl, reason)`: a table for operators only (moderation records,
-/// admin actions). The gate fails any privilege of the relay on it, by any path; in return it
-/// may keep foreign keys into tenant tables (the relay cannot use them as an oracle).
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn declare_operator_only(tbl: PgRelation, reason: Option<&str>) -> String {
+/// `buzz.declare_operator_only` (declared in src/api/tenancy.rs).
+pub(crate) fn declare_operator_only(tbl: PgRelation, reason: Option<&str>) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
     let reason = declarable(&t, reason, false);
@@ -287,14 +274,8 @@ fn declare_operator_only(tbl: PgRelation, reason: Option<&str>) -> String {
     audited("tenancy.declare_operator_only", oid, &steps, serde_json::json!({"reason": reason}))
 }
 
-/// `buzz.tenancy_sync(tbl)` (called by the `buzz_tenancy_partitions` event trigger): give
-/// every partition of an adopted table the fences its parent has, so partitions created or
-/// attached later are covered. The root's guard trigger marks it as adopted; its write
-/// policies say who may write (a partition then gets, or loses, the write policies to match).
-/// The fence, FORCE and the default are only ever added.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn tenancy_sync(tbl: PgRelation) -> String {
+/// `buzz.tenancy_sync` (declared in src/api/tenancy.rs).
+pub(crate) fn tenancy_sync(tbl: PgRelation) -> String {
     if RUNNING.with(|r| r.get()) {
         return String::new();
     }

@@ -180,7 +180,9 @@ RESET buzz.created_at_floor;
 -- Placeholder trap: before the library is loaded in a backend, a custom setting is only a
 -- placeholder that anyone may SET. The first extension call then discards it (a WARNING we
 -- silence here because it echoes the value). Mutation: reading the context with
--- current_setting() in policies (or no check hook) would honour the forged value.
+-- current_setting() in policies (or no check hook) would honour the forged value. (The trap
+-- needs a backend without the library: the relay role's preload is lifted meanwhile.)
+ALTER ROLE buzz_relay RESET session_preload_libraries;
 \c - buzz_relay
 \set VERBOSITY terse
 SET client_min_messages = error;
@@ -198,6 +200,13 @@ SELECT buzz.current_community() IS NULL AS role_setting_ignored;
 \c - postgres
 \set VERBOSITY terse
 ALTER ROLE buzz_relay RESET buzz_tenancy.context;
+ALTER ROLE buzz_relay SET session_preload_libraries = 'buzz_tenancy';
+-- Preloaded, the setting is the extension's from the first statement: SET is refused.
+\c - buzz_relay
+SET buzz_tenancy.context = :'forged';
+SELECT buzz.current_community() IS NULL AS forged_set_refused;
+\c - postgres
+\set VERBOSITY terse
 
 -- Parallel query: workers receive the context (mutation: keeping it in a Rust static or
 -- thread-local would give the worker no context, so the RLS-fenced count would be 0).

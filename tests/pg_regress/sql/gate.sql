@@ -249,6 +249,20 @@ CREATE RULE peek AS ON INSERT TO relay.peek DO INSTEAD SELECT pubkey FROM relay.
 :new_findings;
 ROLLBACK;
 
+-- The library's hooks must be in place from a session's first statement: the relay role's
+-- sessions preload it (mutation "the gate does not require the library preloaded").
+BEGIN;
+ALTER ROLE buzz_relay RESET session_preload_libraries;
+:new_findings;
+ROLLBACK;
+-- The relay may run the relay API and nothing else of the extension (mutation "functions
+-- outside the relay API pass"); it may not signal other roles' backends (one relay could
+-- terminate every other pool's connections; mutation "pg_signal_backend passes").
+BEGIN;
+GRANT EXECUTE ON FUNCTION buzz.purge_http_seen(), buzz.explain_req(jsonb) TO buzz_relay;
+GRANT pg_signal_backend TO buzz_relay;
+:new_findings;
+ROLLBACK;
 SELECT buzz.assert_conformance('buzz_relay') AS conforms_after;
 SET ROLE buzz_relay;
 BEGIN;

@@ -203,6 +203,120 @@ GRANT EXECUTE ON FUNCTION buzz.enter_community(uuid) TO relay;
 SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
 ROLLBACK;
 
+-- What an outside attack on the adopted deployment found, each now closed.
+-- (1) The library is preloaded for the relay role (the recipe sets it; SANITIZER fails
+-- without, see gate.sql): a fresh backend refuses LOCK and EXPLAIN ANALYZE of shared tables
+-- from its first statement, before any buzz function was called.
+\c - relay
+BEGIN;
+LOCK TABLE app.users, app.messages IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+\c - relay
+EXPLAIN (ANALYZE, COSTS off, TIMING off, SUMMARY off) SELECT 1 FROM app.users WHERE pubkey > 'a';
+\c - postgres
+\set VERBOSITY terse
+-- ... and the relay cannot lift its own preload.
+SET ROLE relay;
+ALTER ROLE relay RESET session_preload_libraries;
+RESET ROLE;
+SELECT setconfig FROM pg_db_role_setting WHERE setrole = 'relay'::regrole;
+
+-- (2) Relay-written logs keep their keys per community: INSERT ... ON CONFLICT needs only
+-- INSERT, so a shared key would tell one community which keys the others wrote, and a shared
+-- identity would let it squat their next ids. declare_log refuses such a log unless it makes
+-- the keys composite and the numbers per community (mutation "declare_log accepts shared
+-- log keys"); the gate fails one changed afterwards (mutation "log keys shared by every
+-- community pass").
+BEGIN;
+CREATE TABLE app.probe_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                            community_id uuid NOT NULL REFERENCES app.communities (id), body text);
+ALTER TABLE app.probe_log OWNER TO app_migrator;
+SET ROLE app_migrator;
+SAVEPOINT s;
+SELECT buzz.declare_log('app.probe_log', 'probe');
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.declare_log('app.probe_log', 'probe', rewrite_keys => true);
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.declare_log('app.probe_log', 'probe', rewrite_keys => true, per_community_ids => true) <> '' AS declared;
+RESET ROLE;
+ROLLBACK;
+BEGIN;
+CREATE TABLE app.probe_log (community_id uuid NOT NULL REFERENCES app.communities (id), pubkey text UNIQUE);
+ALTER TABLE app.probe_log OWNER TO app_migrator;
+SET ROLE app_migrator;
+SAVEPOINT s;
+SELECT buzz.declare_log('app.probe_log', 'probe');
+ROLLBACK TO SAVEPOINT s;
+SELECT buzz.declare_log('app.probe_log', 'probe', rewrite_keys => true) <> '' AS declared;
+RESET ROLE;
+ROLLBACK;
+BEGIN;
+CREATE UNIQUE INDEX rate_limit_pubkey ON app.rate_limit_violations (pubkey);
+ALTER TABLE app.feedback ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX feedback_seq ON app.feedback (community_id, seq);
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+-- With the recipe's keys, an id alpha writes does not exist for beta, and beta's own rows
+-- are numbered by beta's counter.
+SET ROLE relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+INSERT INTO app.feedback (id, body) VALUES (7, 'alpha writes id 7') ON CONFLICT DO NOTHING;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token');
+INSERT INTO app.feedback (id, body) VALUES (7, 'beta probes id 7') ON CONFLICT DO NOTHING;
+INSERT INTO app.feedback (body) VALUES ('beta, numbered by its own counter');
+COMMIT;
+-- (8) Without a context, a row that needs a per-community number gets the catalog's answer
+-- (mutation "per-community counters without a context raise raw errors").
+INSERT INTO app.delivery_log (community_id, subscriber) VALUES (:'beta', 'x');
+RESET ROLE;
+SELECT c.slug, f.id, f.body FROM app.feedback f JOIN app.communities c ON c.id = f.community_id ORDER BY 1, 2;
+
+-- (3) The registry mirror follows every change that routes traffic (mutation "the registry
+-- mirror ignores host updates and deletes"): a host moved to another community, a host
+-- deleted, a new signing key; TRUNCATE is refused.
+BEGIN;
+UPDATE app.community_domains SET community_id = :'beta' WHERE host = 'd.example';
+DELETE FROM app.community_domains WHERE host = 'g.example';
+UPDATE app.communities SET signing_pubkey = :'carol' WHERE slug = 'gamma';
+SELECT h.host, c.slug FROM buzz.community_hosts h JOIN buzz.communities c ON c.id = h.community_id ORDER BY 1;
+SELECT signing_pubkey = :'carol' AS gamma_key_mirrored FROM buzz.communities WHERE slug = 'gamma';
+SAVEPOINT s;
+TRUNCATE app.community_domains CASCADE;
+ROLLBACK TO SAVEPOINT s;
+UPDATE app.communities SET slug = 'gamma-two' WHERE slug = 'gamma';
+ROLLBACK;
+
+-- (4) What is derived from a table the relay may not read is not readable either: a view
+-- over the registry (through another view), a sequence numbering a log; nor can it set a
+-- sequence that numbers a tenant table (mutations "views over the registry pass", "sequences
+-- of logs pass"). (6) An operator-only table's foreign key may not act on the relay's
+-- deletes (mutation "operator-only cascades pass"); a plain one is reported (see above).
+BEGIN;
+CREATE VIEW app.community_names AS SELECT id, slug FROM app.communities;
+CREATE VIEW app.community_names_again AS SELECT slug FROM app.community_names;
+GRANT SELECT ON app.community_names_again TO relay;
+ALTER TABLE app.outbox ADD COLUMN n bigserial;
+GRANT USAGE ON SEQUENCE app.outbox_n_seq TO relay;
+ALTER TABLE app.reactions ADD COLUMN n bigserial;
+GRANT UPDATE ON SEQUENCE app.reactions_n_seq TO relay;
+ALTER TABLE app.admin_actions DROP CONSTRAINT admin_actions_report_community_id_report_id_fkey,
+    ADD FOREIGN KEY (report_community_id, report_id) REFERENCES app.reports (community_id, id) ON DELETE CASCADE;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+
+-- (5) The worker role has a gate of its own (the recipe runs it): judged like a relay, except
+-- that it may enter communities by id (mutation "workers judged without an API allowlist").
+BEGIN;
+GRANT SELECT ON app.admin_actions, app.feedback TO relay_worker;
+GRANT EXECUTE ON FUNCTION buzz.enter(text) TO relay_worker;
+SELECT check_id, object, detail FROM buzz.conformance('relay_worker', 'worker') WHERE status = 'fail';
+ROLLBACK;
+SELECT count(*) AS worker_judged_as_relay_fails FROM buzz.conformance('relay_worker') WHERE status = 'fail';
+SELECT buzz.conformance('relay', 'janitor');
+
 \c :regress_db
 DROP DATABASE relaydb;
 DROP ROLE relay, relay_worker, app_migrator;

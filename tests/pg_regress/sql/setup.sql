@@ -8,6 +8,8 @@ CREATE EXTENSION buzz_tenancy;
 -- The relay role: LOGIN, nothing else; setup_relay_role grants exactly the relay API.
 CREATE ROLE buzz_relay LOGIN;
 SELECT buzz.setup_relay_role('buzz_relay');
+-- Hooks in place from a session's first statement (SANITIZER fails otherwise; see explain.sql).
+ALTER ROLE buzz_relay SET session_preload_libraries = 'buzz_tenancy';
 SELECT buzz.create_community('alpha', 'Alpha', 'allowlist') IS NOT NULL AS alpha_created;
 SELECT buzz.create_community('beta', 'Beta', 'open') IS NOT NULL AS beta_created;
 SELECT buzz.add_host('alpha', 'A.Example'), buzz.add_host('alpha', 'alpha.example:8443'),
