@@ -13,8 +13,7 @@ use crate::resolve::normalize_host;
 
 fn community_id(slug: &str) -> Uuid {
     crate::spi_cache::one::<Uuid>("SELECT id FROM buzz.communities WHERE slug = $1", &[slug.into()])
-        .ok()
-        .flatten()
+        .or_raise() // a database error is an incident, not an unknown community
         .unwrap_or_else(|| raise(Error::CommunityUnknown))
 }
 

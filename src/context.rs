@@ -30,6 +30,9 @@ thread_local! {
 
 /// Refuse any value not installed by this module. Clearing is always allowed (fails closed);
 /// the boot value and parallel-worker state restore are PostgreSQL's own bookkeeping.
+///
+/// SAFETY: PostgreSQL calls it with `newval` pointing at the proposed value (a C string or
+/// NULL); it reads that and this module's Cell, nothing else.
 unsafe extern "C-unwind" fn check_context(
     newval: *mut *mut c_char,
     _extra: *mut *mut c_void,
@@ -46,6 +49,8 @@ unsafe extern "C-unwind" fn check_context(
 }
 
 pub fn init() {
+    // SAFETY: called once from _PG_init; the name, descriptions and CONTEXT_VALUE are statics
+    // that live as long as the library, as DefineCustomStringVariable requires.
     unsafe {
         pg_sys::DefineCustomStringVariable(
             CONTEXT_GUC.as_ptr(),
@@ -60,10 +65,7 @@ pub fn init() {
             None,
             None,
         );
-        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
         pg_sys::MarkGUCPrefixReserved(c"buzz_tenancy".as_ptr());
-        #[cfg(any(feature = "pg13", feature = "pg14"))]
-        pg_sys::EmitWarningsOnPlaceholders(c"buzz_tenancy".as_ptr());
     }
 }
 
@@ -146,10 +148,13 @@ pub fn parse_uuid(s: &str) -> Option<Uuid> {
 
 /// The context of this transaction, if any.
 pub fn current() -> Option<Context> {
+    // SAFETY: CONTEXT_VALUE is the setting's storage, written only by PostgreSQL's GUC code on
+    // this backend's only thread; it is NULL or a NUL-terminated string it owns.
     let raw = unsafe { CONTEXT_VALUE };
     if raw.is_null() {
         return None;
     }
+    // SAFETY: non-NULL, so a valid C string (see above), read before anything can change it.
     let s = unsafe { CStr::from_ptr(raw) }.to_str().ok()?;
     if s.is_empty() {
         return None;
@@ -190,6 +195,7 @@ impl Drop for AllowSet {
 pub fn install(ctx: &Context, action: pg_sys::GucAction::Type) {
     let value = ctx.encode();
     let _allow = AllowSet::new();
+    // SAFETY: NUL-terminated name and value that outlive the call; PostgreSQL copies the value.
     unsafe {
         pg_sys::set_config_option(
             CONTEXT_GUC.as_ptr(),

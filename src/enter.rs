@@ -38,13 +38,14 @@ struct Binding {
     statement: pg_sys::TimestampTz,
 }
 
+/// SAFETY: PostgreSQL calls it at transaction events; it only touches this module's Cells and
+/// reads backend state through `crate::pg`.
 unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE) {
         XACT_SEQ.with(|n| n.set(n.get() + 1));
-        // SAFETY: both only read backend state (SPI's stack pointer, the statement's start).
-        if unsafe { pg_sys::SPI_inside_nonatomic_context() } {
-            ENDED_INSIDE.with(|e| e.set(Some(unsafe { pg_sys::GetCurrentStatementStartTimestamp() })));
+        if crate::pg::inside_nonatomic_procedure() {
+            ENDED_INSIDE.with(|e| e.set(Some(crate::pg::statement_start())));
         }
     }
 }
@@ -66,8 +67,7 @@ fn bind(community: Uuid) {
     let now = Binding {
         community,
         xact: XACT_SEQ.with(Cell::get),
-        // SAFETY: reads the current statement's start time.
-        statement: unsafe { pg_sys::GetCurrentStatementStartTimestamp() },
+        statement: crate::pg::statement_start(),
     };
     match BOUND.with(Cell::get) {
         Some(b) if b.community != community => {
@@ -95,16 +95,12 @@ fn set_transaction_context(ctx: &Context) {
 /// afterwards — how operator functions, owned by the RLS-bound owner role, reach one
 /// community's rows. On error the transaction (or subtransaction) abort restores it.
 pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
-    // SAFETY: opens a GUC nest level, closed below (an error unwinds through the (sub)transaction
-    // abort, which restores the setting).
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    let ctx = Context { community, host: String::new(), actor: None, token: None, worker: false };
-    crate::sanitize::note_role();
-    context::install(&ctx, pg_sys::GucAction::GUC_ACTION_SAVE);
-    let out = f();
-    // SAFETY: closes the nest level opened above, keeping nothing of it.
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    out
+    crate::pg::with_guc_nest_level(|| {
+        let ctx = Context { community, host: String::new(), actor: None, token: None, worker: false };
+        crate::sanitize::note_role();
+        context::install(&ctx, pg_sys::GucAction::GUC_ACTION_SAVE);
+        f()
+    })
 }
 
 /// Bind this transaction to `community` as a background worker (`buzz.enter_community`, for

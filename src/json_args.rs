@@ -24,6 +24,7 @@ pub struct JsonText(pub String);
 pub struct JsonbText(pub String);
 
 impl FromDatum for JsonText {
+    /// SAFETY: the caller (pgrx's argument unboxing) passes a datum of the declared type.
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, oid: pg_sys::Oid) -> Option<Self> {
         // SAFETY: a json datum is a text varlena; String's FromDatum detoasts and copies it.
         unsafe { String::from_polymorphic_datum(datum, is_null, oid) }.map(JsonText)
@@ -31,6 +32,7 @@ impl FromDatum for JsonText {
 }
 
 impl FromDatum for JsonbText {
+    /// SAFETY: the caller (pgrx's argument unboxing) passes a datum of the declared type.
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
         if is_null {
             return None;

@@ -6,6 +6,9 @@
 
 use pgrx::prelude::*;
 
+#[cfg(not(feature = "pg15"))]
+compile_error!("buzz_tenancy is built and tested for PostgreSQL 15 only: build with the pg15 feature");
+
 mod admin;
 mod api;
 mod audit;
@@ -20,6 +23,7 @@ mod incident;
 mod json_args;
 mod member_list;
 mod nostr;
+mod pg;
 mod relay_info;
 mod resolve;
 mod sanitize;

@@ -16,7 +16,7 @@ const SUPPORTED_NIPS: &[u32] = &[1, 9, 11, 40, 42, 45, 98];
 pub(crate) fn relay_info(host: Option<&str>) -> Option<pgrx::JsonB> {
     crate::incident::guard(|| {
         let (community, _) = resolve::try_community_for_host(host?)?;
-        let row = crate::spi_cache::query(
+        let row = crate::spi_cache::read_query(
             "SELECT name, signing_pubkey, admission FROM buzz.communities WHERE id = $1",
             &[community.into()],
             |rows| {

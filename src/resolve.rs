@@ -85,7 +85,10 @@ thread_local! {
     static HOSTS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
 
-/// Relcache callback: only touches Cells, so it is safe whenever PostgreSQL calls it.
+/// Relcache callback.
+///
+/// SAFETY: PostgreSQL calls it with a relation oid (or InvalidOid); it only touches this
+/// module's Cells, so it is sound whenever it is called.
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let ours = HOSTS_RELID.with(Cell::get);
     if relid == pg_sys::InvalidOid || ours == pg_sys::InvalidOid || relid == ours {
@@ -94,6 +97,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 pub fn init() {
+    // SAFETY: called once from _PG_init; the callback above needs no argument.
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
 }
 
@@ -122,8 +126,7 @@ fn lookup(host: &str) -> Option<Uuid> {
     // with, and nothing read under REPEATABLE READ / SERIALIZABLE — that snapshot can predate
     // an invalidation this backend already accepted, and a stale entry would then outlive the
     // transaction (a removed host still entering, a remapped one reaching its old community).
-    // SAFETY: a plain read of PostgreSQL's global, on the backend's only thread.
-    let snapshot_is_current = unsafe { pg_sys::XactIsoLevel } < pg_sys::XACT_REPEATABLE_READ as i32;
+    let snapshot_is_current = !crate::pg::snapshot_is_fixed();
     if snapshot_is_current && INVALIDATIONS.with(Cell::get) == before && HOSTS_GENERATION.with(Cell::get) == before {
         HOSTS.with(|m| m.borrow_mut().insert(host.to_owned(), community));
     }
@@ -135,7 +138,7 @@ pub(crate) fn invalidate_host_cache() {
     let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'buzz.community_hosts'::regclass::oid")
         .or_raise()
         .unwrap_or_else(|| raise(Error::Internal));
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    crate::pg::invalidate_relcache(relid);
 }
 
 /// The community serving `host` (normalized), or None for an unmapped or malformed host.

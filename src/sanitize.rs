@@ -39,6 +39,8 @@ thread_local! {
 }
 
 pub fn init() {
+    // SAFETY: called once from _PG_init, before any statement runs; the previous hook is kept
+    // and chained.
     unsafe {
         PREV_HOOK = pg_sys::emit_log_hook;
         pg_sys::emit_log_hook = Some(hook);
@@ -50,8 +52,8 @@ pub fn init() {
 pub fn note_role() {
     // superuser_arg keeps its own cache, invalidated when pg_authid changes, so a role that
     // loses SUPERUSER is sanitized from its next context on.
-    let role = unsafe { pg_sys::GetOuterUserId() };
-    let is_super = unsafe { pg_sys::superuser_arg(role) };
+    let role = crate::pg::outer_role();
+    let is_super = crate::pg::is_superuser(role);
     ROLE.with(|r| r.set(Some((role, is_super))));
 }
 
@@ -62,8 +64,7 @@ pub fn note_role() {
 /// is higher. (It is superuser-only; a relay that holds SET privilege on it could raise it
 /// again later in the transaction, which is why the conformance gate fails that privilege.)
 pub fn pin_error_logging() {
-    // SAFETY: a plain read of PostgreSQL's global, on the backend's only thread.
-    let level = unsafe { pg_sys::log_min_messages };
+    let level = crate::pg::log_min_messages();
     if level <= pg_sys::PGERROR as i32 && level != pg_sys::LOG as i32 {
         return;
     }
@@ -86,10 +87,12 @@ pub fn pin_error_logging() {
 
 /// Unknown roles count as non-superusers: sanitizing too much is the safe mistake.
 fn acting_as_superuser() -> bool {
-    let role = unsafe { pg_sys::GetOuterUserId() };
+    let role = crate::pg::outer_role();
     matches!(ROLE.with(|r| r.get()), Some((o, true)) if o == role)
 }
 
+/// SAFETY: PostgreSQL calls it with the ErrorData being emitted (or NULL), on the backend's
+/// only thread; the fields it replaces are allocated in that error's memory context.
 unsafe extern "C-unwind" fn hook(edata: *mut pg_sys::ErrorData) {
     if !edata.is_null() && !IN_HOOK.with(|h| h.get()) {
         IN_HOOK.with(|h| h.set(true));
@@ -106,6 +109,7 @@ unsafe extern "C-unwind" fn hook(edata: *mut pg_sys::ErrorData) {
     }
 }
 
+/// SAFETY: `e` is the error being emitted (its strings are valid C strings or NULL).
 unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
     if e.elevel != pg_sys::PGERROR as i32 || !e.output_to_client || pg_sys::ParallelWorkerNumber >= 0 {
         // Parallel workers hand their errors to the leader, which sanitizes them once.
@@ -188,7 +192,7 @@ fn classify(code: i32) -> Error {
 }
 
 /// Clear every field that could carry names or values.
-unsafe fn strip(e: &mut pg_sys::ErrorData) {
+fn strip(e: &mut pg_sys::ErrorData) {
     e.detail = std::ptr::null_mut();
     e.detail_log = std::ptr::null_mut();
     e.hint = std::ptr::null_mut();
@@ -206,7 +210,7 @@ unsafe fn strip(e: &mut pg_sys::ErrorData) {
 }
 
 /// Clear where in the code the error was raised (and any backtrace).
-unsafe fn strip_location(e: &mut pg_sys::ErrorData) {
+fn strip_location(e: &mut pg_sys::ErrorData) {
     e.filename = std::ptr::null();
     e.lineno = 0;
     e.funcname = std::ptr::null();
@@ -214,12 +218,15 @@ unsafe fn strip_location(e: &mut pg_sys::ErrorData) {
 }
 
 /// Replace the message with a copy in the error's own memory context (PostgreSQL may pfree it).
+///
+/// SAFETY: `e` is an ErrorData being emitted, whose `assoc_context` is NULL or a live context.
 unsafe fn set_message(e: &mut pg_sys::ErrorData, msg: &str) {
     let Ok(c) = CString::new(msg) else { return };
     let cxt = if e.assoc_context.is_null() { pg_sys::ErrorContext } else { e.assoc_context };
     e.message = pg_sys::MemoryContextStrdup(cxt, c.as_ptr());
 }
 
+/// SAFETY: `p` is NULL or a NUL-terminated string valid for the call.
 unsafe fn text(p: *const c_char) -> String {
     if p.is_null() {
         String::new()

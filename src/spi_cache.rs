@@ -3,8 +3,11 @@
 //! `Spi::get_one_with_args` parses and plans its SQL on every call; for the hot paths (enter
 //! with a token, publish, req) that was most of their cost. Here each statement is prepared
 //! once (`SPI_prepare` + `SPI_keepplan`) and re-executed; PostgreSQL's plan cache re-plans it
-//! after DDL and picks custom or generic plans as usual. Plans are `prepare_mut` so every
-//! execution takes a fresh snapshot (READ COMMITTED semantics the locking relies on).
+//! after DDL and picks custom or generic plans as usual. A plan is kept per SQL text, argument
+//! types and access: statements of writing functions are `prepare_mut` (every execution takes
+//! a fresh snapshot: the READ COMMITTED semantics the locking relies on); those of STABLE
+//! functions (`req`, `count`, `relay_info`) run read-only (`read_one`, `read_query`,
+//! `select_dynamic`), in the caller's snapshot, and PostgreSQL refuses any write in them.
 //! They run as the SECURITY DEFINER owner, so RLS applies exactly as to uncached SQL.
 
 use std::cell::RefCell;
@@ -22,21 +25,32 @@ const MAX_DYNAMIC: usize = 256;
 
 thread_local! {
     /// Fixed statements of the extension's own code: a bounded set, never evicted.
-    static PLANS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
     /// Dynamic statements (one per req filter shape), evicted wholesale when full.
     static DYNAMIC: RefCell<HashMap<String, Rc<CustomPlan>>> = RefCell::new(HashMap::new());
+}
+
+/// A kept plan is valid only for the argument types it was prepared with, and only for its
+/// access: the same text called read-only and read-write is two plans.
+#[derive(PartialEq, Eq, Hash)]
+struct PlanKey {
+    sql: String,
+    types: Vec<u32>,
+    writes: bool,
 }
 
 /// The kept plan for `sql` with the argument types of `args`, preparing it on first use.
 /// Returned as an `Rc` so no borrow is held while it runs (execution can re-enter, e.g. via a
 /// trigger that calls back into the extension).
-fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> spi::Result<Rc<OwnedPreparedStatement>> {
-    if let Some(p) = PLANS.with(|m| m.borrow().get(sql).cloned()) {
+fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>], writes: bool) -> spi::Result<Rc<OwnedPreparedStatement>> {
+    let key = PlanKey { sql: sql.to_owned(), types: args.iter().map(|a| u32::from(a.oid())).collect(), writes };
+    if let Some(p) = PLANS.with(|m| m.borrow().get(&key).cloned()) {
         return Ok(p);
     }
     let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
-    let kept = Rc::new(client.prepare_mut(sql, &types)?.keep());
-    PLANS.with(|m| m.borrow_mut().insert(sql.to_owned(), kept.clone()));
+    let prepared = if writes { client.prepare_mut(sql, &types)? } else { client.prepare(sql, &types)? };
+    let kept = Rc::new(prepared.keep());
+    PLANS.with(|m| m.borrow_mut().insert(key, kept.clone()));
     Ok(kept)
 }
 
@@ -48,6 +62,7 @@ pub struct CustomPlan(pg_sys::SPIPlanPtr);
 
 impl Drop for CustomPlan {
     fn drop(&mut self) {
+        // SAFETY: a plan kept by SPI_keepplan in `custom_plan`, freed exactly once, here.
         unsafe { pg_sys::SPI_freeplan(self.0) };
     }
 }
@@ -58,6 +73,8 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
     }
     let text = std::ffi::CString::new(sql).expect("generated SQL has no NUL");
     let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
+    // SAFETY: the SQL and type array outlive the call; the plan is kept (moved out of SPI's
+    // procedure memory) before it is stored, and owned by the CustomPlan that frees it.
     let plan = unsafe {
         let p = pg_sys::SPI_prepare_cursor(
             text.as_ptr(),
@@ -92,8 +109,11 @@ pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut
                 None => (pg_sys::Datum::from(0), b'n' as std::ffi::c_char),
             })
             .unzip();
+        // SAFETY: inside connect_mut (SPI connected); values and nulls have one entry per
+        // parameter of the plan; the tuple table is read before SPI is left.
         unsafe {
-            let rc = pg_sys::SPI_execute_plan(plan.0, values.as_mut_ptr(), nulls.as_mut_ptr(), false, 0);
+            // read_only: `req` and `count` are STABLE, and their statement is a plain SELECT.
+            let rc = pg_sys::SPI_execute_plan(plan.0, values.as_mut_ptr(), nulls.as_mut_ptr(), true, 0);
             if rc != pg_sys::SPI_OK_SELECT as i32 {
                 crate::errors::raise(crate::errors::Error::Internal);
             }
@@ -114,9 +134,33 @@ pub fn query<R>(
     f: impl FnOnce(SpiTupleTable<'_>) -> spi::Result<R>,
 ) -> spi::Result<R> {
     Spi::connect_mut(|client| {
-        let p = plan(client, sql, args)?;
+        let p = plan(client, sql, args, true)?;
         let rows = client.update(&*p, None, args)?;
         f(rows)
+    })
+}
+
+/// As [`query`], read-only: for STABLE functions (a write in `sql` is refused).
+pub fn read_query<R>(
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+    f: impl FnOnce(SpiTupleTable<'_>) -> spi::Result<R>,
+) -> spi::Result<R> {
+    Spi::connect(|client| {
+        let p = plan(&client, sql, args, false)?;
+        let rows = client.select(&*p, None, args)?;
+        f(rows)
+    })
+}
+
+/// As [`two`], read-only.
+pub fn read_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+) -> spi::Result<(Option<A>, Option<B>)> {
+    read_query(sql, args, |rows| match rows.first().get_two::<A, B>() {
+        Err(spi::Error::InvalidPosition) => Ok((None, None)),
+        other => other,
     })
 }
 

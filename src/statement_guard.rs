@@ -37,7 +37,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgList;
 
-use crate::errors::{raise, Error};
+use crate::errors::{raise, Error, OrRaise};
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
@@ -61,13 +61,13 @@ pub fn init() {
     }
 }
 
+/// SAFETY: PostgreSQL calls it at transaction events; it only touches this module's Cells.
 unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
     if matches!(event, XACT_EVENT_ABORT) {
         EXPLAINING.with(|e| e.set(0));
     }
-    // SAFETY: SPI_inside_nonatomic_context only reads SPI's own stack pointer.
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT) && unsafe { pg_sys::SPI_inside_nonatomic_context() } {
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT) && crate::pg::inside_nonatomic_procedure() {
         // COMMIT/ROLLBACK inside a procedure or DO block: PostgreSQL has just held its pinned
         // (loop) portals.
         MAYBE_HELD.with(|m| m.set(true));
@@ -88,6 +88,7 @@ impl Drop for Explaining {
     }
 }
 
+/// SAFETY: installed as ExecutorStart_hook; PostgreSQL calls it with a valid QueryDesc.
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     // SAFETY: PostgreSQL passes a valid QueryDesc whose planned statement it is about to run.
@@ -139,6 +140,7 @@ fn shared_relation(relid: pg_sys::Oid, views: bool) -> bool {
     }
 }
 
+/// SAFETY: installed as ProcessUtility_hook; PostgreSQL calls it with valid arguments.
 #[pg_guard]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn utility(
@@ -169,9 +171,9 @@ unsafe extern "C-unwind" fn utility(
 ///
 /// SAFETY: `stmt` must be a valid utility statement node.
 unsafe fn check(stmt: *mut pg_sys::Node) {
-    // SAFETY: superuser() reads the current user's cached role attributes.
-    let superuser = || unsafe { pg_sys::superuser() };
+    let superuser = crate::pg::current_is_superuser;
     if pgrx::is_a(stmt, pg_sys::NodeTag::T_DeclareCursorStmt) {
+        // SAFETY: the tag says it is a DeclareCursorStmt.
         let declare = unsafe { &*stmt.cast::<pg_sys::DeclareCursorStmt>() };
         if declare.options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 {
             if crate::context::current().is_some() && !superuser() {
@@ -180,7 +182,9 @@ unsafe fn check(stmt: *mut pg_sys::Node) {
             MAYBE_HELD.with(|m| m.set(true));
         }
     } else if pgrx::is_a(stmt, pg_sys::NodeTag::T_LockStmt) {
+        // SAFETY: the tag says it is a LockStmt, which locks_shared_table then reads.
         let lock = unsafe { &*stmt.cast::<pg_sys::LockStmt>() };
+        // SAFETY: as above.
         if !superuser() && unsafe { locks_shared_table(lock) } {
             raise(Error::LockTable);
         }
@@ -217,14 +221,14 @@ pub fn refuse_if_held() {
     if !MAYBE_HELD.with(Cell::get) {
         return;
     }
-    let names: Option<Vec<String>> = Spi::connect(|c| {
+    let names: Vec<String> = Spi::connect(|c| {
         c.select("SELECT name FROM pg_catalog.pg_cursors", None, &[])?
             .map(|row| row.get::<String>(1))
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.into_iter().flatten().collect())
     })
-    .ok();
-    let held = names.is_none_or(|names| names.iter().any(|name| holds(name)));
+    .or_raise();
+    let held = names.iter().any(|name| holds(name));
     if held {
         raise(Error::HoldCursor);
     }

@@ -5,7 +5,6 @@ pub mod nip98;
 pub mod sessions;
 pub mod tokens;
 
-use pgrx::pg_sys;
 
 use crate::errors::{raise, Error};
 
@@ -24,9 +23,5 @@ pub fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) ->
 
 /// `N` bytes from PostgreSQL's strong random source (OpenSSL or /dev/urandom).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    if !unsafe { pg_sys::pg_strong_random(buf.as_mut_ptr().cast(), N) } {
-        raise(Error::Internal);
-    }
-    buf
+    crate::pg::strong_random::<N>().unwrap_or_else(|| raise(Error::Internal))
 }

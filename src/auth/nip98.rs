@@ -103,7 +103,7 @@ fn claim(community: pgrx::Uuid, event_id: &str) -> bool {
 /// A claim (or a nonce's use) must be recordable: never hand out a context in a read-only
 /// transaction or on a standby, where it could not be consumed (§12.9).
 fn refuse_unrecordable() {
-    if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
+    if crate::pg::read_only() {
         raise(Error::HttpReadOnly);
     }
 }
@@ -156,7 +156,7 @@ pub(crate) fn claim_http(
     body_sha256: Option<&str>,
 ) -> String {
     crate::incident::guard(|| {
-        if unsafe { pg_sys::IsTransactionBlock() } {
+        if crate::pg::in_transaction_block() {
             raise(Error::HttpClaimInTransaction);
         }
         let req = Request { method: method.unwrap_or(""), url: url.unwrap_or(""), body_sha256 };

@@ -61,7 +61,7 @@ pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGra
     }) else {
         return None;
     };
-    if !unsafe { pg_sys::XactReadOnly } {
+    if !crate::pg::xact_read_only() {
         crate::spi_cache::run(
             "UPDATE buzz.api_tokens SET last_used_at = clock_timestamp()
               WHERE community_id = $1 AND token_hash = $2

@@ -133,7 +133,7 @@ fn reader() -> Option<Reader> {
     let ctx = context::current()?;
     let actor = ctx.actor?;
     // Admission and the readable channels in one round trip.
-    let (member, channels) = crate::spi_cache::two::<bool, Vec<Uuid>>(
+    let (member, channels) = crate::spi_cache::read_two::<bool, Vec<Uuid>>(
         "SELECT EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2),
                 ARRAY(SELECT c.id FROM buzz.channels c
                        WHERE c.community_id = $1
@@ -176,8 +176,11 @@ impl IntoDatum for RawJsonb {
 
 pgrx::impl_sql_translatable!(RawJsonb, "jsonb");
 
+// SAFETY: a RawJsonb is a jsonb datum copied into the SRF's multi-call memory context (see
+// `req`), so it is valid to return as this function's jsonb result.
 unsafe impl pgrx::callconv::BoxRet for RawJsonb {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: see the impl.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }
@@ -299,10 +302,13 @@ pub(crate) fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb
         }
         let q = build(&r, &filters, false);
         // The SRF's multi-call context: results must outlive SPI's own memory.
+        // SAFETY: a plain read of the backend's current memory context.
         let upper = unsafe { pg_sys::CurrentMemoryContext };
         let mut rows = Vec::new();
         crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
             if let Some(d) = d {
+                // SAFETY: `d` is a jsonb datum of the current SPI row; the copy is made in the
+                // upper context, so it outlives SPI's memory.
                 let copy = unsafe {
                     PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
                 };

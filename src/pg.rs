@@ -1,0 +1,95 @@
+//! Safe wrappers over the PostgreSQL backend state the extension probes: transaction and
+//! statement state, the current role, random bytes, GUC nesting, relcache invalidation. Each
+//! wraps one FFI call whose only precondition is "called in a backend, on its only thread,
+//! inside a transaction" — true for every caller (SQL functions, hooks, callbacks), so the
+//! rest of the crate calls these without `unsafe`. Hooks themselves (`sanitize`,
+//! `statement_guard`, `context`, `resolve`, `enter`) and raw SPI plans (`spi_cache`) keep
+//! their FFI in their own module, each site with its `SAFETY` note.
+
+use pgrx::pg_sys;
+
+/// `n` bytes from PostgreSQL's strong random source, or None if it failed.
+pub fn strong_random<const N: usize>() -> Option<[u8; N]> {
+    let mut buf = [0u8; N];
+    // SAFETY: writes exactly N bytes into a buffer of N bytes.
+    unsafe { pg_sys::pg_strong_random(buf.as_mut_ptr().cast(), N) }.then_some(buf)
+}
+
+/// True when the transaction cannot write: `SET TRANSACTION READ ONLY`, or a hot standby.
+pub fn read_only() -> bool {
+    // SAFETY: reads a backend global and asks the shared recovery state; no preconditions.
+    unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() }
+}
+
+/// True when the transaction was declared read-only (`XactReadOnly`; set on a standby too).
+pub fn xact_read_only() -> bool {
+    // SAFETY: a plain read of a backend global.
+    unsafe { pg_sys::XactReadOnly }
+}
+
+/// True inside an explicit transaction block (`BEGIN` … `COMMIT`).
+pub fn in_transaction_block() -> bool {
+    // SAFETY: reads the backend's transaction state.
+    unsafe { pg_sys::IsTransactionBlock() }
+}
+
+/// True when the transaction's snapshot is fixed for its lifetime (REPEATABLE READ or
+/// SERIALIZABLE): what it reads may be older than the latest commit.
+pub fn snapshot_is_fixed() -> bool {
+    // SAFETY: a plain read of a backend global.
+    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+/// The start time of the current top-level statement (also inside procedures and functions).
+pub fn statement_start() -> pg_sys::TimestampTz {
+    // SAFETY: reads the backend's transaction state.
+    unsafe { pg_sys::GetCurrentStatementStartTimestamp() }
+}
+
+/// True while a procedure (or DO block) that may COMMIT is running: SPI is non-atomic.
+pub fn inside_nonatomic_procedure() -> bool {
+    // SAFETY: reads SPI's stack pointer; valid whether or not SPI is connected.
+    unsafe { pg_sys::SPI_inside_nonatomic_context() }
+}
+
+/// The role the session authenticated as, or `SET ROLE` to (not a SECURITY DEFINER's owner).
+pub fn outer_role() -> pg_sys::Oid {
+    // SAFETY: reads the backend's user state.
+    unsafe { pg_sys::GetOuterUserId() }
+}
+
+/// True if `role` is a superuser.
+pub fn is_superuser(role: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup; an unknown role is simply not a superuser.
+    unsafe { pg_sys::superuser_arg(role) }
+}
+
+/// True if the current user (as of now, inside SECURITY DEFINER code the owner) is a superuser.
+pub fn current_is_superuser() -> bool {
+    // SAFETY: as `is_superuser`, for the current user.
+    unsafe { pg_sys::superuser() }
+}
+
+/// The server's `log_min_messages` as the elog level it currently is.
+pub fn log_min_messages() -> i32 {
+    // SAFETY: a plain read of a backend global.
+    unsafe { pg_sys::log_min_messages }
+}
+
+/// Run `f` inside a new GUC nesting level that is discarded afterwards (settings changed by
+/// `f` with `GUC_ACTION_SAVE` revert when it returns). If `f` raises, the transaction's abort
+/// unwinds the level.
+pub fn with_guc_nest_level<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: opens a nest level; AtEOXact_GUC below closes exactly this level.
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    let out = f();
+    // SAFETY: closes the level opened above, keeping nothing of it.
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    out
+}
+
+/// Invalidate every backend's relcache entry of `relid` at commit (a cross-backend signal).
+pub fn invalidate_relcache(relid: pg_sys::Oid) {
+    // SAFETY: queues an invalidation message; an unknown oid is harmless.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
+}
