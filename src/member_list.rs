@@ -11,44 +11,32 @@
 use pgrx::prelude::*;
 use serde_json::json;
 
-use crate::authorize::check_pubkey;
+use crate::authorize::{check_pubkey, signing_key};
 use crate::context;
 use crate::errors::{raise, Error, OrRaise};
-use crate::nostr::event;
-
-pub const MEMBER_LIST_KIND: u16 = 13534;
-
-/// The context community's signing pubkey, if it has one.
-pub fn signing_key(community: pgrx::Uuid) -> Option<String> {
-    crate::spi_cache::one::<String>("SELECT signing_pubkey FROM buzz.communities WHERE id = $1", &[community.into()])
-        .or_raise()
-}
+use crate::nostr::event::{self, Secs};
+use crate::nostr::kinds;
 
 /// `buzz.apply_member_list` (declared in src/api/relay.rs).
 pub(crate) fn apply_member_list(list_event: Option<&str>) -> TableIterator<'static, (name!(added, i64), name!(removed, i64))> {
     crate::incident::guard(|| {
         let ctx = context::require();
-        let parsed = event::parse(list_event.unwrap_or("")).or_raise();
-        if parsed.kind != MEMBER_LIST_KIND {
-            raise(Error::MemberListKind);
-        }
-        let verified = parsed.check_id().and_then(|p| p.check_sig()).or_raise();
+        let now = crate::pg::now();
+        let verified = event::verify_with(list_event.unwrap_or(""), event::of_kind(kinds::MEMBER_LIST, Error::MemberListKind)).or_raise();
         let ev = verified.event();
         // The key comes from the entered community, never from the event (S7).
         if signing_key(ctx.community).as_deref() != Some(ev.pubkey_hex().as_str()) {
             raise(Error::MemberListForeignKey);
         }
         // A list dated in the future would freeze the membership until then.
-        if ev.created_at > crate::auth::now_secs() + crate::gucs::MAX_FUTURE.get() as u64 {
-            raise(Error::TooFarInFuture);
-        }
+        ev.check_not_future(now).or_raise();
         let mut members: Vec<String> = ev.tag_values("member").map(str::to_owned).collect();
         if members.iter().any(|m| check_pubkey(m).is_err()) {
             raise(Error::PubkeyMalformed);
         }
         members.sort_unstable();
         members.dedup();
-        let id = hex::encode(ev.id);
+        let id = ev.id_hex();
         // Newer than the last applied list, or refused; the row lock serializes two lists.
         let fresh = crate::spi_cache::one::<bool>(
             "WITH up AS (
@@ -58,7 +46,7 @@ pub(crate) fn apply_member_list(list_event: Option<&str>) -> TableIterator<'stat
                   WHERE m.created_at < EXCLUDED.created_at
                  RETURNING 1)
              SELECT count(*) = 1 FROM up",
-            &[ctx.community.into(), (ev.created_at as i64).into(), id.as_str().into()],
+            &[ctx.community.into(), ev.created_at.secs().into(), id.as_str().into()],
         )
         .or_raise()
         .unwrap_or(false);
@@ -83,7 +71,7 @@ pub(crate) fn apply_member_list(list_event: Option<&str>) -> TableIterator<'stat
         )
         .or_raise()
         .unwrap_or(0);
-        let detail = json!({"event_id": id, "created_at": ev.created_at, "added": added, "removed": removed});
+        let detail = json!({"event_id": id, "created_at": ev.created_at.secs(), "added": added, "removed": removed});
         crate::audit::append(ctx.community, Some(&ev.pubkey_hex()), "member_list.apply", &id, detail);
         TableIterator::once((added, removed))
     })

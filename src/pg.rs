@@ -88,6 +88,16 @@ pub fn with_guc_nest_level<R>(f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// The server's clock (PostgreSQL's, as `clock_timestamp()` reads it), in Unix seconds: the
+/// one clock every time window of the extension compares with.
+pub fn now() -> ::nostr::types::Timestamp {
+    // SAFETY: reads the system clock through PostgreSQL; no preconditions.
+    let since_2000_us = unsafe { pg_sys::GetCurrentTimestamp() };
+    const UNIX_TO_PG_EPOCH_SECS: i64 = 946_684_800;
+    let secs = since_2000_us.div_euclid(1_000_000) + UNIX_TO_PG_EPOCH_SECS;
+    ::nostr::types::Timestamp::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
 /// Invalidate every backend's relcache entry of `relid` at commit (a cross-backend signal).
 pub fn invalidate_relcache(relid: pg_sys::Oid) {
     // SAFETY: queues an invalidation message; an unknown oid is harmless.

@@ -8,11 +8,6 @@ pub mod tokens;
 
 use crate::errors::{raise, Error};
 
-/// The server clock, in Unix seconds (auth windows compare event `created_at` with it).
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// The value of exactly one tag, or `err` for none or several.
 pub fn exactly_one<'a>(mut values: impl Iterator<Item = &'a str>, err: Error) -> Result<&'a str, Error> {
     match (values.next(), values.next()) {

@@ -4,11 +4,12 @@
 use crate::context::{self, Context};
 use crate::errors::{Error, OrRaise};
 use crate::gucs;
-use crate::nostr::event::{self, Verified};
-use super::{exactly_one, now_secs};
-use crate::resolve;
+use ::nostr::types::Timestamp;
 
-pub const AUTH_KIND: u16 = 22242;
+use crate::nostr::event::{self, Verified};
+use crate::nostr::kinds;
+use super::exactly_one;
+use crate::resolve;
 
 /// `buzz.auth_challenge` (declared in src/api/relay.rs).
 pub(crate) fn auth_challenge() -> String {
@@ -33,14 +34,10 @@ pub(crate) fn auth_challenge() -> String {
 /// The stateless checks of an auth event for the entered host: kind, id, signature, window,
 /// one `relay` tag naming this host, one `challenge` tag. Returns the verified event and its
 /// challenge.
-fn check_event(ctx: &Context, text: &str, now: u64) -> Result<(Verified, String), Error> {
-    let parsed = event::parse(text)?;
-    if parsed.kind != AUTH_KIND {
-        return Err(Error::AuthWrongKind);
-    }
-    let verified = parsed.check_id()?.check_sig()?;
+fn check_event(ctx: &Context, text: &str, now: Timestamp) -> Result<(Verified, String), Error> {
+    let verified = event::verify_with(text, event::of_kind(kinds::AUTH, Error::AuthWrongKind))?;
     let ev = verified.event();
-    if ev.created_at.abs_diff(now) > gucs::AUTH_WINDOW.get() as u64 {
+    if ev.created_at.as_secs().abs_diff(now.as_secs()) > gucs::AUTH_WINDOW.get() as u64 {
         return Err(Error::AuthStale);
     }
     let relay = exactly_one(ev.tag_values("relay"), Error::AuthRelayTag)?;
@@ -70,7 +67,7 @@ pub(crate) fn authenticate(auth_event: Option<&str>) -> String {
     crate::incident::guard(|| {
         let ctx = context::require();
         let event = auth_event.unwrap_or_else(|| crate::errors::raise(Error::EventMalformed));
-        let (verified, challenge) = check_event(&ctx, event, now_secs()).or_raise();
+        let (verified, challenge) = check_event(&ctx, event, crate::pg::now()).or_raise();
         let pubkey = verified.event().pubkey_hex();
 
         if !consume_challenge(ctx.community, &challenge) {

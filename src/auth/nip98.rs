@@ -18,11 +18,11 @@ use crate::context::{self, Context};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::nostr::event::{self, Verified};
+use crate::nostr::kinds;
+use ::nostr::types::Timestamp;
 use sha2::{Digest, Sha256};
-use super::{exactly_one, now_secs};
+use super::exactly_one;
 use crate::resolve::normalize_host;
-
-pub const HTTP_AUTH_KIND: u16 = 27235;
 
 /// An absolute http(s) URL split as NIP-98 compares it: scheme and authority case-folded,
 /// the rest (path, query) byte for byte. Userinfo and fragments are refused.
@@ -56,14 +56,10 @@ pub struct Request<'a> {
 }
 
 /// The stateless checks of a NIP-98 event for `req` on the entered host.
-fn check_event(ctx: &Context, text: &str, req: &Request<'_>, now: u64) -> Result<Verified, Error> {
-    let parsed = event::parse(text)?;
-    if parsed.kind != HTTP_AUTH_KIND {
-        return Err(Error::HttpWrongKind);
-    }
-    let verified = parsed.check_id()?.check_sig()?;
+fn check_event(ctx: &Context, text: &str, req: &Request<'_>, now: Timestamp) -> Result<Verified, Error> {
+    let verified = event::verify_with(text, event::of_kind(kinds::HTTP_AUTH, Error::HttpWrongKind))?;
     let ev = verified.event();
-    if ev.created_at.abs_diff(now) > gucs::HTTP_AUTH_WINDOW.get() as u64 {
+    if ev.created_at.as_secs().abs_diff(now.as_secs()) > gucs::HTTP_AUTH_WINDOW.get() as u64 {
         return Err(Error::HttpStale);
     }
     let u = exactly_one(ev.tag_values("u"), Error::HttpUrlTag)?;
@@ -116,8 +112,8 @@ fn verify_and_claim(host: Option<&str>, req: &Request<'_>, auth_event: Option<&s
     crate::enter::enter_host(host);
     let ctx = context::require();
     let event = auth_event.unwrap_or_else(|| raise(Error::EventMalformed));
-    let verified = check_event(&ctx, event, req, now_secs()).or_raise();
-    if !claim(ctx.community, &hex::encode(verified.event().id)) {
+    let verified = check_event(&ctx, event, req, crate::pg::now()).or_raise();
+    if !claim(ctx.community, &verified.event().id_hex()) {
         raise(Error::HttpReplay);
     }
     let pubkey = verified.event().pubkey_hex();

@@ -3,4 +3,5 @@
 //! stored, so an unverified event cannot reach a later stage by construction.
 
 pub mod event;
+pub mod kinds;
 pub mod schnorr;

@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, PgMemoryContexts, Uuid};
 use serde_json::Value;
 
-use super::now_secs;
+use crate::nostr::event::Secs;
 use crate::context;
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
@@ -158,7 +158,7 @@ fn reader() -> Option<Reader> {
             channelless = false;
         }
     }
-    Some(Reader { community: ctx.community, now: now_secs(), channels, channelless })
+    Some(Reader { community: ctx.community, now: crate::pg::now().secs(), channels, channelless })
 }
 
 /// A jsonb value handed back exactly as stored: no serde round trip per row (pgrx's `JsonB`

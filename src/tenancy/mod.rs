@@ -17,6 +17,7 @@
 
 mod catalog;
 pub(crate) mod plan;
+mod rekey;
 
 use std::cell::Cell;
 
@@ -58,7 +59,7 @@ fn plan_enable(oid: pg_sys::Oid, o: &Options) -> Vec<String> {
     let mut out = Vec::new();
     plan::column_steps(&t, o, &mut out);
     if o.rewrite_keys {
-        plan::key_steps(&t, &keys(oid), &mut out);
+        rekey::key_steps(&t, &keys(oid), &mut out);
     }
     if o.per_community_ids {
         plan::id_steps(&t, &mut out);
@@ -251,7 +252,7 @@ pub(crate) fn declare_log(tbl: PgRelation, reason: Option<&str>, rewrite_keys: b
     let mut steps = Vec::new();
     plan::log_steps(&t, &mut steps);
     if rewrite_keys {
-        plan::key_steps(&t, &k, &mut steps);
+        rekey::key_steps(&t, &k, &mut steps);
     }
     if per_community_ids {
         plan::id_steps(&t, &mut steps);

@@ -1,5 +1,8 @@
-//! Authorization: admission to a community and channel rights. Every query here is scoped to
+//! Authorization: admission to a community, channel rights, the community's signing key, and
+//! (`event`) everything between a verified event and storage. Every query here is scoped to
 //! one community *and* runs under that community's RLS fence.
+
+pub mod event;
 
 use pgrx::Uuid;
 
@@ -73,6 +76,13 @@ pub fn may_use_channel(community: Uuid, channel: Uuid, pubkey: &str) -> bool {
                              WHERE m.community_id = $1 AND m.channel_id = $2 AND m.pubkey = $3))",
         &[community.into(), channel.into(), pubkey.into()],
     )
+}
+
+/// The community's signing pubkey, if it has one: the only key community-signed events
+/// (NIP-29 system events, NIP-43 member lists) may carry (S3, S7).
+pub fn signing_key(community: Uuid) -> Option<String> {
+    crate::spi_cache::one::<String>("SELECT signing_pubkey FROM buzz.communities WHERE id = $1", &[community.into()])
+        .or_raise()
 }
 
 /// A pubkey argument: 64 lowercase hex characters.
