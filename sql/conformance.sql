@@ -58,6 +58,7 @@ CREATE TYPE conformance_scope AS (
     logs        oid[],     -- relay-written logs (mode 'log') and their partitions
     operator    oid[],     -- operator-only tables (mode 'operator') and their partitions
     declared    oid[],     -- relations registered as global (tables and materialized views)
+    communities oid[],     -- the relay's own community registries (tenant tables reference them by community_id)
     schemas     oid[],     -- reachable schemas
     checked     oid[],     -- checked tables (see above)
     protected   oid[]
@@ -84,13 +85,22 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+    SELECT buzz.role_setting(($1).role, ($1).db, $2)
+$fn$;
+
+-- The same for any login role `role` in database `db`.
+CREATE FUNCTION role_setting(role oid, db oid, name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
     SELECT coalesce(
         (SELECT pg_catalog.substr(cfg.c, pg_catalog.strpos(cfg.c, '=') + 1)
            FROM pg_catalog.pg_db_role_setting rs CROSS JOIN LATERAL pg_catalog.unnest(rs.setconfig) AS cfg(c)
-          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = $2
-            AND rs.setrole IN (($1).role, 0) AND rs.setdatabase IN (($1).db, 0)
+          WHERE pg_catalog.lower(pg_catalog.split_part(cfg.c, '=', 1)) = $3
+            AND rs.setrole IN ($1, 0) AND rs.setdatabase IN ($2, 0)
           ORDER BY rs.setrole <> 0 DESC, rs.setdatabase <> 0 DESC LIMIT 1),
-        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = $2))
+        (SELECT st.reset_val FROM pg_catalog.pg_settings st WHERE st.name = $3))
 $fn$;
 
 CREATE FUNCTION conformance_scope(role text, kind text DEFAULT 'relay')
@@ -220,16 +230,29 @@ BEGIN
                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
                AND NOT c.oid = ANY (s.global || s.logs || s.operator)) t;
 
-    -- Protected: checked tables, the extension's tables, logs, operator-only tables, global
-    -- tables with community_id, and every inheritance ancestor of those (a scan of a parent
-    -- returns its children's rows under the parent's policies).
+    -- The relay's own community registries: global tables a checked table references through
+    -- community_id alone.
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT k.confrelid), '{}') INTO s.communities
+      FROM pg_catalog.pg_constraint k
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] AND a.attname = 'community_id'
+     WHERE k.contype = 'f' AND k.confrelid = ANY (s.global) AND NOT k.confrelid = ANY (s.ext_tables)
+       AND k.conrelid = ANY (s.checked) AND pg_catalog.cardinality(k.conkey) = 1;
+
+    -- Protected: checked tables, the extension's tables, logs, operator-only tables, the
+    -- registries, global tables holding communities' rows (with community_id, or a foreign key
+    -- into buzz.communities or a registry, whatever the column is called), and every
+    -- inheritance ancestor of those (a scan of a parent returns its children's rows under the
+    -- parent's policies).
     WITH RECURSIVE direct(oid) AS (
-        SELECT pg_catalog.unnest(s.checked || s.ext_tables || s.logs || s.operator)
+        SELECT pg_catalog.unnest(s.checked || s.ext_tables || s.logs || s.operator || s.communities)
         UNION
         SELECT g.oid FROM pg_catalog.unnest(s.global) AS g(oid)
          WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid = g.oid AND a.attname = 'community_id'
                           AND a.attnum > 0 AND NOT a.attisdropped)
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                        WHERE k.contype = 'f' AND k.conrelid = g.oid
+                          AND (k.confrelid = ANY (s.communities) OR k.confrelid = pg_catalog.to_regclass('buzz.communities')))
     ), up(oid) AS (
         SELECT d.oid FROM direct d
         UNION
@@ -711,11 +734,17 @@ AS $fn$
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
                         WHERE k.conkey[j] = src.attnum AND k.confkey[j] = dst.attnum)
     UNION ALL
-    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'warn',
-           pg_catalog.format('foreign key to non-tenant table %s does not include community_id',
-                             k.confrelid::pg_catalog.regclass)
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname),
+           CASE WHEN hid.oid IS NULL THEN 'warn' ELSE 'fail' END,
+           CASE WHEN hid.oid IS NULL
+                THEN pg_catalog.format('foreign key to non-tenant table %s does not include community_id',
+                                       k.confrelid::pg_catalog.regclass)
+                ELSE pg_catalog.format('foreign key to %s, which the relay may not read, does not include community_id (which values exist there is an oracle)',
+                                       k.confrelid::pg_catalog.regclass) END
       FROM pg_catalog.pg_constraint k
       LEFT JOIN catt src ON src.rel = k.conrelid
+      LEFT JOIN (SELECT pg_catalog.unnest(($1).communities || ($1).logs || ($1).operator || ($1).ext_tables) AS oid) hid
+             ON hid.oid = k.confrelid
      WHERE k.contype = 'f' AND k.conparentid = 0
        AND k.conrelid = ANY (($1).checked) AND NOT k.confrelid = ANY (($1).checked)
        AND NOT coalesce(src.attnum = ANY (k.conkey), false)
@@ -750,6 +779,15 @@ AS $fn$
      WHERE i.indrelid = ANY (($1).logs) AND i.indisunique AND NOT ic.relispartition
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) j
                         WHERE i.indkey[j] = catt.attnum)
+    UNION ALL
+    SELECT pg_catalog.format('%s.%I', k.conrelid::pg_catalog.regclass, k.conname), 'fail',
+           'exclusion constraint of a relay-written log does not compare community_id with = (INSERT ... ON CONFLICT tells the relay which rows other communities wrote)'
+      FROM pg_catalog.pg_constraint k
+      LEFT JOIN catt ON catt.rel = k.conrelid
+     WHERE k.contype = 'x' AND k.conrelid = ANY (($1).logs) AND k.conparentid = 0
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_subscripts(k.conkey, 1) j
+                         JOIN pg_catalog.pg_operator op ON op.oid = k.conexclop[j]
+                        WHERE k.conkey[j] = catt.attnum AND op.oprname = '=')
     UNION ALL
     SELECT DISTINCT pg_catalog.format('%s.%I', c.oid::pg_catalog.regclass, a.attname), 'fail',
            'a unique key of a relay-written log uses a column numbered from a sequence shared by every community (use per_community_ids)'
@@ -819,15 +857,8 @@ RETURNS TABLE (object text, status text, detail text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    WITH RECURSIVE registry(oid) AS (             -- the relay's own community registry
-        SELECT DISTINCT k.confrelid
-          FROM pg_catalog.pg_constraint k
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] AND a.attname = 'community_id'
-         WHERE k.contype = 'f' AND k.confrelid = ANY (($1).global) AND NOT k.confrelid = ANY (($1).ext_tables)
-           AND k.conrelid = ANY (($1).checked) AND pg_catalog.cardinality(k.conkey) = 1
-    ),
-    hidden(oid) AS (                              -- tables the relay may not read
-        SELECT r.oid FROM registry r
+    WITH RECURSIVE hidden(oid) AS (               -- tables the relay may not read
+        SELECT pg_catalog.unnest(($1).communities)
         UNION SELECT pg_catalog.unnest(($1).logs || ($1).operator)
         UNION SELECT c.oid FROM pg_catalog.pg_class c WHERE c.oid = ANY (($1).ext_tables) AND c.relkind IN ('r', 'p')
         UNION SELECT g.oid FROM pg_catalog.unnest(($1).global) AS g(oid) WHERE g.oid = ANY (($1).protected)
@@ -858,11 +889,15 @@ AS $fn$
      WHERE dv.oid <> dv.source AND c.relkind IN ('v', 'm')
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
     UNION ALL
-    SELECT DISTINCT sq.oid::pg_catalog.regclass::text, 'fail',
-           pg_catalog.format('role holds a privilege on a sequence numbering %s, whose value counts every community''s rows',
-                             n.rel::pg_catalog.regclass)
-      FROM numbering n JOIN pg_catalog.pg_class sq ON sq.oid = n.seq AND sq.relkind = 'S'
-     WHERE (n.rel IN (SELECT r.oid FROM registry r) OR n.rel = ANY (($1).logs || ($1).operator))
+    -- sequences: only those numbering a tenant table (which inserts need), nothing else (a
+    -- sequence counts whatever uses it: a log's rows through a trigger, every community's)
+    SELECT sq.oid::pg_catalog.regclass::text, 'fail',
+           'role holds a privilege on a sequence that numbers no tenant table (its value counts rows of every community that uses it)'
+      FROM pg_catalog.pg_class sq
+      JOIN pg_catalog.pg_namespace n ON n.oid = sq.relnamespace
+     WHERE sq.relkind = 'S' AND NOT sq.oid = ANY (($1).ext_tables)
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND NOT EXISTS (SELECT 1 FROM numbering nb WHERE nb.seq = sq.oid AND nb.rel = ANY (($1).checked))
        AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
                     WHERE pg_catalog.has_sequence_privilege(ro.oid, sq.oid, 'USAGE, SELECT, UPDATE'))
     UNION ALL
@@ -888,20 +923,17 @@ AS $fn$
                     WHERE pg_catalog.has_sequence_privilege(ro.oid, c.oid, 'USAGE, SELECT, UPDATE'))
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
-           'declared-global table holds every community''s rows (it carries community_id, or tenant tables inherit from it) and the role can read it'
+           'declared-global table holds every community''s rows (it carries community_id or a foreign key into a community registry, or tenant tables inherit from it) and the role can read it'
       FROM pg_catalog.pg_class c
-     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
+     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables || ($1).communities)
        AND c.oid = ANY (($1).protected)
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
     UNION ALL
     -- a relay's own community registry: tenant tables reference it through community_id
-    SELECT DISTINCT c.oid::pg_catalog.regclass::text, 'fail',
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
            'a registry of communities (tenant tables reference it by community_id) and the role can read it (it lists every community)'
       FROM pg_catalog.pg_class c
-      JOIN pg_catalog.pg_constraint k ON k.confrelid = c.oid AND k.contype = 'f'
-      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] AND a.attname = 'community_id'
-     WHERE c.oid = ANY (($1).global) AND NOT c.oid = ANY (($1).ext_tables)
-       AND k.conrelid = ANY (($1).checked) AND pg_catalog.cardinality(k.conkey) = 1
+     WHERE c.oid = ANY (($1).communities)
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
@@ -1055,11 +1087,22 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
     WITH lmm AS (SELECT pg_catalog.lower(pg_catalog.btrim(buzz.effective_setting($1, 'log_min_messages'), ' "')) AS v),
+    -- Sessions that can run as the role: its own, and those of every login role that is a
+    -- member of it (a pooler's login role that SETs ROLE relay loads what its own settings
+    -- say, not the relay's). Superusers are reported elsewhere.
+    sessions AS (
+        SELECT r.oid, r.rolname, r.oid = ($1).role AS self
+          FROM pg_catalog.pg_roles r
+         WHERE r.oid = ($1).role
+            OR (r.rolcanlogin AND NOT r.rolsuper AND pg_catalog.pg_has_role(r.oid, ($1).role, 'MEMBER'))
+    ),
     libs AS (
-        SELECT (SELECT st.setting FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries') AS spl,
-               buzz.effective_setting($1, 'session_preload_libraries') AS sessl,
+        SELECT ses.rolname, ses.self,
+               (SELECT st.setting FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries') AS spl,
+               buzz.role_setting(ses.oid, ($1).db, 'session_preload_libraries') AS sessl,
                EXISTS (SELECT 1 FROM pg_catalog.pg_settings st WHERE st.name = 'session_preload_libraries')
                AND (SELECT st.setting FROM pg_catalog.pg_settings st WHERE st.name = 'shared_preload_libraries') IS NOT NULL AS readable
+          FROM sessions ses
     ),
     guarded(name) AS (
         SELECT pg_catalog.unnest('{log_min_messages,session_preload_libraries,shared_preload_libraries}'::text[])
@@ -1079,10 +1122,12 @@ AS $fn$
       CROSS JOIN pg_catalog.unnest(($1).roles) AS ro(oid)
      WHERE pg_catalog.has_parameter_privilege(ro.oid, g.name, pv.priv)
     UNION ALL
-    SELECT 'shared_preload_libraries', 'fail',
-           CASE WHEN libs.readable
+    SELECT DISTINCT 'shared_preload_libraries', 'fail',
+           CASE WHEN NOT libs.readable
+                THEN 'cannot read shared_preload_libraries and session_preload_libraries to check the library is preloaded (needs pg_read_all_settings)'
+                WHEN libs.self
                 THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries: its hooks (sanitizer, LOCK and EXPLAIN ANALYZE refusals) are missing until a buzz function is called'
-                ELSE 'cannot read shared_preload_libraries and session_preload_libraries to check the library is preloaded (needs pg_read_all_settings)' END
+                ELSE pg_catalog.format('login role %I can act as the role, and its sessions do not preload buzz_tenancy (set session_preload_libraries for it too)', libs.rolname) END
       FROM libs
      WHERE NOT EXISTS (
          SELECT 1 FROM pg_catalog.regexp_split_to_table(coalesce(libs.spl, '') || ',' || coalesce(libs.sessl, ''), ',') AS lib(l)

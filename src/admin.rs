@@ -178,6 +178,16 @@ pub(crate) fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
     });
 }
 
+/// `buzz.set_community_name` (declared in src/api/operator.rs).
+pub(crate) fn set_community_name(community: &str, name: &str) {
+    if !(1..=200).contains(&name.chars().count()) {
+        raise(Error::NameInvalid);
+    }
+    let id = community_id(community);
+    crate::spi_cache::run("UPDATE buzz.communities SET name = $2 WHERE id = $1", &[id.into(), name.into()]).or_raise();
+    with_operator_scope(id, || crate::audit::append(id, None, "community.name", community, json!({"name": name})));
+}
+
 /// `buzz.setup_relay_role` (declared in src/api/operator.rs).
 pub(crate) fn setup_relay_role(role: &str) {
     let ordinary = crate::spi_cache::one::<bool>("SELECT rolname NOT LIKE 'pg\\_%' FROM pg_roles WHERE rolname = $1", &[role.into()])

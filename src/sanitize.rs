@@ -4,7 +4,8 @@
 //! SQL on its own (tenant) tables, and PostgreSQL's errors name constraints, tables, columns
 //! and — in DETAIL — row values. While a tenant context is active and the acting role (the
 //! outer role: `SET ROLE` counts, SECURITY DEFINER does not) is not a superuser, every ERROR
-//! that is about to reach the client is rewritten in `emit_log_hook`:
+//! (or FATAL: `exit_on_error` promotes errors to it) that is about to reach the client is
+//! rewritten in `emit_log_hook`:
 //!   * a message that already is a catalog phrase keeps its text;
 //!   * anything else becomes the catalog phrase for its SQLSTATE class plus
 //!     `(incident <16 hex>)`, and the raw error — message, detail, hint, context, object
@@ -111,7 +112,9 @@ unsafe extern "C-unwind" fn hook(edata: *mut pg_sys::ErrorData) {
 
 /// SAFETY: `e` is the error being emitted (its strings are valid C strings or NULL).
 unsafe fn sanitize(e: &mut pg_sys::ErrorData) {
-    if e.elevel != pg_sys::PGERROR as i32 || !e.output_to_client || pg_sys::ParallelWorkerNumber >= 0 {
+    // FATAL too: `exit_on_error` (which any role may set) turns every ERROR into one.
+    let error_or_fatal = e.elevel == pg_sys::PGERROR as i32 || e.elevel == pg_sys::FATAL as i32;
+    if !error_or_fatal || !e.output_to_client || pg_sys::ParallelWorkerNumber >= 0 {
         // Parallel workers hand their errors to the leader, which sanitizes them once.
         return;
     }

@@ -61,6 +61,14 @@ fn set_signing_key(community: &str, signing_pubkey: Option<&str>) {
     crate::admin::set_signing_key(community, signing_pubkey)
 }
 
+/// `buzz.set_community_name(community, name)`: the display name (NIP-11 `name`), 1–200
+/// characters.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn set_community_name(community: &str, name: &str) {
+    crate::admin::set_community_name(community, name)
+}
+
 /// `buzz.setup_relay_role(role)`: grant exactly the relay API to `role`, after refusing roles
 /// that could defeat RLS. The role is judged with every role it can act as (any membership,
 /// inherited or only through `SET ROLE`): the conformance gate's role checks (A-RLS-2: none is

@@ -317,6 +317,52 @@ ROLLBACK;
 SELECT count(*) AS worker_judged_as_relay_fails FROM buzz.conformance('relay_worker') WHERE status = 'fail';
 SELECT buzz.conformance('relay', 'janitor');
 
+-- A further attack on those fixes found more ways around the gate, each now failed:
+-- a login role that can SET ROLE relay without preloading the library (a pooler's login role;
+-- mutation "login members of the relay role need no preload") ...
+BEGIN;
+CREATE ROLE relay_pool LOGIN;
+GRANT relay TO relay_pool;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ALTER ROLE relay_pool SET session_preload_libraries = 'buzz_tenancy';
+SELECT count(*) AS failures_with_its_preload FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+-- ... an exclusion constraint on a log (mutation "log exclusion constraints pass"), the
+-- registry read through a parent table or by a rule with its owner's rights (mutation
+-- "registries are not protected"), a global table keyed by community under another column
+-- name, a foreign key from a tenant table into the registry by slug (an oracle of its values;
+-- mutation "foreign keys into hidden tables only warn"), and a sequence that numbers no tenant
+-- table (mutation "sequences of non-tenant tables pass").
+BEGIN;
+ALTER TABLE app.rate_limit_violations ADD CONSTRAINT probe_excl EXCLUDE USING btree (pubkey WITH =);
+CREATE TABLE app.named_things (id uuid, slug text, name text, signing_pubkey text, created_at timestamptz);
+ALTER TABLE app.communities INHERIT app.named_things;
+SELECT buzz.declare_global('app.named_things', 'probe') <> '' AS declared;
+GRANT SELECT ON app.named_things TO relay;
+CREATE RULE probe_rule AS ON INSERT TO app.reactions DO ALSO
+    UPDATE app.users u SET nip05 = (SELECT string_agg(slug, ',') FROM app.communities) WHERE u.pubkey = NEW.pubkey;
+CREATE TABLE app.subscriptions (community uuid PRIMARY KEY REFERENCES app.communities (id), billing_email text);
+SELECT buzz.declare_global('app.subscriptions', 'probe') <> '' AS declared;
+GRANT SELECT ON app.subscriptions TO relay;
+ALTER TABLE app.users ADD COLUMN home text REFERENCES app.communities (slug);
+CREATE SEQUENCE app.outbox_seq;
+GRANT USAGE ON SEQUENCE app.outbox_seq TO relay;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+-- The registry mirror compares one spelling of a host, follows renames, and refuses to
+-- delete a community (mutation "the registry mirror ignores host updates and deletes" above).
+BEGIN;
+SAVEPOINT s;
+INSERT INTO app.community_domains VALUES ('A.example', :'alpha');
+ROLLBACK TO SAVEPOINT s;
+UPDATE app.communities SET name = 'Gamma Two' WHERE slug = 'gamma';
+SELECT name FROM buzz.communities WHERE slug = 'gamma';
+INSERT INTO app.communities (id, slug, name) VALUES ('00000000-0000-4000-8000-00000000000e', 'epsilon', 'Epsilon');
+SAVEPOINT s;
+DELETE FROM app.communities WHERE slug = 'epsilon';
+ROLLBACK TO SAVEPOINT s;
+ROLLBACK;
+
 \c :regress_db
 DROP DATABASE relaydb;
 DROP ROLE relay, relay_worker, app_migrator;

@@ -78,6 +78,19 @@ pub fn run(pg: &Pg, report: &mut Report) {
             check_sanitized(&e, "22012", "invalid: bad value").map(drop)
         }),
     );
+    // exit_on_error (any role may set it) promotes every ERROR to FATAL; the FATAL is sanitized
+    // as well (mutation "FATAL errors reach the client raw"). The connection ends with it.
+    report.check(
+        "sanitize: with exit_on_error the FATAL it becomes is sanitized too",
+        s.relay().and_then(|mut c| {
+            c.batch_execute("SET exit_on_error = on").map_err(|e| err(&e))?;
+            let e = fail_in_context(&mut c, "INSERT INTO app.notes (id, body) VALUES (1, 'again')", false)?;
+            if e.severity() != "FATAL" {
+                return Err(format!("severity {:?}, message {:?}", e.severity(), e.message()));
+            }
+            check_sanitized(&e, "23505", "duplicate: a row with this key already exists").map(drop)
+        }),
+    );
     report.check(
         "sanitize: catalog messages keep their text and carry no extra fields",
         s.relay().and_then(|mut c| {
