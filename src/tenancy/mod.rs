@@ -17,6 +17,7 @@
 
 mod catalog;
 pub(crate) mod plan;
+mod refusal;
 mod rekey;
 
 use std::cell::Cell;
@@ -24,9 +25,10 @@ use std::cell::Cell;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgRelation};
 
-use crate::errors::{raise, raise_detail, Error, OrRaise};
+use crate::errors::{raise, Error, OrRaise};
 use catalog::{describe, keys, Table};
 use plan::{Options, Writers};
+use refusal::{OrRefuse, Refusal};
 
 thread_local! {
     /// Set while this module runs DDL, so the partition event trigger (fired by that DDL)
@@ -47,19 +49,19 @@ impl Drop for Running {
     }
 }
 
-fn plan_enable(oid: pg_sys::Oid, o: &Options) -> Vec<String> {
+fn plan_enable(oid: pg_sys::Oid, o: &Options) -> Result<Vec<String>, Refusal> {
     let t = describe(oid);
-    plan::check_adoptable(&t);
-    plan::check_inheritance(&t);
+    plan::check_adoptable(&t)?;
+    plan::check_inheritance(&t)?;
     match t.mode.as_deref() {
-        Some("global") => raise_detail(Error::TenancyGlobal, &t.name),
-        Some("log") | Some("operator") => raise_detail(Error::TenancyDeclared, &t.name),
+        Some("global") => return Err(Refusal::Global(t.name.clone())),
+        Some("log") | Some("operator") => return Err(Refusal::Declared(t.name.clone())),
         _ => {}
     }
     let mut out = Vec::new();
-    plan::column_steps(&t, o, &mut out);
+    plan::column_steps(&t, o, &mut out)?;
     if o.rewrite_keys {
-        rekey::key_steps(&t, &keys(oid), &mut out);
+        rekey::key_steps(&t, &keys(oid), &mut out)?;
     }
     if o.per_community_ids {
         plan::id_steps(&t, &mut out);
@@ -80,8 +82,8 @@ fn plan_enable(oid: pg_sys::Oid, o: &Options) -> Vec<String> {
     if registered != (Some(o.anonymous_writes), Some(o.worker_writes)) {
         out.push(plan::register_step(&t, "tenant", None, o.anonymous_writes, o.worker_writes));
     }
-    plan::check_privileges(&t, &catalog::grants(), &out);
-    out
+    plan::check_privileges(&t, &catalog::grants(), &out)?;
+    Ok(out)
 }
 
 fn run(steps: &[String]) -> String {
@@ -130,7 +132,7 @@ pub(crate) fn tenancy_plan(
         worker_writes,
         per_community_ids,
     };
-    render(&plan_enable(oid_of(tbl), &o))
+    render(&plan_enable(oid_of(tbl), &o).or_refuse())
 }
 
 /// `buzz.enable_tenancy` (declared in src/api/tenancy.rs).
@@ -152,7 +154,7 @@ pub(crate) fn enable_tenancy(
         per_community_ids,
     };
     let oid = oid_of(tbl);
-    let steps = plan_enable(oid, &o);
+    let steps = plan_enable(oid, &o).or_refuse();
     let detail = serde_json::json!({
         "rewrite_keys": rewrite_keys, "anonymous_writes": anonymous_writes,
         "worker_writes": worker_writes, "per_community_ids": per_community_ids,
@@ -175,7 +177,7 @@ fn audited(action: &str, oid: pg_sys::Oid, steps: &[String], mut detail: serde_j
 pub(crate) fn disable_tenancy(tbl: PgRelation) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
-    plan::check_adoptable(&t);
+    plan::check_adoptable(&t).or_refuse();
     let mut out = Vec::new();
     for rel in &t.rels {
         for (name, _) in plan::FENCE_POLICIES.iter().chain(plan::WRITE_POLICIES).chain(plan::WORKER_WRITE_POLICIES) {
@@ -202,37 +204,37 @@ pub(crate) fn disable_tenancy(tbl: PgRelation) -> String {
     if t.mode.is_some() {
         out.push(format!("DELETE FROM buzz.tenancy_tables WHERE tbl = {}::regclass", t.literal));
     }
-    plan::check_privileges(&t, &catalog::grants(), &out);
+    plan::check_privileges(&t, &catalog::grants(), &out).or_refuse();
     audited("tenancy.disable", oid, &out, serde_json::json!({}))
 }
 
 /// The checks every declaration shares: a table (or, for `global`, a materialized view the
 /// relay may read), not tenant, with a reason.
-fn declarable<'r>(t: &Table, reason: Option<&'r str>, matview_ok: bool) -> &'r str {
+fn declarable<'r>(t: &Table, reason: Option<&'r str>, matview_ok: bool) -> Result<&'r str, Refusal> {
     if !(matview_ok && t.relkind == "m") || t.temp || t.system || t.extension {
-        plan::check_adoptable(t);
+        plan::check_adoptable(t)?;
     }
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty()).unwrap_or_else(|| raise_detail(Error::ReasonRequired, &t.name));
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| Refusal::ReasonRequired(t.name.clone()))?;
     if t.mode.as_deref() == Some("tenant") || t.rels.iter().any(|r| r.policies.iter().any(|p| p == plan::FENCE_POLICIES[0].0)) {
-        raise_detail(Error::TenancyTenant, &t.name);
+        return Err(Refusal::Tenant(t.name.clone()));
     }
     if let Some(child) = &t.tenant_child {
         // A scan of this table would return the tenant child's rows under this table's rules.
-        raise_detail(Error::TenancyTenant, &format!("{} is inherited by tenant table {child}", t.name));
+        return Err(Refusal::InheritedByTenant { table: t.name.clone(), child: child.clone() });
     }
-    reason
+    Ok(reason)
 }
 
 /// `buzz.declare_global` (declared in src/api/tenancy.rs).
 pub(crate) fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
-    let reason = declarable(&t, reason, true);
+    let reason = declarable(&t, reason, true).or_refuse();
     if let Some(fk) = keys(oid).fks.iter().find(|fk| fk.from_oid == i64::from(u32::from(oid)) && fk.to_mode.as_deref() == Some("tenant")) {
-        raise_detail(Error::GlobalRefsTenant, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+        Refusal::GlobalRefsTenant { from: fk.from.clone(), to: fk.to.clone(), name: fk.name.clone() }.raise();
     }
     let steps = vec![plan::register_step(&t, "global", Some(reason), false, false)];
-    plan::check_privileges(&t, &catalog::grants(), &steps);
+    plan::check_privileges(&t, &catalog::grants(), &steps).or_refuse();
     audited("tenancy.declare_global", oid, &steps, serde_json::json!({"reason": reason}))
 }
 
@@ -240,19 +242,19 @@ pub(crate) fn declare_global(tbl: PgRelation, reason: Option<&str>) -> String {
 pub(crate) fn declare_log(tbl: PgRelation, reason: Option<&str>, rewrite_keys: bool, per_community_ids: bool) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
-    let reason = declarable(&t, reason, false);
+    let reason = declarable(&t, reason, false).or_refuse();
     let k = keys(oid);
     // ON CONFLICT answers "does this key exist?" with INSERT alone: keys stay per community.
     if let (false, Some(key)) = (rewrite_keys, k.keys.first()) {
-        raise_detail(Error::TenancyLogKey, &key.index);
+        Refusal::LogKey(key.index.clone()).raise();
     }
     if let (false, Some(col)) = (per_community_ids, t.numbered.iter().find(|c| c.in_key)) {
-        raise_detail(Error::TenancyLogKey, &format!("{}.{}", t.name, col.name));
+        Refusal::LogKey(format!("{}.{}", t.name, col.name)).raise();
     }
     let mut steps = Vec::new();
-    plan::log_steps(&t, &mut steps);
+    plan::log_steps(&t, &mut steps).or_refuse();
     if rewrite_keys {
-        rekey::key_steps(&t, &k, &mut steps);
+        rekey::key_steps(&t, &k, &mut steps).or_refuse();
     }
     if per_community_ids {
         plan::id_steps(&t, &mut steps);
@@ -260,7 +262,7 @@ pub(crate) fn declare_log(tbl: PgRelation, reason: Option<&str>, rewrite_keys: b
     if t.mode.as_deref() != Some("log") {
         steps.push(plan::register_step(&t, "log", Some(reason), false, false));
     }
-    plan::check_privileges(&t, &catalog::grants(), &steps);
+    plan::check_privileges(&t, &catalog::grants(), &steps).or_refuse();
     let detail = serde_json::json!({"reason": reason, "rewrite_keys": rewrite_keys, "per_community_ids": per_community_ids});
     audited("tenancy.declare_log", oid, &steps, detail)
 }
@@ -269,9 +271,9 @@ pub(crate) fn declare_log(tbl: PgRelation, reason: Option<&str>, rewrite_keys: b
 pub(crate) fn declare_operator_only(tbl: PgRelation, reason: Option<&str>) -> String {
     let oid = oid_of(tbl);
     let t = describe(oid);
-    let reason = declarable(&t, reason, false);
+    let reason = declarable(&t, reason, false).or_refuse();
     let steps = vec![plan::register_step(&t, "operator", Some(reason), false, false)];
-    plan::check_privileges(&t, &catalog::grants(), &steps);
+    plan::check_privileges(&t, &catalog::grants(), &steps).or_refuse();
     audited("tenancy.declare_operator_only", oid, &steps, serde_json::json!({"reason": reason}))
 }
 

@@ -4,7 +4,7 @@
 //! with the object in the DETAIL, raised before anything runs.
 
 use super::catalog::{Grants, Table};
-use crate::errors::{raise_detail, Error};
+use super::refusal::Refusal;
 
 /// The fence every generated policy (and the extension's own) compares with.
 pub const FENCE: &str = "(community_id = buzz.current_community())";
@@ -38,6 +38,7 @@ pub const WORKER_WRITE_POLICIES: &[(&str, &str)] = &[
 ];
 
 /// What the operator asked for.
+#[derive(Default)]
 pub struct Options {
     pub add_column: bool,
     pub rewrite_keys: bool,
@@ -87,33 +88,35 @@ impl Writers {
 }
 
 /// Refuse relations the generator must not touch, whatever is asked.
-pub fn check_adoptable(t: &Table) {
+pub fn check_adoptable(t: &Table) -> Result<(), Refusal> {
     if !(t.relkind == "r" || t.relkind == "p") || t.temp || t.system {
-        raise_detail(Error::TenancyNotTable, &t.name);
+        return Err(Refusal::NotTable(t.name.clone()));
     }
     if t.extension {
-        raise_detail(Error::TenancyOwnTable, &t.name);
+        return Err(Refusal::OwnTable(t.name.clone()));
     }
     if t.is_partition {
-        raise_detail(Error::TenancyPartition, &t.name);
+        return Err(Refusal::Partition(t.name.clone()));
     }
+    Ok(())
 }
 
 /// A tenant table inherits only from tenant tables: a scan of a parent returns the child's
 /// rows under the parent's policies.
-pub fn check_inheritance(t: &Table) {
-    if let Some(parent) = &t.untenanted_parent {
-        raise_detail(Error::TenancyInherits, &format!("{} inherits from {parent}", t.name));
+pub fn check_inheritance(t: &Table) -> Result<(), Refusal> {
+    match &t.untenanted_parent {
+        Some(parent) => Err(Refusal::Inherits { table: t.name.clone(), parent: parent.clone() }),
+        None => Ok(()),
     }
 }
 
 /// A relay-written log (`declare_log`): `community_id uuid` defaulting to the context, a
 /// foreign key to `buzz.communities`, and the guard that keeps each row to the entered
 /// community.
-pub fn log_steps(t: &Table, out: &mut Vec<String>) {
+pub fn log_steps(t: &Table, out: &mut Vec<String>) -> Result<(), Refusal> {
     match &t.column {
-        None => raise_detail(Error::TenancyNoColumn, &t.name),
-        Some(c) if c.ty != "uuid" => raise_detail(Error::TenancyColumnType, &t.name),
+        None => return Err(Refusal::NoColumn(t.name.clone())),
+        Some(c) if c.ty != "uuid" => return Err(Refusal::ColumnType(t.name.clone())),
         Some(c) => {
             if c.default.as_deref() != Some("buzz.current_community()") {
                 out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", t.name));
@@ -127,6 +130,7 @@ pub fn log_steps(t: &Table, out: &mut Vec<String>) {
             t.name
         ));
     }
+    Ok(())
 }
 
 fn policy_sql(name: &str, rel: &str, clause: &str) -> String {
@@ -170,13 +174,13 @@ pub fn fence_steps(t: &Table, writers: Writers, out: &mut Vec<String>) {
 }
 
 /// `community_id uuid NOT NULL DEFAULT buzz.current_community()`, backfilled if asked.
-pub fn column_steps(t: &Table, o: &Options, out: &mut Vec<String>) {
+pub fn column_steps(t: &Table, o: &Options, out: &mut Vec<String>) -> Result<(), Refusal> {
     let fill = o.backfill.map(|u| format!("'{u}'"));
     match &t.column {
-        None if !o.add_column => raise_detail(Error::TenancyNoColumn, &t.name),
+        None if !o.add_column => return Err(Refusal::NoColumn(t.name.clone())),
         None => {
             if t.has_rows {
-                let Some(fill) = fill else { raise_detail(Error::TenancyBackfill, &t.name) };
+                let Some(fill) = fill else { return Err(Refusal::Backfill(t.name.clone())) };
                 out.push(format!("ALTER TABLE {} ADD COLUMN community_id uuid NOT NULL DEFAULT {fill}", t.name));
                 out.push(format!("ALTER TABLE {} ALTER COLUMN community_id SET DEFAULT buzz.current_community()", t.name));
             } else {
@@ -188,10 +192,10 @@ pub fn column_steps(t: &Table, o: &Options, out: &mut Vec<String>) {
         }
         Some(c) => {
             if c.ty != "uuid" {
-                raise_detail(Error::TenancyColumnType, &t.name);
+                return Err(Refusal::ColumnType(t.name.clone()));
             }
             if t.null_rows {
-                let Some(fill) = fill else { raise_detail(Error::TenancyBackfill, &t.name) };
+                let Some(fill) = fill else { return Err(Refusal::Backfill(t.name.clone())) };
                 out.push(format!("UPDATE {} SET community_id = {fill} WHERE community_id IS NULL", t.name));
             }
             if !c.not_null {
@@ -203,6 +207,7 @@ pub fn column_steps(t: &Table, o: &Options, out: &mut Vec<String>) {
         }
     }
     community_fk_step(t, out);
+    Ok(())
 }
 
 /// The foreign key to `buzz.communities`, if missing.
@@ -252,35 +257,36 @@ pub fn register_step(t: &Table, mode: &str, reason: Option<&str>, anonymous_writ
 
 /// Before anything runs, the privileges the planned steps need (a non-superuser migration
 /// role, DESIGN §12.11): refuse with the missing one named in the DETAIL.
-pub fn check_privileges(t: &Table, g: &Grants, steps: &[String]) {
+pub fn check_privileges(t: &Table, g: &Grants, steps: &[String]) -> Result<(), Refusal> {
     if steps.is_empty() {
-        return;
+        return Ok(());
     }
-    let missing = |what: String| -> ! { raise_detail(Error::TenancyPrivilege, &what) };
+    let missing = |what: String| Err(Refusal::Privilege(what));
     if !t.owned {
-        missing(format!("ownership of {} and of each of its partitions (ALTER TABLE needs the owner)", t.name));
+        return missing(format!("ownership of {} and of each of its partitions (ALTER TABLE needs the owner)", t.name));
     }
     let creates_indexes = steps.iter().any(|s| {
         s.starts_with("CREATE UNIQUE INDEX ") || (s.contains(" ADD CONSTRAINT ") && (s.contains(" PRIMARY KEY ") || s.contains(" UNIQUE ")))
     });
     if creates_indexes && !t.can_create {
-        missing(format!("CREATE on schema {} (the composite keys create indexes there)", t.schema));
+        return missing(format!("CREATE on schema {} (the composite keys create indexes there)", t.schema));
     }
     if steps.iter().any(|s| s.contains("REFERENCES buzz.communities ")) && !g.references_communities {
-        missing("REFERENCES on buzz.communities (granted to buzz_admin)".to_owned());
+        return missing("REFERENCES on buzz.communities (granted to buzz_admin)".to_owned());
     }
     if steps.iter().any(|s| s.contains("buzz.tenant_guard()")) && !g.guard {
-        missing("EXECUTE on buzz.tenant_guard() (granted to buzz_admin)".to_owned());
+        return missing("EXECUTE on buzz.tenant_guard() (granted to buzz_admin)".to_owned());
     }
     if steps.iter().any(|s| s.contains("buzz.log_guard()")) && !g.log_guard {
-        missing("EXECUTE on buzz.log_guard() (granted to buzz_admin)".to_owned());
+        return missing("EXECUTE on buzz.log_guard() (granted to buzz_admin)".to_owned());
     }
     if steps.iter().any(|s| s.contains("buzz.assign_community_ids(")) && !g.counters {
-        missing("EXECUTE on buzz.assign_community_ids() (granted to buzz_admin)".to_owned());
+        return missing("EXECUTE on buzz.assign_community_ids() (granted to buzz_admin)".to_owned());
     }
     if steps.iter().any(|s| s.starts_with("INSERT INTO buzz.tenancy_tables ") || s.starts_with("DELETE FROM buzz.tenancy_tables ")) && !g.register {
-        missing("INSERT and UPDATE on buzz.tenancy_tables (granted to buzz_admin)".to_owned());
+        return missing("INSERT and UPDATE on buzz.tenancy_tables (granted to buzz_admin)".to_owned());
     }
+    Ok(())
 }
 
 /// `'text'` with quotes doubled (standard_conforming_strings is on in every supported setup;
@@ -294,5 +300,97 @@ fn unquote_ident(s: &str) -> String {
     match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(inner) => inner.replace("\"\"", "\""),
         None => s.to_owned(),
+    }
+}
+
+/// The planners are plain functions of what the catalogs said: tested here without a database.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relay table as `describe.sql` would report it: owned, unadopted, with a uuid
+    /// community_id; `edit` changes what a case needs.
+    fn table(edit: impl FnOnce(&mut serde_json::Value)) -> Table {
+        let mut v = serde_json::json!({
+            "name": "relay.notes", "literal": "'relay.notes'", "relkind": "r", "is_partition": false,
+            "temp": false, "system": false, "extension": false, "mode": null, "owned": true,
+            "schema": "relay", "can_create": true, "numbered": [], "counter_trigger": false,
+            "column": {"type": "uuid", "not_null": true, "default": null},
+            "has_rows": false, "null_rows": false, "community_fk": false, "guard": false, "log_guard": false,
+            "untenanted_parent": null, "tenant_child": null,
+            "rels": [{"name": "relay.notes", "rls": false, "force": false, "policies": [], "default": null}]
+        });
+        edit(&mut v);
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn grants(all: bool) -> Grants {
+        Grants { references_communities: all, register: all, guard: all, log_guard: all, counters: all }
+    }
+
+    #[test]
+    fn refuses_what_it_must_not_touch() {
+        assert_eq!(check_adoptable(&table(|v| v["relkind"] = "v".into())), Err(Refusal::NotTable("relay.notes".into())));
+        assert_eq!(check_adoptable(&table(|v| v["extension"] = true.into())), Err(Refusal::OwnTable("relay.notes".into())));
+        assert_eq!(check_adoptable(&table(|v| v["is_partition"] = true.into())), Err(Refusal::Partition("relay.notes".into())));
+        assert_eq!(check_adoptable(&table(|_| {})), Ok(()));
+        let child = table(|v| v["untenanted_parent"] = "relay.base".into());
+        assert_eq!(check_inheritance(&child).unwrap_err().to_string(), "relay.notes inherits from relay.base");
+    }
+
+    #[test]
+    fn column_needs_uuid_and_a_backfill_for_existing_rows() {
+        let o = |add_column| Options { add_column, ..Options::default() };
+        let mut out = Vec::new();
+        let missing = table(|v| v["column"] = serde_json::Value::Null);
+        assert_eq!(column_steps(&missing, &o(false), &mut out), Err(Refusal::NoColumn("relay.notes".into())));
+        let with_rows = table(|v| {
+            v["column"] = serde_json::Value::Null;
+            v["has_rows"] = true.into();
+        });
+        assert_eq!(column_steps(&with_rows, &o(true), &mut out), Err(Refusal::Backfill("relay.notes".into())));
+        let text = table(|v| v["column"]["type"] = "text".into());
+        assert_eq!(column_steps(&text, &o(false), &mut out), Err(Refusal::ColumnType("relay.notes".into())));
+        out.clear();
+        column_steps(&table(|_| {}), &o(false), &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                "ALTER TABLE relay.notes ALTER COLUMN community_id SET DEFAULT buzz.current_community()",
+                "ALTER TABLE relay.notes ADD CONSTRAINT buzz_community_fk FOREIGN KEY (community_id) REFERENCES buzz.communities (id)",
+            ]
+        );
+    }
+
+    /// Every policy the generator writes compares community_id with the context: the fence
+    /// restrictive, access permissive, and writes need an actor unless the table opts out.
+    #[test]
+    fn fences_every_relation_of_the_tree() {
+        let mut t = table(|_| {});
+        t.rels.push(serde_json::from_value(serde_json::json!(
+            {"name": "relay.notes_2026", "rls": true, "force": true, "policies": ["buzz_fence"], "default": null}
+        )).unwrap());
+        let mut out = Vec::new();
+        fence_steps(&t, Writers::Actors, &mut out);
+        assert!(out.contains(&format!("CREATE POLICY buzz_fence ON relay.notes AS RESTRICTIVE FOR ALL TO PUBLIC USING {FENCE} WITH CHECK {FENCE}")));
+        assert!(out.iter().any(|s| s.starts_with("CREATE POLICY buzz_write_insert ON relay.notes_2026 AS RESTRICTIVE")));
+        assert!(!out.iter().any(|s| s.starts_with("CREATE POLICY buzz_fence ON relay.notes_2026")), "already there");
+        assert!(out.contains(&"ALTER TABLE relay.notes_2026 ALTER COLUMN community_id SET DEFAULT buzz.current_community()".to_owned()));
+    }
+
+    #[test]
+    fn names_the_missing_privilege() {
+        let steps = vec!["ALTER TABLE relay.notes ADD CONSTRAINT x PRIMARY KEY (community_id, id)".to_owned()];
+        let not_owner = table(|v| v["owned"] = false.into());
+        assert!(matches!(check_privileges(&not_owner, &grants(true), &steps), Err(Refusal::Privilege(p)) if p.starts_with("ownership of relay.notes")));
+        let no_create = table(|v| v["can_create"] = false.into());
+        assert_eq!(
+            check_privileges(&no_create, &grants(true), &steps),
+            Err(Refusal::Privilege("CREATE on schema relay (the composite keys create indexes there)".into()))
+        );
+        let guard = vec!["CREATE TRIGGER g BEFORE INSERT ON relay.notes FOR EACH ROW EXECUTE FUNCTION buzz.tenant_guard()".to_owned()];
+        assert!(check_privileges(&table(|_| {}), &grants(false), &guard).is_err());
+        assert_eq!(check_privileges(&table(|_| {}), &grants(true), &guard), Ok(()));
+        assert_eq!(check_privileges(&not_owner, &grants(false), &[]), Ok(()), "nothing to run, nothing needed");
     }
 }

@@ -4,7 +4,7 @@
 //! unexpected form. Pure functions, unit-tested below.
 
 use super::catalog::{ForeignKey, Keys, Table};
-use crate::errors::{raise_detail, Error};
+use super::refusal::Refusal;
 
 /// `PRIMARY KEY (a)` → `PRIMARY KEY (community_id, a)`: the definition starts with a fixed
 /// keyword phrase, so the first parenthesis opens the key column list.
@@ -61,11 +61,11 @@ fn composite_fk(fk: &ForeignKey) -> String {
 /// Every key of the table and every foreign key between tenant tables that touches it
 /// becomes composite, `community_id` leading (A-RLS-5): drop the foreign keys that depend on
 /// a key being rewritten, rewrite the keys, add the foreign keys back composite. No CASCADE.
-pub fn key_steps(t: &Table, k: &Keys, out: &mut Vec<String>) {
+pub fn key_steps(t: &Table, k: &Keys, out: &mut Vec<String>) -> Result<(), Refusal> {
     let rewritten: Vec<i64> = k.keys.iter().map(|x| x.index_oid).collect();
     for key in &k.keys {
         if key.contype.as_deref() == Some("x") {
-            raise_detail(Error::TenancyExclusion, &key.index);
+            return Err(Refusal::Exclusion(key.index.clone()));
         }
     }
     let mut redo: Vec<&ForeignKey> = Vec::new();
@@ -80,13 +80,13 @@ pub fn key_steps(t: &Table, k: &Keys, out: &mut Vec<String>) {
         }
         if fk.from_oid != k.oid && !(fk.from_mode.as_deref() == Some("tenant") && fk.from_has_cid) {
             // A global (or not yet adopted) table pointing into a tenant key (§12.11).
-            raise_detail(Error::TenancyForeignRef, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+            return Err(Refusal::ForeignRef { from: fk.from.clone(), to: fk.to.clone(), name: fk.name.clone() });
         }
         if fk.to_oid != k.oid && !fk.target_ok {
-            raise_detail(Error::TenancyRefKey, &format!("{} references {} ({})", fk.from, fk.to, fk.name));
+            return Err(Refusal::RefKey { from: fk.from.clone(), to: fk.to.clone(), name: fk.name.clone() });
         }
         if matches!(fk.upd.as_str(), "n" | "d") {
-            raise_detail(Error::TenancyFkAction, &format!("{} ({})", fk.from, fk.name));
+            return Err(Refusal::FkAction { from: fk.from.clone(), name: fk.name.clone() });
         }
         redo.push(fk);
     }
@@ -106,12 +106,13 @@ pub fn key_steps(t: &Table, k: &Keys, out: &mut Vec<String>) {
         };
         match rebuilt {
             Some(steps) => out.extend(steps),
-            None => raise_detail(Error::TenancyKeyShape, &key.index),
+            None => return Err(Refusal::KeyShape(key.index.clone())),
         }
     }
     for fk in &redo {
         out.push(composite_fk(fk));
     }
+    Ok(())
 }
 
 

@@ -4,6 +4,7 @@
 //!   buzz-itest concurrency                               publish, NIP-98 and audit-append races, the host cache under snapshot isolation
 //!   buzz-itest noninterference [--seed N] [--ops N]      B alone vs. B interleaved with A
 //!   buzz-itest sanitize                                  error fields the relay's own SQL shows
+//!   buzz-itest differential [--seed N]                   event ids and verification vs. rust-nostr
 //!   buzz-itest all [--seed N] [--ops N]                  all of them
 //!
 //! Prints `ok - name` / `not ok - name: why` per check and `itest: N passed, M failed`; exits
@@ -11,6 +12,7 @@
 
 mod audit;
 mod concurrency;
+mod differential;
 mod hosts;
 mod nip98;
 mod noninterference;
@@ -24,7 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use report::Report;
 
-const USAGE: &str = "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | all [--seed N] [--ops N]";
+const USAGE: &str =
+    "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | differential [--seed N] | all [--seed N] [--ops N]";
 
 struct Args {
     command: String,
@@ -34,7 +37,7 @@ struct Args {
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let command = args.first().cloned().ok_or("missing subcommand")?;
-    if !["concurrency", "noninterference", "sanitize", "all"].contains(&command.as_str()) {
+    if !["concurrency", "noninterference", "sanitize", "differential", "all"].contains(&command.as_str()) {
         return Err(format!("unknown subcommand {command:?}"));
     }
     // Default seed from the clock: every run explores a new plan; failures print the seed.
@@ -44,7 +47,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
         match (command.as_str(), flag.as_str()) {
-            ("noninterference" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
+            ("noninterference" | "differential" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             ("noninterference" | "all", "--ops") => {
                 ops = value.parse().map_err(|e| format!("--ops: {e}"))?;
                 // The run's coverage checks (some forged channels, cross-author deletions, ...)
@@ -80,6 +83,9 @@ fn main() {
             }
             if matches!(args.command.as_str(), "sanitize" | "all") {
                 sanitize::run(&pg, &mut report);
+            }
+            if matches!(args.command.as_str(), "differential" | "all") {
+                differential::run(&pg, args.seed, &mut report);
             }
         }
     }

@@ -1,5 +1,5 @@
 //! buzz-sign: client-side signing of Nostr events (NIP-01 / NIP-42) for tests,
-//! demos and benchmarks. The database never sees secret keys; this tool does.
+//! demos and benchmarks, with rust-nostr. The database never sees secret keys; this tool does.
 //!
 //! Signing is deterministic: BIP-340 with 32 zero bytes of aux randomness, so
 //! the same inputs always yield the same event (handy for reproducible fixtures).
@@ -65,12 +65,12 @@ fn parse(args: &[String], allowed: &[&str], auth: bool) -> Result<Opts, String> 
     Ok(o)
 }
 
-/// A tag must be a JSON array of strings (NIP-01).
+/// A tag must be a non-empty JSON array of strings (NIP-01).
 fn parse_tag(s: &str) -> Result<Value, String> {
     let v: Value = serde_json::from_str(s).map_err(|e| format!("bad tag JSON: {e}"))?;
     match &v {
-        Value::Array(a) if a.iter().all(Value::is_string) => Ok(v),
-        _ => Err(format!("tag must be a JSON array of strings: {s}")),
+        Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_string) => Ok(v),
+        _ => Err(format!("tag must be a non-empty JSON array of strings: {s}")),
     }
 }
 
@@ -85,8 +85,7 @@ fn parse_num<T: std::str::FromStr>(o: &Opts, k: &str) -> Result<Option<T>, Strin
 }
 
 fn now() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    d.map(|d| d.as_secs() as i64).unwrap_or(0)
+    i64::try_from(nostr::types::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
 }
 
 fn run(args: &[String]) -> Result<String, String> {
@@ -103,7 +102,10 @@ fn run(args: &[String]) -> Result<String, String> {
             let kp = keypair(&secp, o.req("sk")?)?;
             let kind: u16 = parse_num(&o, "kind")?.ok_or("missing required --kind")?;
             let tags = o.get("tags").map(parse_tags).transpose()?.unwrap_or_default();
-            let created_at = parse_num(&o, "created-at")?.unwrap_or_else(now);
+            let created_at: i64 = parse_num(&o, "created-at")?.unwrap_or_else(now);
+            if created_at < 0 {
+                return Err("--created-at must not be negative".into());
+            }
             // --content-json takes a JSON string literal, for content with newlines or control
             // characters that a shell argument cannot carry conveniently.
             let content = match o.get("content-json") {
@@ -125,7 +127,10 @@ fn run(args: &[String]) -> Result<String, String> {
             }
             tags.extend(o.extra_tags.iter().cloned());
             let kind = parse_num(&o, "kind")?.unwrap_or(22242);
-            let created_at = parse_num(&o, "created-at")?.unwrap_or_else(now);
+            let created_at: i64 = parse_num(&o, "created-at")?.unwrap_or_else(now);
+            if created_at < 0 {
+                return Err("--created-at must not be negative".into());
+            }
             Ok(sign_event(&secp, &kp, created_at, kind, &tags, ""))
         }
         "-h" | "--help" | "help" => {
