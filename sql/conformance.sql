@@ -88,6 +88,24 @@ AS $fn$
     SELECT buzz.role_setting(($1).role, ($1).db, $2)
 $fn$;
 
+-- Built-in functions that read state every community shares, around row level security: the
+-- per-object statistics counters (pg_stat_get_*(oid): tuples read, fetched, inserted, live,
+-- index scans — an index not led by community_id counts other communities' matching keys),
+-- relation sizes, and pg_notify (channels are server-wide). The recipe revokes EXECUTE on
+-- them from PUBLIC; A-RLS-4 fails a relay that can still execute one.
+CREATE FUNCTION shared_state_functions()
+RETURNS SETOF regprocedure
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT p.oid::pg_catalog.regprocedure
+      FROM pg_catalog.pg_proc p
+     WHERE p.oid < 16384 AND p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+       AND ((p.proname LIKE 'pg\_stat\_get\_%' AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.oid'::pg_catalog.regtype)
+            OR p.proname IN ('pg_relation_size', 'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size', 'pg_notify'))
+     ORDER BY p.oid::pg_catalog.regprocedure::text
+$fn$;
+
 -- The same for any login role `role` in database `db`.
 CREATE FUNCTION role_setting(role oid, db oid, name text)
 RETURNS text
@@ -434,6 +452,7 @@ AS $fn$
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
            AND p.oid NOT IN ('pg_catalog.lo_creat(integer)'::pg_catalog.regprocedure, 'pg_catalog.lo_create(oid)'::pg_catalog.regprocedure,
                              'pg_catalog.lo_from_bytea(oid, bytea)'::pg_catalog.regprocedure)   -- NOTHING-SURVIVES
+           AND p.oid NOT IN (SELECT f FROM buzz.shared_state_functions() AS f)                  -- A-RLS-4
            AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
                         JOIN pg_catalog.pg_roles r ON r.oid = ro.oid
                        WHERE NOT r.rolsuper AND pg_catalog.has_function_privilege(ro.oid, p.oid, 'EXECUTE'))
@@ -527,7 +546,12 @@ $fn$;
 --  * materialized views over protected relations, and every materialized view the role can
 --    read that the operator has not declared global (what a materialized view reads through
 --    a function is invisible to the catalogs, and REFRESH runs as its owner);
---  * foreign tables in reachable schemas (warn: what they read is not known here);
+--  * foreign tables the role can read or write that the operator has not declared global
+--    (what they read is not known here: a loopback server reads every community's rows),
+--    USAGE on a foreign server, and user mappings for PUBLIC or a role it can act as;
+--  * built-in functions that read state every community shares around row level security
+--    (buzz.shared_state_functions(): per-relation statistics counters, relation sizes,
+--    pg_notify), when the role can execute them;
 --  * TRUNCATE, REFERENCES (table or column) and TRIGGER on tenant tables.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_definers(s conformance_scope)
@@ -658,10 +682,37 @@ AS $fn$
        AND c.oid NOT IN (SELECT o.oid FROM over_protected o)
        AND buzz.any_role_can(($1).roles, c.oid, '{SELECT}')
     UNION ALL
-    SELECT c.oid::pg_catalog.regclass::text, 'warn',
-           'foreign table in a reachable schema: check it does not expose tenant data'
+    SELECT c.oid::pg_catalog.regclass::text, 'fail',
+           'the role can read or write this foreign table, whose rows no policy fences (declare it global if it holds no tenant data)'
       FROM pg_catalog.pg_class c
-     WHERE c.relkind = 'f' AND c.relnamespace = ANY (($1).schemas)
+     WHERE c.relkind = 'f' AND NOT c.oid = ANY (($1).declared)
+       AND buzz.any_role_can(($1).roles, c.oid, '{SELECT,INSERT,UPDATE,DELETE}')
+    UNION ALL
+    SELECT pg_catalog.format('server %I', fs.srvname), 'fail',
+           'role can use this foreign server (foreign tables and its user mappings connect around row level security)'
+      FROM pg_catalog.pg_foreign_server fs
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                    WHERE pg_catalog.has_server_privilege(ro.oid, fs.oid, 'USAGE'))
+    UNION ALL
+    SELECT pg_catalog.format('server %I', fs.srvname), 'fail',
+           CASE WHEN um.umuser = 0 THEN 'a user mapping for PUBLIC lets any role''s foreign tables connect as another user'
+                ELSE pg_catalog.format('a user mapping for %I lets its foreign tables connect as another user', r.rolname) END
+      FROM pg_catalog.pg_user_mapping um
+      JOIN pg_catalog.pg_foreign_server fs ON fs.oid = um.umserver
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid = um.umuser
+     WHERE um.umuser = 0 OR um.umuser = ANY (($1).roles)
+    UNION ALL
+    SELECT 'buzz.shared_state_functions()', 'fail',
+           pg_catalog.format('role can execute %s built-in functions that read state every community shares around row level security (%s%s): revoke EXECUTE on them from PUBLIC',
+                             pg_catalog.count(*),
+                             pg_catalog.array_to_string((pg_catalog.array_agg(x.fn ORDER BY x.fn))[1:3], ', '),
+                             CASE WHEN pg_catalog.count(*) > 3 THEN ', ...' ELSE '' END)
+      FROM (SELECT f.fn::pg_catalog.regprocedure::text AS fn
+              FROM buzz.shared_state_functions() AS f(fn)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = ANY (($1).roles) AND r.rolsuper)
+               AND EXISTS (SELECT 1 FROM pg_catalog.unnest(($1).roles) AS ro(oid)
+                            WHERE pg_catalog.has_function_privilege(ro.oid, f.fn, 'EXECUTE'))) x
+    HAVING pg_catalog.count(*) > 0
     UNION ALL
     SELECT c.oid::pg_catalog.regclass::text, 'fail',
            pg_catalog.format('role has %s on a tenant table (it ignores row level security)', pv.priv)
@@ -1095,6 +1146,8 @@ AS $fn$
           FROM pg_catalog.pg_roles r
          WHERE r.oid = ($1).role
             OR (r.rolcanlogin AND NOT r.rolsuper AND pg_catalog.pg_has_role(r.oid, ($1).role, 'MEMBER'))
+            -- on PostgreSQL 15 a CREATEROLE role can grant itself any non-superuser role
+            OR (r.rolcanlogin AND NOT r.rolsuper AND r.rolcreaterole)
     ),
     libs AS (
         SELECT ses.rolname, ses.self,
@@ -1127,7 +1180,7 @@ AS $fn$
                 THEN 'cannot read shared_preload_libraries and session_preload_libraries to check the library is preloaded (needs pg_read_all_settings)'
                 WHEN libs.self
                 THEN 'buzz_tenancy is in neither shared_preload_libraries nor session_preload_libraries: its hooks (sanitizer, LOCK and EXPLAIN ANALYZE refusals) are missing until a buzz function is called'
-                ELSE pg_catalog.format('login role %I can act as the role, and its sessions do not preload buzz_tenancy (set session_preload_libraries for it too)', libs.rolname) END
+                ELSE pg_catalog.format('login role %I can act as the role (a member, or CREATEROLE can make it one), and its sessions do not preload buzz_tenancy (set session_preload_libraries for it too)', libs.rolname) END
       FROM libs
      WHERE NOT EXISTS (
          SELECT 1 FROM pg_catalog.regexp_split_to_table(coalesce(libs.spl, '') || ',' || coalesce(libs.sessl, ''), ',') AS lib(l)

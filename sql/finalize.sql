@@ -70,7 +70,7 @@ GRANT EXECUTE ON FUNCTION buzz.enable_tenancy(regclass, boolean, boolean, text, 
     buzz.relay_api(), buzz.worker_api() TO buzz_admin;
 -- ... the gate runs as the operator: its checks too.
 GRANT EXECUTE ON FUNCTION buzz.conformance_scope(text, text), buzz.any_role_can(oid[], oid, text[]),
-    buzz.effective_setting(buzz.conformance_scope, text), buzz.role_setting(oid, oid, text),
+    buzz.effective_setting(buzz.conformance_scope, text), buzz.role_setting(oid, oid, text), buzz.shared_state_functions(),
     buzz.conformance_rls(buzz.conformance_scope),
     buzz.conformance_roles(buzz.conformance_scope), buzz.conformance_settings(buzz.conformance_scope),
     buzz.conformance_definers(buzz.conformance_scope), buzz.conformance_keys(buzz.conformance_scope),
@@ -184,6 +184,7 @@ COMMENT ON TYPE buzz.conformance_scope IS 'Internal: what the deployment checks 
 COMMENT ON FUNCTION buzz.conformance_scope(text, text) IS 'Internal: the scope of buzz.conformance for a relay role, every role it can act as included.';
 COMMENT ON FUNCTION buzz.any_role_can(oid[], oid, text[]) IS 'Internal: true if one of the roles holds one of the privileges on the relation (table or column level).';
 COMMENT ON FUNCTION buzz.effective_setting(buzz.conformance_scope, text) IS 'Internal: a setting as the relay role''s sessions in this database start with it.';
+COMMENT ON FUNCTION buzz.shared_state_functions() IS 'Built-in functions that read state every community shares around row level security (statistics counters, sizes, pg_notify); the recipe revokes them from PUBLIC.';
 COMMENT ON FUNCTION buzz.role_setting(oid, oid, text) IS 'Internal: a setting as a role''s sessions in a database start with it.';
 COMMENT ON FUNCTION buzz.conformance_rls(buzz.conformance_scope) IS 'Deployment check A-RLS-1: RLS, FORCE, an applicable fence, community_id, the immutability trigger, an owner bound by RLS.';
 COMMENT ON FUNCTION buzz.conformance_roles(buzz.conformance_scope) IS 'Deployment check A-RLS-2: no role the relay can act as bypasses RLS.';

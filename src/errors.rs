@@ -124,6 +124,7 @@ catalog! {
     TenancyInherits    = ("tenancy_inherits", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a tenant table may inherit only from tenant tables; adopt the parent first"),
     TenancyDeclared    = ("tenancy_declared", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: table is declared a log or operator-only; disable tenancy first"),
     TenancyPrivilege   = ("tenancy_privilege", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "invalid: the caller lacks a privilege this needs"),
+    NotifyRefused      = ("notify_refused", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: NOTIFY is not available in a community transaction"),
     TenancyLogKey      = ("tenancy_log_key", C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "invalid: a relay-written log's unique keys must include community_id and no shared-sequence column (pass rewrite_keys and per_community_ids)"),
     TenancyKeyShape    = ("tenancy_key_shape", C::ERRCODE_FEATURE_NOT_SUPPORTED, "invalid: unique key of an unexpected form cannot be rewritten"),
     ReasonRequired     = ("reason_required", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: declaring a table global needs a reason"),

@@ -16,7 +16,10 @@
 //!   * `LOCK TABLE` on a table with row level security, an extension table or a view (views
 //!     lock their base tables) it does not own is refused, with or without a context: an
 //!     explicit `ACCESS EXCLUSIVE` lock would stall every other community, and taking it before
-//!     `enter` is as good as after.
+//!     `enter` is as good as after;
+//!   * `NOTIFY` is refused while a tenant context is installed: channels are server-wide, so a
+//!     payload sent from one community's transaction (by the relay or by a trigger on its
+//!     tables) reaches listeners serving every other (the recipe revokes `pg_notify`).
 //!
 //! Held portals (DESIGN §4). Rows read under one community must not reach a transaction of
 //! another through a portal that outlives its transaction: a `WITH HOLD` cursor, or the loop
@@ -180,6 +183,12 @@ unsafe fn check(stmt: *mut pg_sys::Node) {
                 raise(Error::HoldCursor);
             }
             MAYBE_HELD.with(|m| m.set(true));
+        }
+    } else if pgrx::is_a(stmt, pg_sys::NodeTag::T_NotifyStmt) {
+        // Channels are server-wide: a payload sent in one community's transaction reaches
+        // listeners serving every other (pg_notify, the function, is revoked by the recipe).
+        if crate::context::current().is_some() && !superuser() {
+            raise(Error::NotifyRefused);
         }
     } else if pgrx::is_a(stmt, pg_sys::NodeTag::T_LockStmt) {
         // SAFETY: the tag says it is a LockStmt, which locks_shared_table then reads.

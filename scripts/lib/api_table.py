@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The API lists are declared once, next to their functions (RELAY_API in src/api/relay.rs,
 WORKER_API in src/api/worker.rs, PUBLIC_API in src/api/mod.rs); docs/api.md's "Who may call
-what" table must list exactly the same signatures, and sql/finalize.sql grant PUBLIC_API to PUBLIC. Exit 1, naming the difference, if not."""
+what" table must list exactly the same signatures, and sql/finalize.sql grant PUBLIC_API to PUBLIC.
+The error catalog (src/errors.rs) and docs/api.md's buzz.error_catalog table must hold the same
+codes and messages, and the row count stated there must be right. Exit 1, naming the difference, if not."""
 import re
 import sys
 
@@ -38,4 +40,19 @@ granted = [re.sub(r'\s+', ' ', g.strip()).replace('buzz.', '', 1) for g in re.fi
 if sorted(granted) != sorted(const('src/api/mod.rs', 'PUBLIC_API')):
     bad = 1
     print(f"sql/finalize.sql grants PUBLIC {sorted(granted)}, not PUBLIC_API")
+# The error catalog: code and message of every entry, as docs/api.md's error_catalog table lists them.
+entries = dict(re.findall(r'^\s*\w+\s*=\s*\("(\w+)",\s*C::\w+,\s*"((?:[^"\\]|\\.)*)"\),', open('src/errors.rs').read(), re.M))
+section = doc.split('### buzz.error_catalog', 1)[1].split('\n### Catalog', 1)[1].split('\n#', 1)[0]
+count_section = doc.split('### buzz.error_catalog', 1)[1]
+documented = dict(re.findall(r'^\| `(\w+)` \| \w+ \| `(.*)` \|$', section, re.M))
+for code in sorted(set(entries) | set(documented)):
+    if entries.get(code) != documented.get(code):
+        bad = 1
+        print(f"error {code}: src/errors.rs says {entries.get(code)!r}, docs/api.md says {documented.get(code)!r}")
+m = re.search(r'one row per entry \((\d+) rows\)', count_section)
+if not m or int(m.group(1)) != len(entries):
+    bad = 1
+    print(f"docs/api.md states {m.group(1) if m else 'no'} error_catalog rows; src/errors.rs has {len(entries)}")
+else:
+    print(f"error catalog: {len(entries)} entries, as docs/api.md lists")
 sys.exit(bad)

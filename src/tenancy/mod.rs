@@ -208,10 +208,10 @@ pub(crate) fn disable_tenancy(tbl: PgRelation) -> String {
     audited("tenancy.disable", oid, &out, serde_json::json!({}))
 }
 
-/// The checks every declaration shares: a table (or, for `global`, a materialized view the
-/// relay may read), not tenant, with a reason.
-fn declarable<'r>(t: &Table, reason: Option<&'r str>, matview_ok: bool) -> Result<&'r str, Refusal> {
-    if !(matview_ok && t.relkind == "m") || t.temp || t.system || t.extension {
+/// The checks every declaration shares: a table (or, for `global`, a materialized view or a
+/// foreign table the relay may read), not tenant, with a reason.
+fn declarable<'r>(t: &Table, reason: Option<&'r str>, derived_ok: bool) -> Result<&'r str, Refusal> {
+    if !(derived_ok && (t.relkind == "m" || t.relkind == "f")) || t.temp || t.system || t.extension {
         plan::check_adoptable(t)?;
     }
     let reason = reason.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| Refusal::ReasonRequired(t.name.clone()))?;

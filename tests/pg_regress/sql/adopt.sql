@@ -61,6 +61,15 @@ SELECT format('REVOKE SELECT, INSERT, UPDATE, DELETE ON %s FROM buzz_relay', t)
   FROM unnest(:'relay_global_tables'::text[]) t \gexec
 GRANT SELECT ON relay.kind_registry, relay.rate_limit_tiers TO buzz_relay;
 SELECT format('REVOKE TEMP ON DATABASE %I FROM PUBLIC', current_database()) \gexec
+-- the recipe's revocation of statistics counters, relation sizes and pg_notify
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT * FROM buzz.shared_state_functions() LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END $$;
 
 -- After: every check passes; what remains are warnings about the server's configuration.
 SELECT check_id, object, status, detail FROM buzz.conformance('buzz_relay') WHERE status <> 'pass';

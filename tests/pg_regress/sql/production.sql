@@ -349,6 +349,37 @@ CREATE SEQUENCE app.outbox_seq;
 GRANT USAGE ON SEQUENCE app.outbox_seq TO relay;
 SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
 ROLLBACK;
+-- The fifth attack found: per-relation statistics counters and sizes count rows (and, on an
+-- index not led by community_id, matching keys) of every community, and pg_notify reaches
+-- every listener: the recipe revokes them, and the gate fails a relay that can still execute
+-- one (mutation "statistics counters executable by the relay"); a foreign table (a loopback
+-- server reads every community), USAGE on a foreign server and user mappings for PUBLIC
+-- (mutations "foreign tables the relay reads pass", "foreign servers pass", "user mappings
+-- for PUBLIC pass"); a login role with CREATEROLE, which can grant itself the relay role
+-- (mutation "CREATEROLE login roles need no preload").
+BEGIN;
+GRANT EXECUTE ON FUNCTION pg_stat_get_xact_tuples_returned(oid), pg_relation_size(regclass), pg_notify(text, text) TO relay;
+CREATE FOREIGN DATA WRAPPER probe_fdw;
+CREATE SERVER probe_server FOREIGN DATA WRAPPER probe_fdw;
+CREATE USER MAPPING FOR PUBLIC SERVER probe_server;
+GRANT USAGE ON FOREIGN SERVER probe_server TO relay;
+CREATE FOREIGN TABLE app.message_archive (community_id uuid, id text, content text) SERVER probe_server;
+GRANT SELECT ON app.message_archive TO relay;
+CREATE ROLE provisioner LOGIN CREATEROLE;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
+-- As deployed, the relay can run none of them, and NOTIFY is refused in a community
+-- transaction (mutation "NOTIFY allowed in a community transaction").
+SET ROLE relay;
+\set VERBOSITY sqlstate
+SELECT pg_stat_get_xact_tuples_returned('app.messages'::regclass);
+SELECT pg_relation_size('app.messages');
+\set VERBOSITY terse
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+NOTIFY alerts, 'hello from alpha';
+ROLLBACK;
+RESET ROLE;
 -- The registry mirror compares one spelling of a host, follows renames, and refuses to
 -- delete a community (mutation "the registry mirror ignores host updates and deletes" above).
 BEGIN;
