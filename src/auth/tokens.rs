@@ -12,7 +12,6 @@
 //! effect at the next `enter`. Usage is recorded at most once an hour per token, never in a
 //! read-only transaction: reads do not each cost a write.
 
-use pgrx::prelude::*;
 use pgrx::datum::Interval;
 use pgrx::Uuid;
 use serde_json::json;
@@ -189,10 +188,11 @@ pub(crate) fn revoke_token(name: Option<&str>) -> bool {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     #[allow(unused_imports)] // used by the plain #[test]s only
     use super::*;
+    use pgrx::prelude::*;
     use crate::test_fixtures::{two_communities, BOB};
 
     #[test]

@@ -35,6 +35,7 @@ pub(crate) fn schnorr_verify(pubkey: &str, message: &str, signature: &str) -> bo
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    #[allow(unused_imports)] // the #[pg_test]s use it; the plain #[test] build does not
     use super::*;
 
     /// All 15 rows of the BIP-340 vectors (tests/vectors/bip340-test-vectors.csv, the corrected

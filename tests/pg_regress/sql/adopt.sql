@@ -3,8 +3,9 @@
 -- indexes, tokens, workflows, reactions, threads, an audit log, moderation, three
 -- operator-global tables) as a careless deployment leaves it; the conformance report that
 -- names each problem; adoption with enable_tenancy / declare_global; the report after.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 \i :abs_srcdir/include/relay_tables.psql
 -- The relay's migration role owns its tables (not a superuser: FORCE matters for it) and
 -- operates the extension.

@@ -1,13 +1,35 @@
--- The per-community audit chain (S4 / L3, DESIGN §12.14): every control-plane change of the
--- earlier suites is in its community's chain; the chain verifies; rows are append-only;
+-- The per-community audit chain (S4 / L3, DESIGN §12.14): every control-plane change is in
+-- its community's chain; the chain verifies; rows are append-only;
 -- tampering and a row spliced in from another community are found at their seq; verification
 -- reads only the entered community. (tools/buzz-itest races appends; scripts/test verifies
 -- every chain again after pg_dump -> pg_restore.)
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
+-- Control-plane changes of every kind: channels (include/channels.psql: alice creates two in
+-- alpha, bob one in beta), channel members added and removed, a host added and removed, a
+-- member revoked and admitted again; in the operator chain, a table adopted and released
+-- (besides include/adopted.psql's adoption of the relay's tables).
+\i :abs_srcdir/include/channels.psql
+\o /dev/null
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+SELECT buzz.add_channel_member(:'council', :'carol');
+SELECT buzz.add_channel_member(:'general', :'carol', 'member');
+SELECT buzz.remove_channel_member(:'general', :'carol');
+COMMIT;
+RESET ROLE;
+SELECT buzz.add_host('alpha', 'old.alpha.example');
+SELECT buzz.remove_host('old.alpha.example');
+SELECT buzz.revoke('alpha', :'carol');
+SELECT buzz.admit('alpha', :'carol');
+CREATE TABLE public.audit_scratch (community_id uuid NOT NULL, id int PRIMARY KEY);
+SELECT buzz.enable_tenancy('public.audit_scratch');
+SELECT buzz.disable_tenancy('public.audit_scratch');
+\o
 
 -- What alpha's chain recorded (actors: operators, or the pubkey that acted).
 SELECT action, count(*),

@@ -1,7 +1,7 @@
 -- NIP-42: challenges, auth events and sessions (S1/S2/S5/S6/S8).
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 SET ROLE buzz_relay;

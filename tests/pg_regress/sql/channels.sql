@@ -1,8 +1,8 @@
 -- Channels: stamped from the host's community, never re-tenanted, invisible across
 -- communities; membership needs admission to the same community (I5); revoke cascades.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 SET ROLE buzz_relay;

@@ -1,8 +1,8 @@
 -- The tenant context (DESIGN §4): transaction-scoped, one community per transaction,
 -- unforgeable by the relay role, correct under parallel query and generic plans.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 SET ROLE buzz_relay;

@@ -1,4 +1,6 @@
 -- Crypto helpers and the error catalog.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
 \set VERBOSITY terse
 -- A real event (go-nostr test data): the canonical id is recomputed from the fields.
 \set ev '{"content":"Wow 🤩 I like the way that this dude thinks. Is this the moment that Bitcoin becomes harder currency than gold, I hope so.","created_at":1741372929,"id":"bc990203855b44130b25686fe70aeae45f4c98fb916f224800b3acba667a8b85","kind":1,"pubkey":"3bbcab7e3d2b07a55027206d5e193813f01406882daad05412389a50b67ba92e","sig":"4224f1769d86c25e3dca51a1ac0dc1b1612038ae0b1dee0df711c1251d8571668648bacca322d914e2d0ae379f7f428e4cb519baef13d95fbcb5d4675e0556a7","tags":[["e","c56312f922d8984b15b2f005019965df2135a5e299a5a7499f68e7249ca95734","wss://@nos.lol","root"],["p","7c765d407d3a9d5ea117cb8b8699628560787fc084a0c76afaa449bfbd121d84"]]}'

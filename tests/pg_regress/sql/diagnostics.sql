@@ -6,10 +6,11 @@
 --  * LOCK TABLE on a tenant table, an extension table or a view: an ACCESS EXCLUSIVE lock
 --    would stall every other community.
 -- Superusers, and statements outside a community transaction, are PostgreSQL's own business.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 \set ECHO none
-\i :abs_srcdir/include/keys.psql
 \i :abs_srcdir/include/logins.psql
 \set ECHO all
 -- (logins.psql leaves the session as buzz_relay)

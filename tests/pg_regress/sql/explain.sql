@@ -1,9 +1,9 @@
 -- Every common filter shape runs on an index under RLS (DESIGN §8: cost grows with
 -- log(events), never with the number of communities). Synthetic rows are written by the
 -- operator straight into the tables of a third and fourth community, then analyzed.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT buzz.create_community('gamma', 'Gamma') IS NOT NULL AS gamma, buzz.create_community('delta', 'Delta') IS NOT NULL AS delta;
 SELECT buzz.add_host('gamma', 'g.example');
 SELECT buzz.admit('gamma', :'alice');

@@ -1,8 +1,8 @@
 -- I4: a query that forgets the predicate, or runs without context, sees nothing; and the
 -- relay role can neither read nor write any buzz table directly.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 
 -- The relay role, no context: every table refuses every command (mutation: granting the
 -- relay any table privilege turns one of these into rows).

@@ -4,10 +4,11 @@
 -- gate's new failures (findings beyond those of the deployment adopt.sql left, which conforms).
 -- Every block is one rolled-back transaction. Each fence is removed by a mutant in
 -- scripts/mutants that turns this suite red.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 \set ECHO none
-\i :abs_srcdir/include/keys.psql
 \i :abs_srcdir/include/logins.psql
 \set ECHO all
 RESET ROLE;

@@ -1,4 +1,6 @@
 -- Host normalization and host → community resolution (P-RESOLVE-HOST / L6).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
 \set VERBOSITY terse
 SELECT h AS input, buzz.normalize_host(h) AS normalized
   FROM unnest(ARRAY['Relay.Example.COM', 'relay.example.com.', 'relay.example.com:8080',

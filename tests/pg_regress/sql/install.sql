@@ -1,6 +1,8 @@
 -- Installing into a schema somebody prepared beforehand is refused: a function planted
 -- there must never end up owned by buzz_owner (mutation: chowning every function in the
 -- schema instead of the extension's own members, and dropping the bootstrap check).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
 \set VERBOSITY terse
 CREATE DATABASE buzz_install_probe;
 \c buzz_install_probe

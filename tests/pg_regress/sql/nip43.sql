@@ -1,9 +1,9 @@
 -- NIP-43 member lists (S7) and community-signed system events (S3): authoritative only when
 -- signed by the entered community's own key, looked up from the context. Mutants: "member
 -- list accepted with a foreign key", "system event accepted with a foreign key".
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 -- Each community's signing key (held client-side; the database sees pubkeys).
 \set alpha_key_sk 0000000000000000000000000000000000000000000000000000000000000005
@@ -15,7 +15,7 @@ SELECT buzz.set_signing_key('alpha', :'alpha_key'), buzz.set_signing_key('beta',
 SELECT buzz.set_signing_key('beta', :'alpha_key');
 SELECT buzz.create_community('gamma2', 'Gamma 2', 'allowlist', :'alpha_key');
 \o /dev/null
-\i :abs_srcdir/include/logins.psql
+\i :abs_srcdir/include/channels.psql
 \o
 
 -- A list for alpha, signed with alpha's key: dave and bob become members (source nip43).

@@ -3,9 +3,9 @@
 -- claims the event in the shared seen-set: accepted once per community, whatever connection
 -- presents it again (tools/buzz-itest races two connections). Every refusal below names its
 -- catalog entry; the fences name their mutants.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT encode(sha256('{"file":"cat.png"}'::bytea), 'hex') AS body \gset
 \set now `date +%s`
 \set kind 27235

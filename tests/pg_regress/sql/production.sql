@@ -7,11 +7,9 @@
 -- and the isolation smoke: the same keys in two communities, nothing without a context,
 -- cross-community UPDATE/DELETE touching nothing, a worker sweep confined to each community,
 -- the relay refused enter_community, and the relay's own settings working.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set ECHO none
-\i :abs_srcdir/include/keys.psql
-\set ECHO all
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT current_database() AS regress_db \gset
 \set alpha '00000000-0000-4000-8000-00000000000a'
 \set beta '00000000-0000-4000-8000-00000000000b'

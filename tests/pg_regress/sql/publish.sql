@@ -1,14 +1,11 @@
 -- buzz.publish: the typed pipeline, kind rules, NIP-09/NIP-40, the h fence, duplicates.
 -- Answers are (accepted, message) like NIP-01 OK; client faults never raise.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
-SELECT id AS general FROM buzz.channels WHERE name = 'general' \gset
-SELECT id AS council FROM buzz.channels WHERE name = 'council' \gset
-SELECT id AS beta_room FROM buzz.channels WHERE name = 'beta-room' \gset
-\i :abs_srcdir/include/logins.psql
+\i :abs_srcdir/include/channels.psql
 
 \set sk :alice_sk
 \set kind 1

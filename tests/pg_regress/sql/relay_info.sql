@@ -1,6 +1,8 @@
 -- NIP-11 relay information (C2.4): static settings and the addressed host's community only;
 -- an unknown or malformed host gets NULL; never a count, never another community
 -- (mutant "relay_info ignores the host").
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
 \set VERBOSITY terse
 SET ROLE buzz_relay;
 SELECT jsonb_pretty(buzz.relay_info('a.example'));

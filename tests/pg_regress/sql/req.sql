@@ -1,15 +1,16 @@
 -- buzz.req / buzz.count: NIP-01 filter semantics, visibility, and isolation (I1).
--- Reads the events publish.sql left behind.
-\set VERBOSITY terse
+-- Reads the event log publish.sql leaves behind (include/events.psql makes the same one).
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
-SELECT id AS general FROM buzz.channels WHERE name = 'general' \gset
-SELECT id AS council FROM buzz.channels WHERE name = 'council' \gset
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
+\i :abs_srcdir/include/channels.psql
+\i :abs_srcdir/include/events.psql
+RESET ROLE;
 SELECT e.id AS e1_id FROM buzz.events e JOIN buzz.communities c ON c.id = e.community_id
  WHERE c.slug = 'beta' AND e.event ->> 'content' = 'hello alpha' \gset
 SELECT id AS in_general_id FROM buzz.events WHERE event ->> 'content' = 'in general' \gset
 SELECT id AS carol_note_id FROM buzz.events WHERE event ->> 'content' = 'carol speaking' \gset
-\i :abs_srcdir/include/logins.psql
+SET ROLE buzz_relay;
 
 -- Bad filters are invalid:, each its own statement.
 BEGIN;

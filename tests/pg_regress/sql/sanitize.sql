@@ -3,12 +3,14 @@
 -- other protocol field is empty); the raw error goes to the server log with the community and
 -- the same incident id. Superusers and statements outside a context are untouched.
 -- Mutant "relay SQL errors reach the client raw (M6)" (no hook) turns this suite red.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 \getenv server_log BUZZ_SERVER_LOG
-\i :abs_srcdir/include/keys.psql
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 \i :abs_srcdir/include/logins.psql
+\i :abs_srcdir/include/relay_data.psql
 
 -- unique violation (alpha already has a channel named general)
 BEGIN;

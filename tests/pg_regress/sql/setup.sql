@@ -1,22 +1,13 @@
--- Shared state for every suite: the extension, a relay role, two communities.
+-- The state every suite starts from (include/base.psql, which each suite runs first in a
+-- database of its own): the extension, a relay role, two communities.
 -- alpha: allowlist, hosts a.example and alpha.example:8443. beta: open, host b.example.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
-CREATE EXTENSION buzz_tenancy;
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
 \dn buzz
--- The relay role: LOGIN, nothing else; setup_relay_role grants exactly the relay API.
-CREATE ROLE buzz_relay LOGIN;
-SELECT buzz.setup_relay_role('buzz_relay');
--- Hooks in place from a session's first statement (SANITIZER fails otherwise; see explain.sql).
-ALTER ROLE buzz_relay SET session_preload_libraries = 'buzz_tenancy';
-SELECT buzz.create_community('alpha', 'Alpha', 'allowlist') IS NOT NULL AS alpha_created;
-SELECT buzz.create_community('beta', 'Beta', 'open') IS NOT NULL AS beta_created;
-SELECT buzz.add_host('alpha', 'A.Example'), buzz.add_host('alpha', 'alpha.example:8443'),
-       buzz.add_host('beta', 'b.example.');
-SELECT buzz.admit('alpha', :'alice', 'owner');
-SELECT buzz.admit('alpha', :'carol');
-SELECT buzz.admit('beta', :'bob');
+SELECT c.slug, c.admission, array_agg(h.host ORDER BY h.host) AS hosts
+  FROM buzz.communities c JOIN buzz.community_hosts h ON h.community_id = c.id
+ GROUP BY c.slug, c.admission ORDER BY 1;
 -- What the relay role may execute: the relay API and nothing else.
 SELECT p.oid::regprocedure AS relay_can_execute
   FROM pg_proc p
@@ -36,3 +27,4 @@ SELECT tablename, policyname, permissive, cmd, qual, with_check FROM pg_policies
 -- Functions are STABLE readers and SECURITY DEFINER only where they must be.
 SELECT p.oid::regprocedure AS fn, p.provolatile, p.prosecdef, p.proparallel, p.proconfig
   FROM pg_proc p WHERE p.pronamespace = 'buzz'::regnamespace ORDER BY p.oid::regprocedure::text;
+SELECT c.slug, m.pubkey, m.role FROM buzz.members m JOIN buzz.communities c ON c.id = m.community_id ORDER BY 1, 2;

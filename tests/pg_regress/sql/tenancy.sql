@@ -1,10 +1,10 @@
 -- The relay's own tables once adopted (suite adopt): the relay role sees and writes only its
 -- own community in every table; the fences named below are each removed by a mutant in
 -- scripts/mutants, which turns this suite red.
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
-\i :abs_srcdir/include/relay_tables.psql
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
 SELECT id AS beta_id FROM buzz.communities WHERE slug = 'beta' \gset
 \i :abs_srcdir/include/logins.psql

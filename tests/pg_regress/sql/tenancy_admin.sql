@@ -1,5 +1,8 @@
 -- What the generator refuses, with a clear message and the object in the DETAIL (operator
 -- facing), before running anything; backfill; disable_tenancy.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
 \set VERBOSITY default
 CREATE SCHEMA scratch;
 CREATE TABLE scratch.plain (id int PRIMARY KEY, note text);

@@ -3,12 +3,14 @@
 -- publish, req and count; revocation, expiry and the minter's revocation take effect at the
 -- next enter; usage costs no write per read. Mutants: "API token ignores its community",
 -- "mint accepts another community's channel", "token scopes ignored".
-\set VERBOSITY terse
 \getenv abs_srcdir PG_ABS_SRCDIR
-\i :abs_srcdir/include/keys.psql
+\i :abs_srcdir/include/base.psql
+\i :abs_srcdir/include/adopted.psql
+\set VERBOSITY terse
 SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
-SELECT id AS beta_room FROM buzz.channels WHERE name = 'beta-room' \gset
-\i :abs_srcdir/include/logins.psql
+\i :abs_srcdir/include/channels.psql
+\i :abs_srcdir/include/events.psql
+\i :abs_srcdir/include/relay_data.psql
 \o /dev/null
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
