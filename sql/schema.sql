@@ -47,6 +47,9 @@ CREATE TABLE communities (
     name           text NOT NULL,
     admission      text NOT NULL CHECK (admission IN ('open', 'allowlist')),
     signing_pubkey text CHECK (signing_pubkey ~ '^[0-9a-f]{64}$'),
+    -- Random per community: keys its delivery cursors and names its wake-up channel
+    -- (src/store/delivery.rs). 244 random bits.
+    delivery_key   bytea NOT NULL DEFAULT uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()),
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 
@@ -171,12 +174,15 @@ CREATE TABLE events (
     d_tag        text,
     expires_at   bigint,
     event        jsonb NOT NULL,
+    -- Delivery order within the community, which is commit order (src/store/delivery.rs).
+    position     bigint NOT NULL,
     PRIMARY KEY (community_id, id),
     -- An event can only name a channel of its own community (P-RESOLVE / I2).
     FOREIGN KEY (community_id, channel_id) REFERENCES channels (community_id, id) ON DELETE CASCADE
 );
 CREATE UNIQUE INDEX events_head ON events (community_id, pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
 CREATE INDEX events_time ON events (community_id, created_at DESC, id);
+CREATE UNIQUE INDEX events_position ON events (community_id, position);
 CREATE INDEX events_author_kind ON events (community_id, pubkey, kind, created_at DESC);
 CREATE INDEX events_kind ON events (community_id, kind, created_at DESC);
 CREATE INDEX events_channel ON events (community_id, channel_id, created_at DESC) WHERE channel_id IS NOT NULL;

@@ -115,7 +115,7 @@ fn cached(host: &str) -> Option<Uuid> {
 
 fn lookup(host: &str) -> Option<Uuid> {
     let before = INVALIDATIONS.with(Cell::get);
-    let row = crate::spi_cache::two::<Uuid, pg_sys::Oid>(
+    let row = crate::spi_cache::read_two::<Uuid, pg_sys::Oid>(
         "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
         &[host.into()],
     );

@@ -97,9 +97,9 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
     plan
 }
 
-/// Run a dynamic SELECT through its custom-plan cache entry and hand each row's first column
-/// (raw, still in SPI memory) to `each`.
-pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut(Option<pg_sys::Datum>)) {
+/// Run a dynamic SELECT through its custom-plan cache entry and hand each row's columns (raw,
+/// still in SPI memory) to `each`.
+pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut(&[Option<pg_sys::Datum>])) {
     Spi::connect_mut(|_client| {
         let plan = custom_plan(sql, args);
         let (mut values, mut nulls): (Vec<pg_sys::Datum>, Vec<std::ffi::c_char>) = args
@@ -118,10 +118,16 @@ pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut
                 crate::errors::raise(crate::errors::Error::Internal);
             }
             let table = pg_sys::SPI_tuptable;
+            let natts = (*(*table).tupdesc).natts;
+            let mut row = Vec::with_capacity(natts as usize);
             for i in 0..pg_sys::SPI_processed as usize {
-                let mut is_null = false;
-                let d = pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, 1, &mut is_null);
-                each(if is_null { None } else { Some(d) });
+                row.clear();
+                for col in 1..=natts {
+                    let mut is_null = false;
+                    let d = pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, col, &mut is_null);
+                    row.push(if is_null { None } else { Some(d) });
+                }
+                each(&row);
             }
         }
     })
@@ -150,6 +156,15 @@ pub fn read_query<R>(
         let p = plan(&client, sql, args, false)?;
         let rows = client.select(&*p, None, args)?;
         f(rows)
+    })
+}
+
+/// As [`one`], read-only. pgrx's read-write path assigns a transaction id even to a plain
+/// SELECT (and a hot standby refuses that): lookups that only read use these.
+pub fn read_one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> spi::Result<Option<T>> {
+    read_query(sql, args, |rows| match rows.first().get_one::<T>() {
+        Err(spi::Error::InvalidPosition) => Ok(None),
+        other => other,
     })
 }
 

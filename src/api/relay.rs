@@ -34,6 +34,9 @@ pub const RELAY_API: &[&str] = &[
     "buzz.publish(json)",
     "buzz.req(jsonb)",
     "buzz.count(jsonb)",
+    "buzz.poll(jsonb, text)",
+    "buzz.cursor()",
+    "buzz.listen_channel()",
     "buzz.event_id(text)",
     "buzz.verify_event(text)",
     "buzz.schnorr_verify(text, text, text)",
@@ -217,6 +220,37 @@ fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
 #[search_path(pg_catalog, pg_temp)]
 fn count(filters: Option<JsonbText>) -> i64 {
     crate::store::query::count(filters)
+}
+
+/// `buzz.poll(filters, cursor)`: live delivery. The visible events of the entered community
+/// matching any filter (exactly `req`'s visibility) that come after `cursor` in delivery order,
+/// which is commit order, each with the cursor to resume after it; at most
+/// `buzz_tenancy.max_limit` rows per call. A cursor of another community is refused like a
+/// malformed one. Filter limits (NIP-01: for the stored answer only) do not apply.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn poll(
+    filters: Option<JsonbText>,
+    cursor: Option<&str>,
+) -> TableIterator<'static, (name!(event, RawJsonb), name!(cursor, String))> {
+    crate::store::live::poll(filters, cursor)
+}
+
+/// `buzz.cursor()`: the cursor of everything this snapshot sees in the entered community. Run
+/// it on `req`'s snapshot (the same statement, or one REPEATABLE READ transaction) and the
+/// first `poll` after it continues exactly where `req`'s answer ended.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn cursor() -> String {
+    crate::store::live::cursor()
+}
+
+/// `buzz.listen_channel()`: the name of the entered community's wake-up channel. After every
+/// commit that stored its events the extension notifies it, with an empty payload.
+#[pg_extern(stable, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn listen_channel() -> String {
+    crate::store::live::listen_channel()
 }
 
 #[pg_extern(stable, parallel_unsafe, security_definer)]

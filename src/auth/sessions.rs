@@ -30,7 +30,7 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
 /// unknown, expired and foreign tokens are all simply "no session".
 pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, pgrx::spi::Error> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
-    crate::spi_cache::one::<String>(
+    crate::spi_cache::read_one::<String>(
         "SELECT s.pubkey FROM buzz.sessions s
            JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
           WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > clock_timestamp()",

@@ -32,7 +32,7 @@ fn token_hash(token: &str) -> Option<Vec<u8>> {
 /// admitted; None for anything else (not a token, unknown, expired, revoked, foreign).
 pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGrant)> {
     let hash = token_hash(token)?;
-    let row = crate::spi_cache::query(
+    let row = crate::spi_cache::read_query(
         "SELECT t.pubkey, t.scopes, t.channel_limited,
                 ARRAY(SELECT tc.channel_id
                         FROM buzz.api_token_channels tc

@@ -1,5 +1,8 @@
 //! The canonical event log: `buzz.publish` stores verified, authorized events of the entered
-//! community; `buzz.req` / `buzz.count` serve them back through the same fences.
+//! community; `buzz.req` / `buzz.count` serve them back through the same fences, and
+//! `buzz.poll` delivers what came after a cursor (positions and cursors: `delivery`).
 
+pub mod delivery;
+pub mod live;
 pub mod publish;
 pub mod query;

@@ -12,6 +12,7 @@ use crate::errors::{Error, OrRaise};
 use crate::json_args::JsonText;
 use crate::nostr::event::{self, Secs};
 use crate::nostr::kinds::{self, Class};
+use crate::store::delivery;
 
 /// What the client is told on success (NIP-01 `OK` true with an empty message).
 const ACCEPTED: &str = "";
@@ -25,15 +26,18 @@ fn publish_text(text: &str) -> Result<(), Error> {
     }
     let now = crate::pg::now();
     let verified = event::verify_with(text, |p| authorization::within_limits(p, now))?;
+    // Before the author lock, in every publisher: see `delivery` (commit order, no deadlock).
+    let position = delivery::next_position(ctx.community);
     let a = authorization::authorize(&ctx, verified, now)?;
     if a.class() == Class::Ephemeral {
         return Ok(());
     }
     refuse_deleted(&a)?;
-    store(&a)?;
+    store(&a, position)?;
     if a.event().kind.as_u16() == kinds::DELETION {
         apply_deletion(&a);
     }
+    delivery::notify(a.community());
     Ok(())
 }
 
@@ -92,13 +96,13 @@ fn index_tags(p: &event::Parsed) -> (Vec<String>, Vec<String>) {
 
 /// Insert the event and its tag rows; false if the id is already stored here (or a
 /// concurrent head won the unique index).
-fn insert(a: &Authorized) -> bool {
+fn insert(a: &Authorized, position: i64) -> bool {
     let p = a.event();
     let (names, values) = index_tags(p);
     crate::spi_cache::one::<i64>(
         "WITH ins AS (
-             INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+             INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $12)
              ON CONFLICT DO NOTHING
              RETURNING id),
          tags AS (
@@ -117,6 +121,7 @@ fn insert(a: &Authorized) -> bool {
             nip01_json(p).into(),
             names.into(),
             values.into(),
+            position.into(),
         ],
     )
     .or_raise()
@@ -126,9 +131,9 @@ fn insert(a: &Authorized) -> bool {
 
 /// Regular events: one row per id. Replaceable/addressable: one head per coordinate; the
 /// newest `created_at` wins, ties go to the lowest id, older versions are not stored.
-fn store(a: &Authorized) -> Result<(), Error> {
+fn store(a: &Authorized, position: i64) -> Result<(), Error> {
     let Some(d_tag) = a.d_tag() else {
-        return if insert(a) { Ok(()) } else { Err(Error::Duplicate) };
+        return if insert(a, position) { Ok(()) } else { Err(Error::Duplicate) };
     };
     let p = a.event();
     let id = p.id_hex();
@@ -155,10 +160,10 @@ fn store(a: &Authorized) -> Result<(), Error> {
                     &[a.community().into(), old_id.into()],
                 )
                 .or_raise();
-                return if insert(a) { Ok(()) } else { Err(Error::Duplicate) };
+                return if insert(a, position) { Ok(()) } else { Err(Error::Duplicate) };
             }
             _ => {
-                if insert(a) {
+                if insert(a, position) {
                     return Ok(());
                 }
                 if id_stored(a.community(), &id) {

@@ -107,13 +107,18 @@ pub fn parse_filters(v: &Value) -> Result<Vec<Filter>, Error> {
 }
 
 /// A statement under construction: SQL text plus its bound arguments.
-struct Sql {
-    text: String,
-    args: Vec<DatumWithOid<'static>>,
+pub(crate) struct Sql {
+    pub text: String,
+    pub args: Vec<DatumWithOid<'static>>,
 }
 
 impl Sql {
-    fn bind(&mut self, arg: DatumWithOid<'static>) -> String {
+    /// A statement for `r`: `$1` community, `$2` now, `$3` readable channels.
+    pub fn new(r: &Reader) -> Sql {
+        Sql { text: String::new(), args: vec![r.community.into(), r.now.into(), r.channels.clone().into()] }
+    }
+
+    pub fn bind(&mut self, arg: DatumWithOid<'static>) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
     }
@@ -121,15 +126,15 @@ impl Sql {
 
 /// Who is asking: the community, the time "now", and the channels the actor may read.
 /// Anonymous or no context: nobody (nothing is visible).
-struct Reader {
-    community: Uuid,
+pub(crate) struct Reader {
+    pub community: Uuid,
     now: i64,
     channels: Vec<Uuid>,
     /// Events without a channel are visible (not to an API token limited to channels).
     channelless: bool,
 }
 
-fn reader() -> Option<Reader> {
+pub(crate) fn reader() -> Option<Reader> {
     let ctx = context::current()?;
     let actor = ctx.actor?;
     // Admission and the readable channels in one round trip.
@@ -165,6 +170,20 @@ fn reader() -> Option<Reader> {
 /// would parse each event into a `serde_json::Value` and re-parse it on the way out).
 pub struct RawJsonb(pg_sys::Datum);
 
+impl RawJsonb {
+    /// A copy of the jsonb datum `d` in `upper`, so it outlives SPI's memory.
+    ///
+    /// # Safety
+    /// SAFETY (callers): `d` must be a jsonb datum valid now (e.g. of the current SPI row), and
+    /// `upper` a memory context that lives until the datum is returned (the SRF's multi-call
+    /// context).
+    pub unsafe fn copy_into(d: pg_sys::Datum, upper: pg_sys::MemoryContext) -> RawJsonb {
+        // SAFETY: the caller's contract.
+        let copy = unsafe { PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr())) };
+        RawJsonb(pg_sys::Datum::from(copy))
+    }
+}
+
 impl IntoDatum for RawJsonb {
     fn into_datum(self) -> Option<pg_sys::Datum> {
         Some(self.0)
@@ -198,10 +217,21 @@ where
     }
 }
 
-/// `SELECT <columns>` of the visible events matching one filter (for req: newest first,
-/// limited; for count: all of them). A filter with a single-valued tag condition is driven
-/// from the tag index in `created_at` order, so `#e`/`#p`/`#t` reads stop at the limit too.
-fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, with_limit: bool) -> String {
+/// How a filter's rows come back.
+#[derive(Clone, Copy)]
+pub(crate) enum Order {
+    /// req: newest first, at most the filter's limit.
+    Newest,
+    /// count: all of them, in no order.
+    Unordered,
+    /// poll: strictly after a delivery position, in delivery order, at most `limit`.
+    Delivery { after: i64, limit: i64 },
+}
+
+/// `SELECT <columns>` of the visible events matching one filter, in `order`. For req, a filter
+/// with a single-valued tag condition is driven from the tag index in `created_at` order, so
+/// `#e`/`#p`/`#t` reads stop at the limit too.
+pub(crate) fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, order: Order) -> String {
     let channels = if r.channelless { "(e.channel_id IS NULL OR e.channel_id = ANY($3))" } else { "e.channel_id = ANY($3)" };
     let mut w = vec![
         "e.community_id = $1".to_owned(),
@@ -220,8 +250,12 @@ fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, with_limit: bo
     if let Some(channels) = &f.channels {
         w.push(match_values(q, "e.channel_id", channels));
     }
-    // The driving tag: the first one with exactly one value.
-    let driver = f.tags.iter().position(|(_, values)| values.len() == 1);
+    // The driving tag (not for poll, which walks the delivery order): the first one with
+    // exactly one value.
+    let driver = match order {
+        Order::Delivery { .. } => None,
+        _ => f.tags.iter().position(|(_, values)| values.len() == 1),
+    };
     let time = if driver.is_some() { "t.created_at" } else { "e.created_at" };
     if let Some(since) = f.since {
         w.push(format!("{time} >= {}", q.bind(since.into())));
@@ -245,10 +279,13 @@ fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, with_limit: bo
     } else {
         "buzz.events e"
     };
-    let tail = if with_limit {
-        format!(" ORDER BY {time} DESC, e.id LIMIT {}", q.bind(f.limit.into()))
-    } else {
-        String::new()
+    let tail = match order {
+        Order::Newest => format!(" ORDER BY {time} DESC, e.id LIMIT {}", q.bind(f.limit.into())),
+        Order::Unordered => String::new(),
+        Order::Delivery { after, limit } => {
+            w.push(format!("e.position > {}", q.bind(after.into())));
+            format!(" ORDER BY e.position LIMIT {}", q.bind(limit.into()))
+        }
     };
     format!("SELECT {columns} FROM {from} WHERE {}{tail}", w.join(" AND "))
 }
@@ -257,16 +294,14 @@ fn filter_sql(q: &mut Sql, r: &Reader, f: &Filter, columns: &str, with_limit: bo
 /// (the common case) reads its events directly; several are united on `(id, created_at)`
 /// (which removes events matched twice) and joined back for the event.
 fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
-    let mut q = Sql {
-        text: String::new(),
-        args: vec![r.community.into(), r.now.into(), r.channels.clone().into()],
-    };
+    let mut q = Sql::new(r);
+    let order = if count { Order::Unordered } else { Order::Newest };
     q.text = match (filters, count) {
-        ([f], false) => filter_sql(&mut q, r, f, "e.event", true),
-        ([f], true) => filter_sql(&mut q, r, f, "count(*)", false),
+        ([f], false) => filter_sql(&mut q, r, f, "e.event", order),
+        ([f], true) => filter_sql(&mut q, r, f, "count(*)", order),
         (_, _) => {
             let parts: Vec<String> =
-                filters.iter().map(|f| format!("({})", filter_sql(&mut q, r, f, "e.id, e.created_at", !count))).collect();
+                filters.iter().map(|f| format!("({})", filter_sql(&mut q, r, f, "e.id, e.created_at", order))).collect();
             let union = parts.join(" UNION ");
             if count {
                 format!("SELECT count(*) FROM ({union}) m")
@@ -284,7 +319,7 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
 
 /// The filters of a request, parsed here rather than by pgrx so that anything serde refuses
 /// (out-of-range numbers, deep nesting) is the catalog's `invalid:` answer.
-fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
+pub(crate) fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
     let v = match filters {
         None => Value::Null,
         Some(JsonbText(text)) => serde_json::from_str(&text).unwrap_or_else(|_| raise(Error::FilterInvalid)),
@@ -305,14 +340,11 @@ pub(crate) fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb
         // SAFETY: a plain read of the backend's current memory context.
         let upper = unsafe { pg_sys::CurrentMemoryContext };
         let mut rows = Vec::new();
-        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
-            if let Some(d) = d {
-                // SAFETY: `d` is a jsonb datum of the current SPI row; the copy is made in the
-                // upper context, so it outlives SPI's memory.
-                let copy = unsafe {
-                    PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))
-                };
-                rows.push(RawJsonb(pg_sys::Datum::from(copy)));
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |row| {
+            if let Some(d) = row[0] {
+                // SAFETY: `d` is a jsonb datum of the current SPI row, copied into the SRF's
+                // multi-call context.
+                rows.push(unsafe { RawJsonb::copy_into(d, upper) });
             }
         });
         SetOfIterator::new(rows)
@@ -329,8 +361,8 @@ pub(crate) fn count(filters: Option<JsonbText>) -> i64 {
         }
         let q = build(&r, &filters, true);
         let mut n = 0i64;
-        crate::spi_cache::select_dynamic(&q.text, &q.args, |d| {
-            n = d.map(|d| d.value() as i64).unwrap_or(0);
+        crate::spi_cache::select_dynamic(&q.text, &q.args, |row| {
+            n = row[0].map(|d| d.value() as i64).unwrap_or(0);
         });
         n
     })
@@ -344,8 +376,9 @@ pub(crate) fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, 
         return SetOfIterator::new(Vec::new());
     }
     let q = build(&r, &filters, false);
-    let lines = Spi::connect(|c| {
-        c.select(&format!("EXPLAIN (COSTS OFF) {}", q.text), None, &q.args)?
+    // EXPLAIN is a utility statement: read-only SPI refuses it.
+    let lines = Spi::connect_mut(|c| {
+        c.update(&format!("EXPLAIN (COSTS OFF) {}", q.text), None, &q.args)?
             .map(|row| row.get::<String>(1))
             .filter_map(|r| r.transpose())
             .collect::<Result<Vec<String>, pgrx::spi::Error>>()
@@ -370,8 +403,8 @@ mod tests {
         let (alpha, beta) = two_communities("req");
         for (c, n) in [(alpha, 1), (beta, 2), (beta, 3)] {
             Spi::run_with_args(
-                "INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, event)
-                 VALUES ($1, repeat($2::text, 64), repeat('a', 64), 1, 1, '{}')",
+                "INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, event, position)
+                 VALUES ($1, repeat($2::text, 64), repeat('a', 64), 1, 1, '{}', $2::bigint)",
                 &[c.into(), (n as i64).to_string().into()],
             )
             .unwrap();

@@ -10,12 +10,12 @@ SELECT buzz.admit('gamma', :'alice');
 SELECT id AS gamma_id FROM buzz.communities WHERE slug = 'gamma' \gset
 SELECT id AS delta_id FROM buzz.communities WHERE slug = 'delta' \gset
 -- 40,000 events over 2 communities, 200 authors, kinds 1/7/0, three tag names.
-INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
+INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event, position)
 SELECT CASE WHEN g % 2 = 0 THEN :'gamma_id'::uuid ELSE :'delta_id'::uuid END,
        encode(sha256(('ev' || g)::bytea), 'hex'),
        encode(sha256(('pk' || g % 200)::bytea), 'hex'),
        1600000000 + g, CASE WHEN g % 10 = 0 THEN 7 ELSE 1 END, NULL, NULL, NULL,
-       jsonb_build_object('id', encode(sha256(('ev' || g)::bytea), 'hex'), 'kind', 1)
+       jsonb_build_object('id', encode(sha256(('ev' || g)::bytea), 'hex'), 'kind', 1), g
   FROM generate_series(1, 40000) g;
 INSERT INTO buzz.event_tags (community_id, event_id, name, value, created_at)
 SELECT e.community_id, e.id, t.name, t.value, e.created_at

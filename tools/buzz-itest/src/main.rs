@@ -5,6 +5,7 @@
 //!   buzz-itest noninterference [--seed N] [--ops N]      B alone vs. B interleaved with A
 //!   buzz-itest sanitize                                  error fields the relay's own SQL shows
 //!   buzz-itest differential [--seed N]                   event ids and verification vs. rust-nostr
+//!   buzz-itest live [--seed N]                           live delivery: commit order, hand-over, wake-ups
 //!   buzz-itest all [--seed N] [--ops N]                  all of them
 //!
 //! Prints `ok - name` / `not ok - name: why` per check and `itest: N passed, M failed`; exits
@@ -14,6 +15,7 @@ mod audit;
 mod concurrency;
 mod differential;
 mod hosts;
+mod live;
 mod nip98;
 mod noninterference;
 mod prng;
@@ -27,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use report::Report;
 
 const USAGE: &str =
-    "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | differential [--seed N] | all [--seed N] [--ops N]";
+    "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | differential [--seed N] | live [--seed N] | all [--seed N] [--ops N]";
 
 struct Args {
     command: String,
@@ -37,7 +39,7 @@ struct Args {
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let command = args.first().cloned().ok_or("missing subcommand")?;
-    if !["concurrency", "noninterference", "sanitize", "differential", "all"].contains(&command.as_str()) {
+    if !["concurrency", "noninterference", "sanitize", "differential", "live", "all"].contains(&command.as_str()) {
         return Err(format!("unknown subcommand {command:?}"));
     }
     // Default seed from the clock: every run explores a new plan; failures print the seed.
@@ -47,7 +49,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
         match (command.as_str(), flag.as_str()) {
-            ("noninterference" | "differential" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
+            ("noninterference" | "differential" | "live" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             ("noninterference" | "all", "--ops") => {
                 ops = value.parse().map_err(|e| format!("--ops: {e}"))?;
                 // The run's coverage checks (some forged channels, cross-author deletions, ...)
@@ -86,6 +88,9 @@ fn main() {
             }
             if matches!(args.command.as_str(), "differential" | "all") {
                 differential::run(&pg, args.seed, &mut report);
+            }
+            if matches!(args.command.as_str(), "live" | "all") {
+                live::run(&pg, args.seed, &mut report);
             }
         }
     }

@@ -1,0 +1,184 @@
+-- Live delivery (DESIGN §12.19): buzz.poll after a cursor, in delivery order, with req's
+-- visibility; cursors bound to their community; per-community positions; wake-up channels.
+-- Concurrency (commit order, the req → cursor hand-over, LISTEN) is tools/buzz-itest live's.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
+\i :abs_srcdir/include/channels.psql
+\set sk :alice_sk
+\set kind 1
+\set tags '[]'
+\set content 'first'
+\set at 1700000001
+\i :abs_srcdir/include/sign.psql
+\set first :ev
+\set content 'second'
+\i :abs_srcdir/include/sign.psql
+\set second :ev
+\set content 'in council'
+\set tags '[["h","' :council '"]]'
+\i :abs_srcdir/include/sign.psql
+\set in_council :ev
+\set content 'in general'
+\set tags '[["h","' :general '"]]'
+\i :abs_srcdir/include/sign.psql
+\set in_general :ev
+
+-- Before anything is stored: the cursor of an empty community.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.cursor() AS c0 \gset
+SELECT split_part(:'c0', '.', 1) AS position, length(split_part(:'c0', '.', 2)) AS tag_length;
+SELECT count(*) AS nothing_yet FROM buzz.poll('{}', :'c0');
+COMMIT;
+-- Two notes, then everything after c0 in the order they were stored, each with its cursor.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT * FROM buzz.publish(:'first');
+SELECT * FROM buzz.publish(:'second');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT event ->> 'content' AS content, split_part(cursor, '.', 1) AS position FROM buzz.poll('{}', :'c0');
+SELECT cursor AS c2 FROM buzz.poll('{}', :'c0') OFFSET 1 \gset
+SELECT count(*) AS nothing_after_c2 FROM buzz.poll('{}', :'c2');
+SELECT buzz.cursor() = :'c2' AS cursor_is_the_last_delivered;
+-- Filters are req's (and their limits do not apply to live delivery).
+SELECT event ->> 'content' AS kind1_limit1 FROM buzz.poll('{"kinds":[1],"limit":1}', :'c0');
+SELECT event ->> 'content' AS by_two_filters FROM buzz.poll(('[{"kinds":[7]},{"authors":["' || :'alice' || '"]}]')::jsonb, :'c0');
+COMMIT;
+
+-- A cursor belongs to its community: alpha's cursor on beta's host, an edited position or
+-- tag, and malformed text all get one answer (mutation "cursor MAC ignores the community key"
+-- accepts alpha's cursor in beta and makes both communities' channel names equal).
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token') \gset
+SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', :'c2');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', '1.' || split_part(:'c2', '.', 2));
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', split_part(:'c2', '.', 1) || '.' || repeat('0', 24));
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', NULL);
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', 'garbage');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', '-1.' || split_part(:'c2', '.', 2));
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll('{}', '02.' || split_part(:'c2', '.', 2));
+ROLLBACK;
+-- ... and beta's positions are its own: alpha's two events did not move them.
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token') \gset
+SELECT split_part(buzz.cursor(), '.', 1) AS beta_position;
+COMMIT;
+
+-- Private channels reach their members only; a channel-limited token only its channels.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT * FROM buzz.publish(:'in_council');
+SELECT * FROM buzz.publish(:'in_general');
+SELECT buzz.mint_token('general-reader', '{read}', ARRAY[:'general']) AS general_token \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT event ->> 'content' AS carol_gets FROM buzz.poll('{}', :'c2');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT event ->> 'content' AS alice_gets FROM buzz.poll('{}', :'c2');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'general_token') \gset
+SELECT event ->> 'content' AS general_token_gets FROM buzz.poll('{}', :'c0');
+COMMIT;
+
+-- Deleted after it was stored, expired, or replaced before the subscriber polled: not
+-- delivered; the deletion and the newer version are.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.cursor() AS c4 \gset
+COMMIT;
+\set kind 0
+\set tags '[]'
+\set content '{"name":"v1"}'
+\set at 1700000100
+\i :abs_srcdir/include/sign.psql
+\set profile_v1 :ev
+\set content '{"name":"v2"}'
+\set at 1700000200
+\i :abs_srcdir/include/sign.psql
+\set profile_v2 :ev
+\set kind 1
+\set content 'to be deleted'
+\i :abs_srcdir/include/sign.psql
+\set doomed :ev
+SELECT jsonb_build_array(jsonb_build_array('expiration', (extract(epoch FROM now())::bigint + 86400)::text))::text AS tags \gset
+\set content 'expires'
+\i :abs_srcdir/include/sign.psql
+\set expiring :ev
+SELECT jsonb_build_array(jsonb_build_array('e', :'doomed'::jsonb ->> 'id'))::text AS tags \gset
+\set kind 5
+\set content ''
+\i :abs_srcdir/include/sign.psql
+\set deletion :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT accepted FROM buzz.publish(:'profile_v1');
+SELECT accepted FROM buzz.publish(:'doomed');
+SELECT accepted FROM buzz.publish(:'expiring');
+SELECT accepted FROM buzz.publish(:'profile_v2');
+SELECT accepted FROM buzz.publish(:'deletion');
+COMMIT;
+RESET ROLE;
+UPDATE buzz.events SET expires_at = 1600000000 WHERE id = :'expiring'::jsonb ->> 'id';   -- time passes
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT event ->> 'kind' AS kind, event ->> 'content' AS content FROM buzz.poll('{}', :'c4');
+COMMIT;
+
+-- Reads stay reads: enter with a session, poll, cursor and listen_channel take no
+-- transaction id, and run in a read-only transaction as on a hot standby (pgrx's read-write
+-- SPI path assigned one even to a SELECT: the session lookup used it).
+BEGIN TRANSACTION READ ONLY;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT count(*) AS rows FROM buzz.poll('{}', :'c0');
+SELECT buzz.cursor() IS NOT NULL AS has_cursor, buzz.listen_channel() IS NOT NULL AS has_channel;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT count(*) AS rows FROM buzz.poll('{}', :'c0');
+SELECT buzz.cursor() IS NOT NULL AS has_cursor, buzz.listen_channel() IS NOT NULL AS has_channel;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+-- Anonymous contexts get nothing; without a context, poll, cursor and listen_channel refuse.
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT count(*) AS anonymous_gets FROM buzz.poll('{}', :'c0');
+COMMIT;
+SELECT * FROM buzz.poll('{}', :'c0');
+SELECT buzz.cursor();
+SELECT buzz.listen_channel();
+
+-- Wake-up channels: one per community, the same on each of its hosts and for every actor,
+-- and nothing a relay can compute from what it has (a keyed hash of the community's random key).
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT buzz.listen_channel() AS alpha_channel \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('alpha.example:8443', :'alice_token') \gset
+SELECT buzz.listen_channel() = :'alpha_channel' AS same_on_every_host;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example') \gset
+SELECT buzz.listen_channel() <> :'alpha_channel' AS beta_differs, buzz.listen_channel() ~ '^buzz_[0-9a-f]{24}$' AS shape;
+COMMIT;
+RESET ROLE;
+-- Positions count each community's events in commit order (superuser's view).
+SELECT c.slug, e.event ->> 'content' AS content, e.position
+  FROM buzz.events e JOIN buzz.communities c ON c.id = e.community_id
+ ORDER BY c.slug, e.position;
