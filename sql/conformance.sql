@@ -88,22 +88,39 @@ AS $fn$
     SELECT buzz.role_setting(($1).role, ($1).db, $2)
 $fn$;
 
--- Built-in functions that read state every community shares, around row level security: the
+-- Functions that read state every community shares, around row level security: the
 -- per-object statistics counters (pg_stat_get_*(oid): tuples read, fetched, inserted, live,
 -- index scans — an index not led by community_id counts other communities' matching keys),
--- relation sizes, and pg_notify (channels are server-wide). The recipe revokes EXECUTE on
--- them from PUBLIC; A-RLS-4 fails a relay that can still execute one.
+-- relation, database and tablespace sizes, the WAL position and counters (they grow by each
+-- write's size), the lock table, pg_notify (channels are server-wide), and every function of
+-- the contrib modules that read whole relations (pgstattuple, pgrowlocks, pg_visibility, ...),
+-- when installed. The recipe revokes EXECUTE on them from PUBLIC; A-RLS-4 fails a relay that
+-- can still execute one (also through a role such as pg_stat_scan_tables).
 CREATE FUNCTION shared_state_functions()
 RETURNS SETOF regprocedure
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT p.oid::pg_catalog.regprocedure
-      FROM pg_catalog.pg_proc p
-     WHERE p.oid < 16384 AND p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
-       AND ((p.proname LIKE 'pg\_stat\_get\_%' AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.oid'::pg_catalog.regtype)
-            OR p.proname IN ('pg_relation_size', 'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size', 'pg_notify'))
-     ORDER BY p.oid::pg_catalog.regprocedure::text
+    SELECT f.oid::pg_catalog.regprocedure FROM (
+        SELECT p.oid
+          FROM pg_catalog.pg_proc p
+         WHERE p.oid < 16384 AND p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+           AND ((p.proname LIKE 'pg\_stat\_get\_%' AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.oid'::pg_catalog.regtype)
+                OR p.proname IN ('pg_relation_size', 'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size',
+                                 'pg_database_size', 'pg_tablespace_size', 'pg_notify', 'pg_lock_status',
+                                 -- the WAL position and counters grow by every community's writes, byte by byte
+                                 'pg_current_wal_lsn', 'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn',
+                                 'pg_stat_get_wal'))
+        UNION
+        -- contrib modules that read pages, tuples, locks and statistics of a whole relation
+        SELECT d.objid
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+         WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'e'
+           AND x.extname IN ('pgstattuple', 'pgrowlocks', 'pg_visibility', 'pg_freespacemap', 'pg_buffercache',
+                             'pageinspect', 'pg_walinspect', 'pg_stat_statements')
+    ) f
+     ORDER BY f.oid::pg_catalog.regprocedure::text
 $fn$;
 
 -- The same for any login role `role` in database `db`.
@@ -548,10 +565,14 @@ $fn$;
 --    a function is invisible to the catalogs, and REFRESH runs as its owner);
 --  * foreign tables the role can read or write that the operator has not declared global
 --    (what they read is not known here: a loopback server reads every community's rows),
---    USAGE on a foreign server, and user mappings for PUBLIC or a role it can act as;
---  * built-in functions that read state every community shares around row level security
---    (buzz.shared_state_functions(): per-relation statistics counters, relation sizes,
---    pg_notify), when the role can execute them;
+--    and views, materialized views and rules over them; USAGE on a foreign server, and user
+--    mappings for PUBLIC or a role it can act as;
+--  * functions that read state every community shares around row level security
+--    (buzz.shared_state_functions(): per-relation statistics counters, relation, database
+--    and tablespace sizes, the WAL position, locks, pg_notify, and the functions of contrib
+--    modules that read whole relations), when the role can execute them;
+--  * triggers on tables the role can write whose function is C code that did not ship with
+--    PostgreSQL or this extension (no hook sees what it does: tcn sends NOTIFYs);
 --  * TRUNCATE, REFERENCES (table or column) and TRIGGER on tenant tables.
 ---------------------------------------------------------------------------------------------
 CREATE FUNCTION conformance_definers(s conformance_scope)
@@ -565,7 +586,12 @@ AS $fn$
           JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
          WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
            AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-           AND d.refobjid = ANY (($1).protected) AND rw.ev_class <> d.refobjid AND rw.rulename = '_RETURN'
+           AND (d.refobjid = ANY (($1).protected)
+                -- a foreign table not declared global: what it reads is unknown (a loopback
+                -- server reads every community, with the mapping of the view's owner)
+                OR EXISTS (SELECT 1 FROM pg_catalog.pg_class ft
+                            WHERE ft.oid = d.refobjid AND ft.relkind = 'f' AND NOT ft.oid = ANY (($1).declared)))
+           AND rw.ev_class <> d.refobjid AND rw.rulename = '_RETURN'
         UNION
         SELECT rw.ev_class
           FROM over_protected o
@@ -620,7 +646,10 @@ AS $fn$
           JOIN pg_catalog.pg_roles o ON o.oid = ev.relowner
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
                                      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-         WHERE rw.rulename <> '_RETURN' AND d.refobjid = ANY (($1).protected) AND d.refobjid <> rw.ev_class
+         WHERE rw.rulename <> '_RETURN' AND d.refobjid <> rw.ev_class
+           AND (d.refobjid = ANY (($1).protected)
+                OR EXISTS (SELECT 1 FROM pg_catalog.pg_class ft
+                            WHERE ft.oid = d.refobjid AND ft.relkind = 'f' AND NOT ft.oid = ANY (($1).declared)))
     )
     SELECT p.oid::pg_catalog.regprocedure::text, 'fail', 'role can execute this non-audited SECURITY DEFINER function'
       FROM secdef sd JOIN pg_catalog.pg_proc p ON p.oid = sd.oid
@@ -633,6 +662,16 @@ AS $fn$
       FROM pg_catalog.pg_trigger g
       JOIN accessible a ON a.oid = g.tgrelid AND a.writable
      WHERE g.tgenabled <> 'D' AND g.tgfoid IN (SELECT sd.oid FROM secdef sd)
+    UNION ALL
+    -- A trigger function in C that did not ship with PostgreSQL or this extension can do what
+    -- no hook sees (tcn's triggered_change_notification sends a NOTIFY carrying the row's key).
+    SELECT DISTINCT g.tgfoid::pg_catalog.regprocedure::text, 'fail',
+           pg_catalog.format('C trigger function that did not ship with PostgreSQL runs from trigger %I on %s (it can notify or read around row level security)',
+                             g.tgname, g.tgrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_trigger g
+      JOIN accessible a ON a.oid = g.tgrelid AND a.writable
+      JOIN pg_catalog.pg_proc tp ON tp.oid = g.tgfoid
+     WHERE g.tgenabled <> 'D' AND tp.prolang = 13 AND tp.oid >= 16384 AND NOT tp.oid = ANY (($1).audited)
     UNION ALL
     SELECT DISTINCT u.fn::pg_catalog.regprocedure::text, 'fail',
            pg_catalog.format('non-audited SECURITY DEFINER function is called by %s of %s',
@@ -703,7 +742,7 @@ AS $fn$
      WHERE um.umuser = 0 OR um.umuser = ANY (($1).roles)
     UNION ALL
     SELECT 'buzz.shared_state_functions()', 'fail',
-           pg_catalog.format('role can execute %s built-in functions that read state every community shares around row level security (%s%s): revoke EXECUTE on them from PUBLIC',
+           pg_catalog.format('role can execute %s functions that read state every community shares around row level security (%s%s): revoke EXECUTE on them (from PUBLIC, and from the roles that grant them)',
                              pg_catalog.count(*),
                              pg_catalog.array_to_string((pg_catalog.array_agg(x.fn ORDER BY x.fn))[1:3], ', '),
                              CASE WHEN pg_catalog.count(*) > 3 THEN ', ...' ELSE '' END)
@@ -1146,8 +1185,11 @@ AS $fn$
           FROM pg_catalog.pg_roles r
          WHERE r.oid = ($1).role
             OR (r.rolcanlogin AND NOT r.rolsuper AND pg_catalog.pg_has_role(r.oid, ($1).role, 'MEMBER'))
-            -- on PostgreSQL 15 a CREATEROLE role can grant itself any non-superuser role
-            OR (r.rolcanlogin AND NOT r.rolsuper AND r.rolcreaterole)
+            -- on PostgreSQL 15 a CREATEROLE role can grant itself any non-superuser role, and
+            -- so can a login role that can SET ROLE to one (any membership allows it)
+            OR (r.rolcanlogin AND NOT r.rolsuper
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles cr
+                             WHERE cr.rolcreaterole AND pg_catalog.pg_has_role(r.oid, cr.oid, 'MEMBER')))
     ),
     libs AS (
         SELECT ses.rolname, ses.self,

@@ -10,7 +10,7 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['members', 'bans', 'channels', 'channel_members', 'challenges', 'sessions',
                              'events', 'event_tags', 'deleted_events', 'deleted_coords', 'http_seen',
                              'audit_heads', 'audit_log', 'api_tokens', 'api_token_channels', 'member_lists', 'http_nonces',
-                             'community_counters'] LOOP
+                             'community_counters', 'ephemeral_events'] LOOP
         EXECUTE format('ALTER TABLE buzz.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE buzz.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_fence ON buzz.%I AS RESTRICTIVE FOR ALL USING %s WITH CHECK %s',
@@ -162,6 +162,7 @@ COMMENT ON FUNCTION buzz.setup_worker_role(text) IS 'Operator: let a role run ba
 COMMENT ON FUNCTION buzz.enter_community(uuid) IS 'Worker roles only: bind this transaction to a community by id (no host, no actor).';
 COMMENT ON FUNCTION buzz.communities_for_worker() IS 'Worker roles only: every community''s id and slug, for a sweep.';
 COMMENT ON FUNCTION buzz.current_worker() IS 'True in a background worker''s context (for the write policies of tables that allow worker writes).';
+COMMENT ON TABLE buzz.ephemeral_events IS 'Tenant: ephemeral events, deliverable by poll for buzz_tenancy.ephemeral_retention seconds.';
 COMMENT ON TABLE buzz.community_counters IS 'Tenant: per-community counters of relay tables adopted with per_community_ids.';
 COMMENT ON FUNCTION buzz.tenancy_sync(regclass) IS 'Internal (event trigger): fence every partition of an adopted table.';
 COMMENT ON FUNCTION buzz.conformance(text, text) IS 'Operator: deployment checks for a relay role (A-RLS-1..5, P-RESOLVE, …), one row per finding.';

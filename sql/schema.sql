@@ -217,6 +217,27 @@ CREATE TABLE deleted_coords (
     PRIMARY KEY (community_id, pubkey, kind, d_tag)
 );
 
+-- Ephemeral events (kinds 20000-29999): never in req or count, delivered by poll to live
+-- subscribers of their community for buzz_tenancy.ephemeral_retention seconds, then purged
+-- (each ephemeral publish purges its community's expired rows). Positions are shared with
+-- events (one delivery order per community).
+CREATE TABLE ephemeral_events (
+    community_id uuid NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    position     bigint NOT NULL,
+    id           text NOT NULL,
+    pubkey       text NOT NULL,
+    created_at   bigint NOT NULL,
+    kind         integer NOT NULL,
+    channel_id   uuid,
+    event        jsonb NOT NULL,
+    stored_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (community_id, position),
+    UNIQUE (community_id, id),
+    FOREIGN KEY (community_id, channel_id) REFERENCES channels (community_id, id) ON DELETE CASCADE
+);
+CREATE INDEX ephemeral_events_stored ON ephemeral_events (community_id, stored_at);
+CREATE TRIGGER immutable_tenant BEFORE UPDATE ON ephemeral_events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('id', 'position');
+
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('id', 'channel_id');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON event_tags FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id');
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON deleted_events FOR EACH ROW EXECUTE FUNCTION forbid_retenant('event_id', 'pubkey');

@@ -28,6 +28,8 @@ pub static MAX_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(500);
 /// Most filters in one request, and most values in one filter field.
 pub static MAX_FILTERS: GucSetting<i32> = GucSetting::<i32>::new(20);
 pub static MAX_FILTER_VALUES: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+/// How long an ephemeral event (kinds 20000-29999) stays deliverable to live subscribers.
+pub static EPHEMERAL_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(60);
 
 fn int_setting(name: &'static std::ffi::CStr, short: &'static std::ffi::CStr, setting: &'static GucSetting<i32>, min: i32, max: i32, flags: GucFlags) {
     GucRegistry::define_int_guc(name, short, c"Superuser-only, like every buzz_tenancy setting.", setting, min, max, GucContext::Suset, flags);
@@ -43,6 +45,7 @@ pub fn init() {
     int_setting(c"buzz_tenancy.http_auth_window", c"Allowed clock skew, in seconds, for a NIP-98 event's created_at.", &HTTP_AUTH_WINDOW, 1, 600, GucFlags::UNIT_S);
     int_setting(c"buzz_tenancy.token_max_ttl", c"Longest (and default) lifetime of an API token, in seconds.", &TOKEN_MAX_TTL, 60, 366 * 86_400, GucFlags::UNIT_S);
     int_setting(c"buzz_tenancy.max_filter_values", c"Most values in one filter field.", &MAX_FILTER_VALUES, 1, 100_000, GucFlags::empty());
+    int_setting(c"buzz_tenancy.ephemeral_retention", c"How long, in seconds, an ephemeral event stays deliverable to poll.", &EPHEMERAL_RETENTION, 1, 3_600, GucFlags::UNIT_S);
     GucRegistry::define_int_guc(
         c"buzz_tenancy.auth_window",
         c"Allowed clock skew, in seconds, for a NIP-42 auth event's created_at.",

@@ -14,25 +14,58 @@ use crate::store::query::{self, filter_sql, Filter, Order, RawJsonb, Reader, Sql
 
 type Rows = TableIterator<'static, (name!(event, RawJsonb), name!(cursor, String))>;
 
-/// The poll statement: the visible events matching any filter, strictly after `after`, in
-/// delivery order, at most `limit` (several filters are united on `(id, position)`).
+/// The ephemeral events matching `f`: the same fields as stored events, tags matched on the
+/// event's own JSON (the table is small: it holds `ephemeral_retention` seconds of them).
+fn ephemeral_sql(q: &mut Sql, r: &Reader, f: &Filter, order: Order) -> String {
+    let Order::Delivery { after, limit } = order else { unreachable!("poll only") };
+    let channels = if r.channelless { "(x.channel_id IS NULL OR x.channel_id = ANY($3))" } else { "x.channel_id = ANY($3)" };
+    let mut w = vec!["x.community_id = $1".to_owned(), channels.to_owned()];
+    let retention = f64::from(gucs::EPHEMERAL_RETENTION.get());
+    w.push(format!("x.stored_at >= clock_timestamp() - make_interval(secs => {})", q.bind(retention.into())));
+    if let Some(ids) = &f.ids {
+        w.push(query::match_values(q, "x.id", ids));
+    }
+    if let Some(authors) = &f.authors {
+        w.push(query::match_values(q, "x.pubkey", authors));
+    }
+    if let Some(kinds) = &f.kinds {
+        w.push(query::match_values(q, "x.kind", kinds));
+    }
+    if let Some(channels) = &f.channels {
+        w.push(query::match_values(q, "x.channel_id", channels));
+    }
+    if let Some(since) = f.since {
+        w.push(format!("x.created_at >= {}", q.bind(since.into())));
+    }
+    if let Some(until) = f.until {
+        w.push(format!("x.created_at <= {}", q.bind(until.into())));
+    }
+    for (name, values) in &f.tags {
+        let (n, v) = (q.bind(name.clone().into()), q.bind(values.clone().into()));
+        w.push(format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(x.event -> 'tags') t WHERE t ->> 0 = {n} AND t ->> 1 = ANY({v}))"
+        ));
+    }
+    w.push(format!("x.position > {}", q.bind(after.into())));
+    format!(
+        "SELECT x.event, x.position FROM buzz.ephemeral_events x WHERE {} ORDER BY x.position LIMIT {}",
+        w.join(" AND "),
+        q.bind(limit.into())
+    )
+}
+
+/// The poll statement: the visible events, stored and ephemeral, matching any filter,
+/// strictly after `after`, in delivery order, at most `limit`.
 fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> Sql {
     let mut q = Sql::new(r);
     let order = Order::Delivery { after, limit };
-    q.text = match filters {
-        [f] => filter_sql(&mut q, r, f, "e.event, e.position", order),
-        _ => {
-            let parts: Vec<String> =
-                filters.iter().map(|f| format!("({})", filter_sql(&mut q, r, f, "e.id, e.position", order))).collect();
-            let lim = q.bind(limit.into());
-            format!(
-                "SELECT e.event, e.position FROM ({}) m
-                   JOIN buzz.events e ON e.community_id = $1 AND e.id = m.id
-                  ORDER BY m.position LIMIT {lim}",
-                parts.join(" UNION ")
-            )
-        }
-    };
+    let mut parts = Vec::new();
+    for f in filters {
+        parts.push(format!("({})", filter_sql(&mut q, r, f, "e.event, e.position", order)));
+        parts.push(format!("({})", ephemeral_sql(&mut q, r, f, order)));
+    }
+    let lim = q.bind(limit.into());
+    q.text = format!("SELECT u.event, u.position FROM ({}) u ORDER BY u.position LIMIT {lim}", parts.join(" UNION "));
     q
 }
 

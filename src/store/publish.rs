@@ -30,6 +30,8 @@ fn publish_text(text: &str) -> Result<(), Error> {
     let position = delivery::next_position(ctx.community);
     let a = authorization::authorize(&ctx, verified, now)?;
     if a.class() == Class::Ephemeral {
+        store_ephemeral(&a, position);
+        delivery::notify(a.community());
         return Ok(());
     }
     refuse_deleted(&a)?;
@@ -173,6 +175,31 @@ fn store(a: &Authorized, position: i64) -> Result<(), Error> {
         }
     }
     Err(Error::Superseded)
+}
+
+/// Ephemeral: kept only for live delivery, and the community's expired ones purged. The same
+/// id twice is delivered once.
+fn store_ephemeral(a: &Authorized, position: i64) {
+    let p = a.event();
+    crate::spi_cache::run(
+        "WITH purge AS (DELETE FROM buzz.ephemeral_events
+                         WHERE community_id = $1 AND stored_at < clock_timestamp() - make_interval(secs => $2))
+         INSERT INTO buzz.ephemeral_events (community_id, position, id, pubkey, created_at, kind, channel_id, event)
+         VALUES ($1, $3, $4, $5, $6, $7, $8, $9::jsonb)
+         ON CONFLICT DO NOTHING",
+        &[
+            a.community().into(),
+            f64::from(crate::gucs::EPHEMERAL_RETENTION.get()).into(),
+            position.into(),
+            p.id_hex().into(),
+            p.pubkey_hex().into(),
+            p.created_at.secs().into(),
+            i32::from(p.kind.as_u16()).into(),
+            a.channel().into(),
+            nip01_json(p).into(),
+        ],
+    )
+    .or_raise();
 }
 
 fn id_stored(community: Uuid, id: &str) -> bool {

@@ -17,15 +17,15 @@ use crate::json_args::JsonbText;
 /// One validated NIP-01 filter.
 #[derive(Debug, Default, PartialEq)]
 pub struct Filter {
-    ids: Option<Vec<String>>,
-    authors: Option<Vec<String>>,
-    kinds: Option<Vec<i32>>,
+    pub ids: Option<Vec<String>>,
+    pub authors: Option<Vec<String>>,
+    pub kinds: Option<Vec<i32>>,
     /// `#h`: channels, matched on the event's channel column.
-    channels: Option<Vec<Uuid>>,
+    pub channels: Option<Vec<Uuid>>,
     /// Other `#x` filters: (letter, values).
-    tags: Vec<(String, Vec<String>)>,
-    since: Option<i64>,
-    until: Option<i64>,
+    pub tags: Vec<(String, Vec<String>)>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
     limit: i64,
 }
 
@@ -125,18 +125,20 @@ impl Sql {
 }
 
 /// Who is asking: the community, the time "now", and the channels the actor may read.
-/// Anonymous or no context: nobody (nothing is visible).
+/// No context: nobody (nothing is visible). A context that cannot read at all is told so, so
+/// that a relay can answer NIP-42's `auth-required:` instead of an empty result: anonymous is
+/// `auth_required`, an actor no longer admitted `not_member`.
 pub(crate) struct Reader {
     pub community: Uuid,
     now: i64,
     channels: Vec<Uuid>,
     /// Events without a channel are visible (not to an API token limited to channels).
-    channelless: bool,
+    pub channelless: bool,
 }
 
 pub(crate) fn reader() -> Option<Reader> {
     let ctx = context::current()?;
-    let actor = ctx.actor?;
+    let actor = ctx.actor.unwrap_or_else(|| raise(Error::AuthRequired));
     // Admission and the readable channels in one round trip.
     let (member, channels) = crate::spi_cache::read_two::<bool, Vec<Uuid>>(
         "SELECT EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2),
@@ -149,7 +151,7 @@ pub(crate) fn reader() -> Option<Reader> {
     )
     .or_raise();
     if member != Some(true) {
-        return None;
+        raise(Error::NotMember);
     }
     let mut channels = channels.unwrap_or_default();
     let mut channelless = true;
@@ -207,7 +209,7 @@ unsafe impl pgrx::callconv::BoxRet for RawJsonb {
 /// `col = $n` for one value, `col = ANY($n)` for several. An equality lets the planner walk
 /// a `(…, col, created_at DESC)` index in order and stop at the limit; `= ANY` cannot
 /// (PostgreSQL 15 does not merge array scans in index order).
-fn match_values<T: IntoDatum + Clone>(q: &mut Sql, col: &str, values: &[T]) -> String
+pub(crate) fn match_values<T: IntoDatum + Clone>(q: &mut Sql, col: &str, values: &[T]) -> String
 where
     Vec<T>: IntoDatum,
 {

@@ -139,6 +139,45 @@ SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT event ->> 'kind' AS kind, event ->> 'content' AS content FROM buzz.poll('{}', :'c4');
 COMMIT;
 
+-- Ephemeral events (kinds 20000-29999) reach live subscribers of their community only, never
+-- req or count, and only for buzz_tenancy.ephemeral_retention seconds (each ephemeral publish
+-- purges its community's expired ones).
+\set kind 20001
+\set tags '[["t","typing"]]'
+\set content 'typing...'
+\i :abs_srcdir/include/sign.psql
+\set typing :ev
+\set content 'still typing...'
+\i :abs_srcdir/include/sign.psql
+\set typing2 :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.cursor() AS c5 \gset
+SELECT * FROM buzz.publish(:'typing');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT event ->> 'content' AS live, event ->> 'kind' AS kind FROM buzz.poll('{"#t":["typing"]}', :'c5');
+SELECT count(*) AS by_other_tag FROM buzz.poll('{"#t":["other"]}', :'c5');
+SELECT count(*) AS in_req FROM buzz.req('{"kinds":[20001]}');
+SELECT buzz.count('{"kinds":[20001]}') AS in_count;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token') \gset
+SELECT count(*) AS beta_gets FROM buzz.poll('{}', buzz.cursor());
+COMMIT;
+RESET ROLE;
+UPDATE buzz.ephemeral_events SET stored_at = stored_at - interval '1 hour';   -- time passes
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT event ->> 'content' AS after_retention FROM buzz.poll('{}', :'c5');
+SELECT * FROM buzz.publish(:'typing2');
+COMMIT;
+RESET ROLE;
+SELECT event ->> 'content' AS kept FROM buzz.ephemeral_events ORDER BY position;
+SET ROLE buzz_relay;
+
 -- Reads stay reads: enter with a session, poll, cursor and listen_channel take no
 -- transaction id, and run in a read-only transaction as on a hot standby (pgrx's read-write
 -- SPI path assigned one even to a SELECT: the session lookup used it).
@@ -154,11 +193,12 @@ SELECT count(*) AS rows FROM buzz.poll('{}', :'c0');
 SELECT buzz.cursor() IS NOT NULL AS has_cursor, buzz.listen_channel() IS NOT NULL AS has_channel;
 SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
 COMMIT;
--- Anonymous contexts get nothing; without a context, poll, cursor and listen_channel refuse.
+-- Anonymous contexts are told to authenticate (NIP-42 "auth-required:"), not given an empty
+-- answer; without a context, poll, cursor and listen_channel refuse.
 BEGIN;
 SELECT buzz.enter('a.example') \gset
 SELECT count(*) AS anonymous_gets FROM buzz.poll('{}', :'c0');
-COMMIT;
+ROLLBACK;
 SELECT * FROM buzz.poll('{}', :'c0');
 SELECT buzz.cursor();
 SELECT buzz.listen_channel();

@@ -366,6 +366,30 @@ GRANT SELECT ON app.message_archive TO relay;
 CREATE ROLE provisioner LOGIN CREATEROLE;
 SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
 ROLLBACK;
+-- The sixth attack found: tcn's C trigger sends a NOTIFY (with the row's key) that no hook
+-- sees (mutation "C trigger functions pass"); a view over a foreign table reads every
+-- community with its owner's user mapping (mutation "views over foreign tables pass"); a
+-- login role that reaches CREATEROLE only through membership (mutation "CREATEROLE through
+-- membership needs no preload"); the WAL position, database sizes and the lock table, and
+-- contrib functions that read whole relations (pgrowlocks: executable by PUBLIC once
+-- installed; pgstattuple: through pg_stat_scan_tables) (mutation "contrib relation readers
+-- pass").
+BEGIN;
+CREATE EXTENSION tcn;
+CREATE TRIGGER reports_changed AFTER INSERT ON app.reports FOR EACH ROW EXECUTE FUNCTION triggered_change_notification('changes');
+CREATE FOREIGN DATA WRAPPER probe_fdw;
+CREATE SERVER probe_server FOREIGN DATA WRAPPER probe_fdw;
+CREATE FOREIGN TABLE app.report_archive (community_id uuid, id int) SERVER probe_server;
+CREATE VIEW app.report_counts AS SELECT community_id, count(*) FROM app.report_archive GROUP BY 1;
+GRANT SELECT ON app.report_counts TO relay;
+CREATE ROLE role_admins NOLOGIN CREATEROLE;
+CREATE ROLE pool_ops LOGIN IN ROLE role_admins;
+GRANT EXECUTE ON FUNCTION pg_current_wal_insert_lsn(), pg_database_size(oid), pg_lock_status() TO relay;
+CREATE EXTENSION pgrowlocks;
+CREATE EXTENSION pgstattuple;
+GRANT pg_stat_scan_tables TO relay;
+SELECT check_id, object, detail FROM buzz.conformance('relay') WHERE status = 'fail';
+ROLLBACK;
 -- As deployed, the relay can run none of them, and NOTIFY is refused in a community
 -- transaction (mutation "NOTIFY allowed in a community transaction").
 SET ROLE relay;

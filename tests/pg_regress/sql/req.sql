@@ -53,7 +53,8 @@ SELECT * FROM buzz.req(('[' || repeat('[', 200) || repeat(']', 200) || ']')::jso
 SELECT * FROM buzz.req('{"kinds":[1e400]}');
 \set VERBOSITY terse
 
--- No context, or anonymous: nothing (I4), and a count of 0.
+-- No context: nothing (I4), and a count of 0. Anonymous: told to authenticate (NIP-42
+-- "auth-required:"), so a relay can tell "log in first" from "no matches".
 SELECT count(*) AS rows_without_context FROM buzz.req('{}');
 SELECT buzz.count('{}') AS count_without_context;
 BEGIN;
