@@ -2,6 +2,7 @@
 //! Connects over PGHOST/PGPORT as `postgres` (operator, RLS bypassed) and as the relay role.
 
 mod bench_enter;
+mod bench_poll;
 mod bench_publish;
 mod bench_req;
 mod common;
@@ -109,7 +110,8 @@ fn main() {
                     bench_publish::run(&st, &gen::manifest_plan(&m), a.n("n"), m["seed"].as_u64().unwrap(), a.s("out"));
                 }
                 "enter" => bench_enter::run(a.n("communities"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
-                _ => die("bench req|publish|enter"),
+                "poll" => bench_poll::run(a.n("communities"), a.n("events"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
+                _ => die("bench req|publish|enter|poll"),
             }
         }
         "report" => {

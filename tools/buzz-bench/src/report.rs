@@ -151,6 +151,21 @@ pub fn run(results: &str, outdir: &str) {
         )
         .unwrap();
     }
+    for p in by("poll") {
+        let n = &p["communities"][1];
+        let i = &p["idle_poll_server"];
+        let w = &p["wakeup_latency"];
+        writeln!(md, "### Live delivery: buzz.poll with 1 vs {n} communities\n").unwrap();
+        writeln!(md, "Idle `poll` (no news), server-side (PL/pgSQL loop of {} calls, median of 5, net of the loop around `current_community()`): \
+                      {:.1} µs alone, {:.1} µs among {n} communities while {} publishes went into others (ratio {:.2}).\n",
+                 p["loop_calls"], f(&i["one_us"]), f(&i["many_us"]), i["busy_publishes_during"], f(&i["ratio"])).unwrap();
+        writeln!(md, "Commit → wake-up → poll with {} subscriptions (LISTEN on every community's channel): median {:.0} µs, p90 {:.0} µs ({} samples).\n",
+                 p["subscriptions"], f(&w["median_us"]), f(&w["p90_us"]), w["n"]).unwrap();
+        writeln!(goals, "| idle poll, server-side | ≤ 50 µs | {:.1} µs ({n} communities) | {} |", f(&i["many_us"]), verdict(f(&i["many_us"]) <= 50.0)).unwrap();
+        writeln!(goals, "| idle poll, 1 vs {n} busy communities | ratio ≤ 1.10 | {:.2} | {} |", f(&i["ratio"]), verdict(f(&i["ratio"]) <= 1.10)).unwrap();
+        writeln!(goals, "| commit → wake-up → poll, {} subscriptions | median ≤ 5 ms | {:.2} ms | {} |", p["subscriptions"], f(&w["median_us"]) / 1000.0,
+                 verdict(f(&w["median_us"]) <= 5000.0)).unwrap();
+    }
     for l in by("load") {
         writeln!(md, "Load {}: {} events published in {:.0}s = {:.0} events/s (2 connections, one transaction per event); accepted {}, refused {}.\n",
                  l["stage"].as_str().unwrap_or(""), l["events"], f(&l["secs"]), f(&l["events_per_s"]), l["accepted"], l["refused"]).unwrap();
