@@ -96,6 +96,12 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     }
 }
 
+/// How many times this backend has seen the host map change: caches keyed by community (the
+/// delivery keys) start over when it moves, as the host map does.
+pub fn invalidations() -> u64 {
+    INVALIDATIONS.with(Cell::get)
+}
+
 pub fn init() {
     // SAFETY: called once from _PG_init; the callback above needs no argument.
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };

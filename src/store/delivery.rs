@@ -16,22 +16,35 @@
 //! community, or an edited one, fails exactly like a malformed one. The wake-up channel is a
 //! hash of the key: the relay learns it only by entering one of the community's hosts.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use sha2::{Digest, Sha256};
 
 use crate::errors::{Error, OrRaise};
 
-/// The next position of `community` (locks its counter row until the transaction ends).
+/// The next position of `community` (locks its counter row until the transaction ends). A
+/// plain UPDATE in the common case; the first event of a community creates the row.
 pub fn next_position(community: Uuid) -> i64 {
-    crate::spi_cache::one::<i64>(
-        "INSERT INTO buzz.community_counters AS c (community_id, tbl, col, last)
-         VALUES ($1, 'buzz.events'::regclass, 'position', 1)
-         ON CONFLICT (community_id, tbl, col) DO UPDATE SET last = c.last + 1
+    let next = crate::spi_cache::one::<i64>(
+        "UPDATE buzz.community_counters SET last = last + 1
+          WHERE community_id = $1 AND tbl = 'buzz.events'::regclass AND col = 'position'
          RETURNING last",
         &[community.into()],
     )
-    .or_raise()
+    .or_raise();
+    next.or_else(|| {
+        crate::spi_cache::one::<i64>(
+            "INSERT INTO buzz.community_counters AS c (community_id, tbl, col, last)
+             VALUES ($1, 'buzz.events'::regclass, 'position', 1)
+             ON CONFLICT (community_id, tbl, col) DO UPDATE SET last = c.last + 1
+             RETURNING last",
+            &[community.into()],
+        )
+        .or_raise()
+    })
     .unwrap_or_else(|| crate::errors::raise(Error::Internal))
 }
 
@@ -49,15 +62,34 @@ pub fn last_position(community: Uuid) -> i64 {
 /// A community's delivery key: what its cursors and its channel name are made from.
 pub struct Key(Vec<u8>);
 
+thread_local! {
+    /// Delivery keys read in this backend (a key never changes), with the host-map generation
+    /// they were read under: a community dropped and made again starts over with the host map.
+    static KEYS: RefCell<(u64, HashMap<Uuid, Vec<u8>>)> = RefCell::new((0, HashMap::new()));
+}
+
 impl Key {
     pub fn of(community: Uuid) -> Key {
+        let generation = crate::resolve::invalidations();
+        let cached = KEYS.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.0 != generation {
+                *k = (generation, HashMap::new());
+            }
+            k.1.get(&community).cloned()
+        });
+        if let Some(key) = cached {
+            return Key(key);
+        }
         let key = crate::spi_cache::read_query(
             "SELECT delivery_key FROM buzz.communities WHERE id = $1",
             &[community.into()],
             |rows| rows.first().get_one::<Vec<u8>>(),
         )
-        .or_raise();
-        Key(key.unwrap_or_else(|| crate::errors::raise(Error::Internal)))
+        .or_raise()
+        .unwrap_or_else(|| crate::errors::raise(Error::Internal));
+        KEYS.with(|k| k.borrow_mut().1.insert(community, key.clone()));
+        Key(key)
     }
 
     fn mac(&self, purpose: &[u8], data: &[u8]) -> String {
