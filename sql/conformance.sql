@@ -108,6 +108,8 @@ AS $fn$
            AND ((p.proname LIKE 'pg\_stat\_get\_%' AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.oid'::pg_catalog.regtype)
                 OR p.proname IN ('pg_relation_size', 'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size',
                                  'pg_database_size', 'pg_tablespace_size', 'pg_notify', 'pg_lock_status',
+                                 -- the server-wide NOTIFY queue fills by every community's commits
+                                 'pg_notification_queue_usage',
                                  -- the WAL position and counters grow by every community's writes, byte by byte
                                  'pg_current_wal_lsn', 'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn',
                                  'pg_stat_get_wal'))

@@ -229,6 +229,7 @@ CREATE TABLE ephemeral_events (
     created_at   bigint NOT NULL,
     kind         integer NOT NULL,
     channel_id   uuid,
+    expires_at   bigint,
     event        jsonb NOT NULL,
     stored_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (community_id, position),

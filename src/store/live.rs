@@ -19,7 +19,11 @@ type Rows = TableIterator<'static, (name!(event, RawJsonb), name!(cursor, String
 fn ephemeral_sql(q: &mut Sql, r: &Reader, f: &Filter, order: Order) -> String {
     let Order::Delivery { after, limit } = order else { unreachable!("poll only") };
     let channels = if r.channelless { "(x.channel_id IS NULL OR x.channel_id = ANY($3))" } else { "x.channel_id = ANY($3)" };
-    let mut w = vec!["x.community_id = $1".to_owned(), channels.to_owned()];
+    let mut w = vec![
+        "x.community_id = $1".to_owned(),
+        "(x.expires_at IS NULL OR x.expires_at > $2)".to_owned(),
+        channels.to_owned(),
+    ];
     let retention = f64::from(gucs::EPHEMERAL_RETENTION.get());
     w.push(format!("x.stored_at >= clock_timestamp() - make_interval(secs => {})", q.bind(retention.into())));
     if let Some(ids) = &f.ids {

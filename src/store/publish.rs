@@ -30,6 +30,7 @@ fn publish_text(text: &str) -> Result<(), Error> {
     let position = delivery::next_position(ctx.community);
     let a = authorization::authorize(&ctx, verified, now)?;
     if a.class() == Class::Ephemeral {
+        refuse_deleted(&a)?;
         store_ephemeral(&a, position);
         delivery::notify(a.community());
         return Ok(());
@@ -184,8 +185,8 @@ fn store_ephemeral(a: &Authorized, position: i64) {
     crate::spi_cache::run(
         "WITH purge AS (DELETE FROM buzz.ephemeral_events
                          WHERE community_id = $1 AND stored_at < clock_timestamp() - make_interval(secs => $2))
-         INSERT INTO buzz.ephemeral_events (community_id, position, id, pubkey, created_at, kind, channel_id, event)
-         VALUES ($1, $3, $4, $5, $6, $7, $8, $9::jsonb)
+         INSERT INTO buzz.ephemeral_events (community_id, position, id, pubkey, created_at, kind, channel_id, expires_at, event)
+         VALUES ($1, $3, $4, $5, $6, $7, $8, $10, $9::jsonb)
          ON CONFLICT DO NOTHING",
         &[
             a.community().into(),
@@ -197,6 +198,7 @@ fn store_ephemeral(a: &Authorized, position: i64) {
             i32::from(p.kind.as_u16()).into(),
             a.channel().into(),
             nip01_json(p).into(),
+            a.expires_at().into(),
         ],
     )
     .or_raise();
@@ -224,7 +226,8 @@ fn apply_deletion(a: &Authorized) {
     if !ids.is_empty() {
         crate::spi_cache::run(
             "WITH t AS (INSERT INTO buzz.deleted_events (community_id, pubkey, event_id)
-                        SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING)
+                        SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING),
+                  x AS (DELETE FROM buzz.ephemeral_events WHERE community_id = $1 AND pubkey = $2 AND id = ANY($3))
              DELETE FROM buzz.events WHERE community_id = $1 AND pubkey = $2 AND id = ANY($3) AND kind <> 5",
             &[a.community().into(), author.as_str().into(), ids.into()],
         )

@@ -178,6 +178,41 @@ RESET ROLE;
 SELECT event ->> 'content' AS kept FROM buzz.ephemeral_events ORDER BY position;
 SET ROLE buzz_relay;
 
+-- An ephemeral event past its NIP-40 expiration, or deleted by its author, is not delivered,
+-- and a deleted one cannot be published again (mutations "ephemeral events delivered past
+-- their expiration", "deletions leave ephemeral events").
+\set kind 20001
+\set tags '[]'
+\set content 'soon gone'
+\i :abs_srcdir/include/sign.psql
+\set eph_expiring :ev
+\set content 'deleted typing'
+\i :abs_srcdir/include/sign.psql
+\set eph_doomed :ev
+SELECT jsonb_build_array(jsonb_build_array('e', :'eph_doomed'::jsonb ->> 'id'))::text AS tags \gset
+\set kind 5
+\set content ''
+\i :abs_srcdir/include/sign.psql
+\set eph_deletion :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.cursor() AS c6 \gset
+SELECT accepted FROM buzz.publish(:'eph_expiring');
+SELECT accepted FROM buzz.publish(:'eph_doomed');
+COMMIT;
+RESET ROLE;
+UPDATE buzz.ephemeral_events SET expires_at = 1600000000 WHERE id = :'eph_expiring'::jsonb ->> 'id';   -- time passes
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT * FROM buzz.publish(:'eph_deletion');
+SELECT * FROM buzz.publish(:'eph_doomed');
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT event ->> 'kind' AS kind, event ->> 'content' AS content FROM buzz.poll('{}', :'c6');
+COMMIT;
+
 -- Reads stay reads: enter with a session, poll, cursor and listen_channel take no
 -- transaction id, and run in a read-only transaction as on a hot standby (pgrx's read-write
 -- SPI path assigned one even to a SELECT: the session lookup used it).
