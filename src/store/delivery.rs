@@ -11,9 +11,10 @@
 //! before the author lock (`authorize`), in the same order by every publisher: no deadlock.
 //!
 //! **Cursors and channel names are keyed per community.** Each community has a random
-//! `delivery_key` (in `buzz.communities`, which the relay cannot read). A cursor is
-//! `<position>.<mac>` with a MAC over the community's key and the position: a cursor of another
-//! community, or an edited one, fails exactly like a malformed one. The wake-up channel is a
+//! `delivery_key` (in `buzz.communities`, which the relay cannot read). A cursor is a fresh
+//! nonce, the position masked under the key and that nonce, and a MAC over both: a cursor of
+//! another community, or an edited one, fails exactly like a malformed one, and a cursor says
+//! nothing about the position (not even whether two cursors stand for the same one). The wake-up channel is a
 //! hash of the key: the relay learns it only by entering one of the community's hosts.
 
 use std::cell::RefCell;
@@ -62,6 +63,10 @@ pub fn last_position(community: Uuid) -> i64 {
 /// A community's delivery key: what its cursors and its channel name are made from.
 pub struct Key(Vec<u8>);
 
+const NONCE: usize = 8;
+const TAG: usize = 12;
+const CURSOR_BYTES: usize = NONCE + 8 + TAG;
+
 thread_local! {
     /// Delivery keys read in this backend (a key never changes), with the host-map generation
     /// they were read under: a community dropped and made again starts over with the host map.
@@ -92,31 +97,66 @@ impl Key {
         Key(key)
     }
 
-    fn mac(&self, purpose: &[u8], data: &[u8]) -> String {
+    /// SHA-256 over the key, a purpose label and the data (fixed-length inputs, truncated
+    /// outputs: no length extension).
+    fn digest(&self, purpose: &[u8], data: &[&[u8]]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(&self.0);
         h.update(purpose);
-        h.update(data);
-        hex::encode(&h.finalize()[..12])
+        for d in data {
+            h.update(d);
+        }
+        h.finalize().into()
     }
 
-    /// The cursor of `position`.
+    /// The position XORed with a pad only the key's holder can compute from the nonce.
+    fn mask(&self, nonce: &[u8; NONCE], value: [u8; 8]) -> [u8; 8] {
+        let pad = self.digest(b"mask", &[nonce]);
+        std::array::from_fn(|i| value[i] ^ pad[i])
+    }
+
+    fn tag(&self, nonce: &[u8; NONCE], sealed: &[u8; 8]) -> [u8; TAG] {
+        let d = self.digest(b"cursor", &[nonce, sealed]);
+        std::array::from_fn(|i| d[i])
+    }
+
+    /// The cursor of `position`: hex of a fresh nonce, the masked position and a MAC over
+    /// both. The position is sealed, not shown: a reader must not learn how many events
+    /// (of channels it cannot read, say) lie between two cursors, nor compare two cursors.
     pub fn cursor(&self, position: i64) -> String {
-        format!("{position}.{}", self.mac(b"cursor", &position.to_be_bytes()))
+        let nonce: [u8; NONCE] = crate::pg::strong_random().unwrap_or_else(|| crate::errors::raise(Error::Internal));
+        let sealed = self.mask(&nonce, position.to_be_bytes());
+        let tag = self.tag(&nonce, &sealed);
+        let mut raw = Vec::with_capacity(CURSOR_BYTES);
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&sealed);
+        raw.extend_from_slice(&tag);
+        hex::encode(raw)
     }
 
-    /// The position a cursor stands for; any other text (another community's cursor
-    /// included) is [`Error::CursorInvalid`].
+    /// The position a cursor stands for; any other text (another community's cursor and
+    /// an edited one included) is [`Error::CursorInvalid`].
     pub fn position(&self, cursor: &str) -> Result<i64, Error> {
-        let (pos, tag) = cursor.split_once('.').ok_or(Error::CursorInvalid)?;
-        let canonical = !pos.is_empty() && pos.len() <= 18 && pos.bytes().all(|b| b.is_ascii_digit()) && (pos == "0" || !pos.starts_with('0'));
-        let pos: i64 = if canonical { pos.parse().map_err(|_| Error::CursorInvalid)? } else { return Err(Error::CursorInvalid) };
-        if self.mac(b"cursor", &pos.to_be_bytes()) == tag { Ok(pos) } else { Err(Error::CursorInvalid) }
+        // Lowercase hex only, so that a cursor has exactly one spelling.
+        if cursor.len() != 2 * CURSOR_BYTES || !cursor.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(Error::CursorInvalid);
+        }
+        let raw = hex::decode(cursor).map_err(|_| Error::CursorInvalid)?;
+        let nonce: [u8; NONCE] = raw[..NONCE].try_into().expect("length checked");
+        let sealed: [u8; 8] = raw[NONCE..NONCE + 8].try_into().expect("length checked");
+        let expected = self.tag(&nonce, &sealed);
+        // Constant time: the comparison must not tell an attacker how much of a forged tag was right.
+        let diff = expected.iter().zip(&raw[NONCE + 8..]).fold(0u8, |d, (a, b)| d | (a ^ b));
+        if diff != 0 {
+            return Err(Error::CursorInvalid);
+        }
+        let position = i64::from_be_bytes(self.mask(&nonce, sealed));
+        if position < 0 { Err(Error::CursorInvalid) } else { Ok(position) }
     }
 
     /// The name of the community's wake-up channel (fits NAMEDATALEN).
     pub fn channel(&self) -> String {
-        format!("buzz_{}", self.mac(b"listen", &[]))
+        format!("buzz_{}", hex::encode(&self.digest(b"listen", &[])[..12]))
     }
 }
 

@@ -5,7 +5,6 @@
 
 use pgrx::prelude::*;
 
-use crate::context;
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::json_args::JsonbText;
@@ -77,13 +76,12 @@ fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> Sql {
 pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
     crate::incident::guard(|| {
         let filters = query::parse_request(filters);
-        let community = context::current().map(|c| c.community).unwrap_or_else(|| raise(Error::ContextMissing));
-        let key = delivery::Key::of(community);
+        let r = reading();
+        let key = delivery::Key::of(r.community);
         let after = key.position(cursor.unwrap_or("")).or_raise();
-        let Some(r) = query::reader() else { return TableIterator::new(Vec::new()) };
         // No news (the common case of a wake-up for another subscription, or a timer): the
         // counter says so in one index lookup, without planning the filters' statement.
-        if filters.is_empty() || delivery::last_position(community) <= after {
+        if filters.is_empty() || delivery::last_position(r.community) <= after {
             return TableIterator::new(Vec::new());
         }
         let q = build(&r, &filters, after, i64::from(gucs::MAX_LIMIT.get()));
@@ -102,18 +100,22 @@ pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
     })
 }
 
+/// The entered context as a reader: `req`'s admission (a context, an actor, membership, a
+/// token's read scope). A context that cannot read gets no cursor and no channel either: they
+/// would tell it when, and how much, its community writes.
+fn reading() -> Reader {
+    query::reader().unwrap_or_else(|| raise(Error::ContextMissing))
+}
+
 /// `buzz.cursor` (declared in src/api/relay.rs).
 pub(crate) fn cursor() -> String {
     crate::incident::guard(|| {
-        let community = context::current().map(|c| c.community).unwrap_or_else(|| raise(Error::ContextMissing));
-        delivery::Key::of(community).cursor(delivery::last_position(community))
+        let r = reading();
+        delivery::Key::of(r.community).cursor(delivery::last_position(r.community))
     })
 }
 
 /// `buzz.listen_channel` (declared in src/api/relay.rs).
 pub(crate) fn listen_channel() -> String {
-    crate::incident::guard(|| {
-        let community = context::current().map(|c| c.community).unwrap_or_else(|| raise(Error::ContextMissing));
-        delivery::Key::of(community).channel()
-    })
+    crate::incident::guard(|| delivery::Key::of(reading().community).channel())
 }

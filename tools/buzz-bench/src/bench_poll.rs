@@ -156,9 +156,12 @@ pub fn run(n_big: usize, events: usize, samples: usize, loop_n: i32, role: &str,
     let mut listener = connect(role, db);
     let mut channels = Vec::new();
     for c in 0..n_big {
+        // A channel is given only to a context that can read: one login per community.
         let slug = if c == 0 { "solo".to_owned() } else { format!("busy{c}") };
+        let member = buzz_sign::keypair(&secp, &crate::gen::author_sk(4343, c, 0)).unwrap();
+        let member_token = login(&mut listener, &secp, &member, &host_of(&slug));
         let mut tx = listener.transaction().unwrap();
-        tx.execute("SELECT buzz.enter($1::text)", &[&host_of(&slug)]).unwrap();
+        tx.execute("SELECT buzz.enter($1::text, $2::text)", &[&host_of(&slug), &member_token]).unwrap();
         channels.push(tx.query_one("SELECT buzz.listen_channel()", &[]).unwrap().get::<_, String>(0));
         tx.commit().unwrap();
     }

@@ -79,19 +79,13 @@ fn fixture(pg: &Pg, seed: u64) -> Result<(Scratch, Keys, Vec<String>), String> {
     Ok((s, keys, tokens))
 }
 
-/// `poll('{}', cursor)` in its own transaction: (event id, position, cursor) in delivery order.
-fn poll(c: &mut Client, host: &str, token: &str, cursor: &str) -> Result<Vec<(String, i64, String)>, String> {
+/// `poll('{}', cursor)` in its own transaction: (event id, cursor) in delivery order.
+fn poll(c: &mut Client, host: &str, token: &str, cursor: &str) -> Result<Vec<(String, String)>, String> {
     setup::txn(c, host, Some(token), |c| {
         let rows = c
             .query("SELECT event ->> 'id', cursor FROM buzz.poll('{}'::jsonb, $1)", &[&cursor])
             .map_err(|e| format!("poll: {}", err(&e)))?;
-        rows.iter()
-            .map(|r| {
-                let cur: String = r.get(1);
-                let pos = cur.split('.').next().and_then(|p| p.parse().ok()).ok_or(format!("cursor {cur:?}"))?;
-                Ok((r.get(0), pos, cur))
-            })
-            .collect()
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     })
 }
 
@@ -135,18 +129,18 @@ fn writer(s: &Scratch, keys: &Keys, token: &str, w: usize, seed: u64, log: &Mute
 }
 
 /// A poller of community `c` until the writers are done and one more poll brings nothing.
-fn poller(s: &Scratch, token: &str, c: usize, done: &AtomicBool) -> Result<Vec<(String, i64)>, String> {
+fn poller(s: &Scratch, token: &str, c: usize, done: &AtomicBool) -> Result<Vec<String>, String> {
     let mut conn = s.relay()?;
     let mut cursor = start_cursor(&mut conn, HOSTS[c], token)?;
     let mut got = Vec::new();
     loop {
         let finished = done.load(Ordering::SeqCst);
         let rows = poll(&mut conn, HOSTS[c], token, &cursor)?;
-        if let Some((_, _, cur)) = rows.last() {
+        if let Some((_, cur)) = rows.last() {
             cursor = cur.clone();
         }
         let empty = rows.is_empty();
-        got.extend(rows.into_iter().map(|(id, pos, _)| (id, pos)));
+        got.extend(rows.into_iter().map(|(id, _)| id));
         if finished && empty {
             return Ok(got);
         }
@@ -184,11 +178,19 @@ fn commit_order(s: &Scratch, keys: &Keys, tokens: &[String], seed: u64) -> Resul
     }
     let community_of: HashMap<&str, usize> =
         log.committed.iter().flat_map(|t| t.ids.iter().map(move |id| (id.as_str(), t.community))).collect();
+    // Cursors are opaque: the positions are read as the superuser.
+    let stored: HashMap<String, i64> = s
+        .admin()?
+        .query("SELECT id, position FROM buzz.events", &[])
+        .map_err(|e| err(&e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     for (p, got) in pollers.into_iter().enumerate() {
         let got = got?;
         let c = p % 2;
         let mut seen = HashSet::new();
-        for (id, _) in &got {
+        for id in &got {
             if !seen.insert(id.as_str()) {
                 return Err(format!("poller {p}: {id} delivered twice"));
             }
@@ -205,12 +207,12 @@ fn commit_order(s: &Scratch, keys: &Keys, tokens: &[String], seed: u64) -> Resul
         if seen.len() != expected {
             return Err(format!("poller {p}: {} of {expected} committed events delivered", seen.len()));
         }
-        if got.windows(2).any(|w| w[0].1 >= w[1].1) {
-            return Err(format!("poller {p}: positions not increasing"));
+        if got.windows(2).any(|w| stored.get(&w[0]) >= stored.get(&w[1])) {
+            return Err(format!("poller {p}: not delivered in position order"));
         }
         // A transaction whose COMMIT was answered before another's was sent committed first:
-        // all its events come before all of the other's.
-        let pos: HashMap<&str, i64> = got.iter().map(|(id, p)| (id.as_str(), *p)).collect();
+        // all its events come before all of the other's (in the order delivered).
+        let pos: HashMap<&str, usize> = got.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
         let txns: Vec<_> = log.committed.iter().filter(|t| t.community == c).collect();
         let span = |t: &Committed| {
             let ps = t.ids.iter().map(|id| pos[id.as_str()]);
@@ -271,11 +273,11 @@ fn hand_over(s: &Scratch, keys: &Keys, tokens: &[String]) -> Result<(), String> 
             loop {
                 let finished = done.load(Ordering::SeqCst);
                 let rows = poll(&mut c, host, reader, &cursor)?;
-                if let Some((_, _, cur)) = rows.last() {
+                if let Some((_, cur)) = rows.last() {
                     cursor = cur.clone();
                 }
                 let empty = rows.is_empty();
-                live.extend(rows.into_iter().map(|(id, _, _)| id));
+                live.extend(rows.into_iter().map(|(id, _)| id));
                 if finished && empty {
                     return Ok((snapshot, live));
                 }
@@ -305,10 +307,12 @@ fn hand_over(s: &Scratch, keys: &Keys, tokens: &[String]) -> Result<(), String> 
 
 fn wake_ups(s: &Scratch, keys: &Keys, tokens: &[String]) -> Result<(), String> {
     let mut l = s.relay()?;
-    let channel = |c: &mut Client, host: &str| -> Result<String, String> {
-        setup::txn(c, host, None, |c| c.query_one("SELECT buzz.listen_channel()", &[]).map(|r| r.get(0)).map_err(|e| err(&e)))
+    let channel = |c: &mut Client, community: usize| -> Result<String, String> {
+        setup::txn(c, HOSTS[community], Some(&tokens[WRITERS + community]), |c| {
+            c.query_one("SELECT buzz.listen_channel()", &[]).map(|r| r.get(0)).map_err(|e| err(&e))
+        })
     };
-    let (a, b) = (channel(&mut l, HOSTS[0])?, channel(&mut l, HOSTS[1])?);
+    let (a, b) = (channel(&mut l, 0)?, channel(&mut l, 1)?);
     if a == b {
         return Err("two communities share a channel".into());
     }
