@@ -106,6 +106,7 @@ catalog! {
     // req / count
     FilterInvalid      = ("filter_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed filter"),
     CursorInvalid      = ("cursor_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: bad cursor"),
+    FeedAfterWrite     = ("feed_after_write", C::ERRCODE_INVALID_TRANSACTION_STATE, "restricted: poll and cursor cannot follow a publish in one transaction"),
     TooManyFilters     = ("too_many_filters", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: too many filters or filter values"),
     // tenant guard on the relay's own tables
     ForeignCommunity   = ("foreign_community", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: rows can only be written in the entered community"),

@@ -15,6 +15,13 @@ pub fn strong_random<const N: usize>() -> Option<[u8; N]> {
     unsafe { pg_sys::pg_strong_random(buf.as_mut_ptr().cast(), N) }.then_some(buf)
 }
 
+/// The full id of the top-level transaction, 0 while it has none (it has written nothing).
+/// Full ids never repeat, so one identifies a transaction for the backend's lifetime.
+pub fn top_xid() -> u64 {
+    // SAFETY: reads the backend's transaction state; no preconditions.
+    unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value
+}
+
 /// True when the transaction cannot write: `SET TRANSACTION READ ONLY`, or a hot standby.
 pub fn read_only() -> bool {
     // SAFETY: reads a backend global and asks the shared recovery state; no preconditions.

@@ -107,6 +107,30 @@ fn within_token(ctx: &Context, kind: u16, class: Class, channel: Option<Uuid>) -
     if allowed { Ok(()) } else { Err(Error::TokenScope) }
 }
 
+/// The checks that take no lock: the actor, the kind, the author (or the community's key for
+/// a system event) and a token's write scope. `publish` runs them before it takes its
+/// community's delivery position, so that an event refused here neither locks the
+/// community's publishers nor spends a position; `authorize` runs them again.
+pub fn precheck(ctx: &Context, ev: &Verified) -> Result<(), Error> {
+    let actor = ctx.actor.as_deref().ok_or(Error::AuthRequired)?;
+    let p = ev.event();
+    let kind = p.kind.as_u16();
+    if kind == kinds::AUTH {
+        return Err(Error::AuthKindRefused);
+    }
+    if ctx.token.as_ref().is_some_and(|t| !t.write) {
+        return Err(Error::TokenScope);
+    }
+    if kinds::is_system(kind) {
+        if super::signing_key(ctx.community).as_deref() != Some(p.pubkey_hex().as_str()) {
+            return Err(Error::SystemEventForeignKey);
+        }
+    } else if p.pubkey_hex() != actor {
+        return Err(Error::WrongAuthor);
+    }
+    Ok(())
+}
+
 /// Every check between a verified event and storage, for the authenticated actor of `ctx`.
 pub fn authorize(ctx: &Context, ev: Verified, now: Timestamp) -> Result<Authorized, Error> {
     let actor = ctx.actor.as_deref().ok_or(Error::AuthRequired)?;

@@ -26,9 +26,27 @@ use sha2::{Digest, Sha256};
 
 use crate::errors::{Error, OrRaise};
 
+thread_local! {
+    /// The top-level transaction that last took a position in this backend.
+    static TOOK_POSITION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// True when this transaction has taken a position, even one a savepoint rollback gave back
+/// to the counter: the transaction still holds positions nobody else has committed yet.
+pub fn took_position() -> bool {
+    let top = crate::pg::top_xid();
+    top != 0 && TOOK_POSITION.with(|t| t.get()) == top
+}
+
 /// The next position of `community` (locks its counter row until the transaction ends). A
 /// plain UPDATE in the common case; the first event of a community creates the row.
 pub fn next_position(community: Uuid) -> i64 {
+    let position = take_position(community);
+    TOOK_POSITION.with(|t| t.set(crate::pg::top_xid()));
+    position
+}
+
+fn take_position(community: Uuid) -> i64 {
     let next = crate::spi_cache::one::<i64>(
         "UPDATE buzz.community_counters SET last = last + 1
           WHERE community_id = $1 AND tbl = 'buzz.events'::regclass AND col = 'position'
@@ -63,7 +81,8 @@ pub fn last_position(community: Uuid) -> i64 {
 /// A community's delivery key: what its cursors and its channel name are made from.
 pub struct Key(Vec<u8>);
 
-const NONCE: usize = 8;
+// 16 bytes: no two cursors of a community share a nonce (and so a mask) in practice.
+const NONCE: usize = 16;
 const TAG: usize = 12;
 const CURSOR_BYTES: usize = NONCE + 8 + TAG;
 

@@ -76,14 +76,18 @@ fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> Sql {
 pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
     crate::incident::guard(|| {
         let filters = query::parse_request(filters);
-        let r = reading();
-        let key = delivery::Key::of(r.community);
+        let ctx = crate::context::current().unwrap_or_else(|| raise(Error::ContextMissing));
+        query::may_read(&ctx);
+        unwritten();
+        let key = delivery::Key::of(ctx.community);
         let after = key.position(cursor.unwrap_or("")).or_raise();
         // No news (the common case of a wake-up for another subscription, or a timer): the
-        // counter says so in one index lookup, without planning the filters' statement.
-        if filters.is_empty() || delivery::last_position(r.community) <= after {
+        // counter says so in one index lookup, without the admission statement or planning
+        // the filters' one. Nothing is read, so `enter`'s admission check suffices.
+        if filters.is_empty() || delivery::last_position(ctx.community) <= after {
             return TableIterator::new(Vec::new());
         }
+        let r = reading();
         let q = build(&r, &filters, after, i64::from(gucs::MAX_LIMIT.get()));
         // SAFETY: a plain read of the backend's current memory context (the SRF's).
         let upper = unsafe { pg_sys::CurrentMemoryContext };
@@ -107,10 +111,22 @@ fn reading() -> Reader {
     query::reader().unwrap_or_else(|| raise(Error::ContextMissing))
 }
 
+/// A transaction that published has taken positions that are not committed, and keeps them
+/// (uncommitted) after a savepoint rollback returned them to the counter: a cursor minted
+/// there could stand for a position that another event will take, and polling with it would
+/// tell where that event lands, so how many events the caller cannot see lie between
+/// (threat model, row 56). Delivery reads run in transactions that took no position.
+fn unwritten() {
+    if delivery::took_position() {
+        raise(Error::FeedAfterWrite);
+    }
+}
+
 /// `buzz.cursor` (declared in src/api/relay.rs).
 pub(crate) fn cursor() -> String {
     crate::incident::guard(|| {
         let r = reading();
+        unwritten();
         delivery::Key::of(r.community).cursor(delivery::last_position(r.community))
     })
 }

@@ -136,9 +136,20 @@ pub(crate) struct Reader {
     pub channelless: bool,
 }
 
+/// The checks of [`reader`] that need no statement: an actor (not anonymous, not a worker),
+/// and a token's read scope. `enter` checked the actor's admission when it opened the context;
+/// `reader` checks it again, with the readable channels, before anything is read.
+pub(crate) fn may_read(ctx: &context::Context) -> &str {
+    let actor = ctx.actor.as_deref().unwrap_or_else(|| raise(Error::AuthRequired));
+    if ctx.token.as_ref().is_some_and(|t| !t.read) {
+        raise(Error::TokenScope);
+    }
+    actor
+}
+
 pub(crate) fn reader() -> Option<Reader> {
     let ctx = context::current()?;
-    let actor = ctx.actor.unwrap_or_else(|| raise(Error::AuthRequired));
+    let actor = may_read(&ctx).to_owned();
     // Admission and the readable channels in one round trip.
     let (member, channels) = crate::spi_cache::read_two::<bool, Vec<Uuid>>(
         "SELECT EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2),
@@ -156,10 +167,7 @@ pub(crate) fn reader() -> Option<Reader> {
     let mut channels = channels.unwrap_or_default();
     let mut channelless = true;
     if let Some(t) = &ctx.token {
-        // An API token reads only with the read scope, and only its channels if it names some.
-        if !t.read {
-            raise(Error::TokenScope);
-        }
+        // An API token reads only its channels if it names some (the read scope: `may_read`).
         if let Some(claims) = &t.channels {
             channels.retain(|c| claims.contains(c));
             channelless = false;

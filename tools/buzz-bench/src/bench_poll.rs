@@ -111,42 +111,55 @@ fn busy_writer(db: &str, role: &str, stop: &AtomicBool) -> usize {
     n
 }
 
+/// Nine interleaved repetitions of the noop and idle-poll loops in each database, each on a
+/// backend pinned to CPU 0: `[side][noop, poll]` → µs per call.
+fn idle_rounds(dbs: &[(&str, usize)], sides: &[(String, Keypair, String)], loop_n: i32) -> Vec<Vec<Vec<f64>>> {
+    let mut admins: Vec<Client> = dbs.iter().map(|(db, _)| connect("postgres", db)).collect();
+    for a in admins.iter_mut() {
+        pin_pair(a, 0);
+    }
+    let whats = ["noop", "poll"];
+    let mut res = vec![vec![vec![]; whats.len()]; dbs.len()];
+    for _rep in 0..9 {
+        for (w, what) in whats.iter().enumerate() {
+            for side in 0..dbs.len() {
+                let (host, _, token) = &sides[side];
+                let mut tx = admins[side].transaction().unwrap();
+                let per: f64 = tx
+                    .query_one("SELECT public.bench_poll_loop($1, $2, $3, $4)", &[what, host, token, &loop_n])
+                    .unwrap()
+                    .get(0);
+                tx.rollback().unwrap();
+                res[side][w].push(per);
+            }
+        }
+    }
+    res
+}
+
 pub fn run(n_big: usize, events: usize, samples: usize, loop_n: i32, role: &str, out: &str) {
     let t = Instant::now();
     let dbs = [("bench_poll_1", 1usize), ("bench_poll_n", n_big)];
     let sides: Vec<(String, Keypair, String)> = dbs.iter().map(|(db, n)| make_db(db, *n, events, role)).collect();
     eprintln!("poll: databases with 1 and {n_big} communities ready in {:.1}s", t.elapsed().as_secs_f64());
 
-    // Idle poll, server-side, with the other communities busy in the second database.
+    // Idle poll, server-side: both databases quiet, then again with the other communities of
+    // the second one busy (the goal's comparison). The quiet round tells the size of the
+    // database apart from the other communities' traffic.
+    let quiet = idle_rounds(&dbs, &sides, loop_n);
     let stop = AtomicBool::new(false);
-    let (res, busy) = std::thread::scope(|sc| {
+    let (busy_res, busy) = std::thread::scope(|sc| {
         let w = sc.spawn(|| busy_writer(dbs[1].0, role, &stop));
         std::thread::sleep(Duration::from_millis(500));
-        let mut admins: Vec<Client> = dbs.iter().map(|(db, _)| connect("postgres", db)).collect();
-        for a in admins.iter_mut() {
-            pin_pair(a, 0);
-        }
-        let whats = ["noop", "poll"];
-        let mut res = vec![vec![vec![]; whats.len()]; 2];
-        for _rep in 0..5 {
-            for (w, what) in whats.iter().enumerate() {
-                for side in 0..2 {
-                    let (host, _, token) = &sides[side];
-                    let mut tx = admins[side].transaction().unwrap();
-                    let per: f64 = tx
-                        .query_one("SELECT public.bench_poll_loop($1, $2, $3, $4)", &[what, host, token, &loop_n])
-                        .unwrap()
-                        .get(0);
-                    tx.rollback().unwrap();
-                    res[side][w].push(per);
-                }
-            }
-        }
+        let res = idle_rounds(&dbs, &sides, loop_n);
         stop.store(true, Ordering::SeqCst);
         (res, w.join().unwrap())
     });
-    let net = |side: usize| stats(&res[side][1]).median - stats(&res[side][0]).median;
-    let idle = json!({"one_us": r3(net(0)), "many_us": r3(net(1)), "ratio": r3(net(1) / net(0)),
+    let net = |res: &Vec<Vec<Vec<f64>>>, side: usize| stats(&res[side][1]).median - stats(&res[side][0]).median;
+    let idle = json!({"one_us": r3(net(&busy_res, 0)), "many_us": r3(net(&busy_res, 1)),
+                      "ratio": r3(net(&busy_res, 1) / net(&busy_res, 0)),
+                      "quiet_one_us": r3(net(&quiet, 0)), "quiet_many_us": r3(net(&quiet, 1)),
+                      "quiet_ratio": r3(net(&quiet, 1) / net(&quiet, 0)),
                       "busy_publishes_during": busy});
 
     // Commit → wake-up → poll, in the database with n_big communities.

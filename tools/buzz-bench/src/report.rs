@@ -156,9 +156,11 @@ pub fn run(results: &str, outdir: &str) {
         let i = &p["idle_poll_server"];
         let w = &p["wakeup_latency"];
         writeln!(md, "### Live delivery: buzz.poll with 1 vs {n} communities\n").unwrap();
-        writeln!(md, "Idle `poll` (no news), server-side (PL/pgSQL loop of {} calls, median of 5, net of the loop around `current_community()`): \
+        writeln!(md, "Idle `poll` (no news), server-side (PL/pgSQL loop of {} calls, median of 9, net of the loop around `current_community()`): \
                       {:.1} µs alone, {:.1} µs among {n} communities while {} publishes went into others (ratio {:.2}).\n",
                  p["loop_calls"], f(&i["one_us"]), f(&i["many_us"]), i["busy_publishes_during"], f(&i["ratio"])).unwrap();
+        writeln!(md, "The same with every community quiet: {:.1} µs alone, {:.1} µs among {n} (ratio {:.2}).\n",
+                 f(&i["quiet_one_us"]), f(&i["quiet_many_us"]), f(&i["quiet_ratio"])).unwrap();
         writeln!(md, "Commit → wake-up → poll with {} subscriptions (LISTEN on every community's channel): median {:.0} µs, p90 {:.0} µs ({} samples).\n",
                  p["subscriptions"], f(&w["median_us"]), f(&w["p90_us"]), w["n"]).unwrap();
         writeln!(goals, "| idle poll, server-side | ≤ 50 µs | {:.1} µs ({n} communities) | {} |", f(&i["many_us"]), verdict(f(&i["many_us"]) <= 50.0)).unwrap();
