@@ -107,32 +107,31 @@ fn within_token(ctx: &Context, kind: u16, class: Class, channel: Option<Uuid>) -
     if allowed { Ok(()) } else { Err(Error::TokenScope) }
 }
 
-/// The checks that take no lock: the actor, the kind, the author (or the community's key for
-/// a system event) and a token's write scope. `publish` runs them before it takes its
-/// community's delivery position, so that an event refused here neither locks the
-/// community's publishers nor spends a position; `authorize` runs them again.
-pub fn precheck(ctx: &Context, ev: &Verified) -> Result<(), Error> {
-    let actor = ctx.actor.as_deref().ok_or(Error::AuthRequired)?;
-    let p = ev.event();
-    let kind = p.kind.as_u16();
-    if kind == kinds::AUTH {
-        return Err(Error::AuthKindRefused);
-    }
-    if ctx.token.as_ref().is_some_and(|t| !t.write) {
-        return Err(Error::TokenScope);
-    }
-    if kinds::is_system(kind) {
-        if super::signing_key(ctx.community).as_deref() != Some(p.pubkey_hex().as_str()) {
-            return Err(Error::SystemEventForeignKey);
-        }
-    } else if p.pubkey_hex() != actor {
-        return Err(Error::WrongAuthor);
-    }
-    Ok(())
+/// An event that passed every check that takes no lock; [`Checked::lock`] makes it
+/// [`Authorized`]. `publish` takes its community's delivery position between the two, so
+/// that an event refused here neither spends a position nor holds the community's
+/// publishers up (threat model, row 56).
+pub struct Checked {
+    authorized: Authorized,
+    actor: String,
+    deletion: bool,
 }
 
-/// Every check between a verified event and storage, for the authenticated actor of `ctx`.
-pub fn authorize(ctx: &Context, ev: Verified, now: Timestamp) -> Result<Authorized, Error> {
+impl Checked {
+    /// Locks the author's membership row (`lock_author`): a member revoked meanwhile is
+    /// refused, and a revocation waits for this transaction.
+    pub fn lock(self) -> Result<Authorized, Error> {
+        let a = self.authorized;
+        if !lock_author(a.community, &self.actor, self.deletion) {
+            return Err(Error::NotMember);
+        }
+        Ok(a)
+    }
+}
+
+/// Every check between a verified event and storage but the author's lock, for the
+/// authenticated actor of `ctx`.
+pub fn check(ctx: &Context, ev: Verified, now: Timestamp) -> Result<Checked, Error> {
     let actor = ctx.actor.as_deref().ok_or(Error::AuthRequired)?;
     let community = ctx.community;
     let p = ev.event();
@@ -153,9 +152,6 @@ pub fn authorize(ctx: &Context, ev: Verified, now: Timestamp) -> Result<Authoriz
     } else if p.pubkey_hex() != actor {
         return Err(Error::WrongAuthor);
     }
-    if !lock_author(community, actor, kind == kinds::DELETION) {
-        return Err(Error::NotMember);
-    }
     let channel = if system { None } else { channel_for(community, actor, p)? };
     let expires_at = expiration(p, now)?;
     let class = kinds::class(kind);
@@ -165,5 +161,6 @@ pub fn authorize(ctx: &Context, ev: Verified, now: Timestamp) -> Result<Authoriz
         Class::Regular | Class::Ephemeral => None,
     };
     within_token(ctx, kind, class, channel)?;
-    Ok(Authorized { community, channel, class, d_tag, expires_at, ev })
+    let deletion = kind == kinds::DELETION;
+    Ok(Checked { authorized: Authorized { community, channel, class, d_tag, expires_at, ev }, actor: actor.to_owned(), deletion })
 }

@@ -78,6 +78,20 @@ pub fn last_position(community: Uuid) -> i64 {
     .unwrap_or(0)
 }
 
+/// The last committed position of `community`, as [`last_position`], and whether `actor` is
+/// admitted there: an idle `poll` answers from this one statement (a member revoked after
+/// `enter` is told so even when there is no news).
+pub fn last_position_as(community: Uuid, actor: &str) -> (i64, bool) {
+    let (last, member) = crate::spi_cache::read_two::<i64, bool>(
+        "SELECT (SELECT last FROM buzz.community_counters
+                  WHERE community_id = $1 AND tbl = 'buzz.events'::regclass AND col = 'position'),
+                EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2)",
+        &[community.into(), actor.into()],
+    )
+    .or_raise();
+    (last.unwrap_or(0), member == Some(true))
+}
+
 /// A community's delivery key: what its cursors and its channel name are made from.
 pub struct Key(Vec<u8>);
 

@@ -77,14 +77,18 @@ pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
     crate::incident::guard(|| {
         let filters = query::parse_request(filters);
         let ctx = crate::context::current().unwrap_or_else(|| raise(Error::ContextMissing));
-        query::may_read(&ctx);
+        let actor = query::may_read(&ctx);
         unwritten();
         let key = delivery::Key::of(ctx.community);
         let after = key.position(cursor.unwrap_or("")).or_raise();
         // No news (the common case of a wake-up for another subscription, or a timer): the
-        // counter says so in one index lookup, without the admission statement or planning
-        // the filters' one. Nothing is read, so `enter`'s admission check suffices.
-        if filters.is_empty() || delivery::last_position(ctx.community) <= after {
+        // counter and the actor's admission say so in one statement, without the readable
+        // channels or planning the filters' statement.
+        let (last, member) = delivery::last_position_as(ctx.community, actor);
+        if !member {
+            raise(Error::NotMember);
+        }
+        if filters.is_empty() || last <= after {
             return TableIterator::new(Vec::new());
         }
         let r = reading();

@@ -28,10 +28,10 @@ fn publish_text(text: &str) -> Result<(), Error> {
     let verified = event::verify_with(text, |p| authorization::within_limits(p, now))?;
     // What is refused without a lock is refused before the position is taken: a context that
     // may not write this event cannot hold its community's publishers up.
-    authorization::precheck(&ctx, &verified)?;
+    let checked = authorization::check(&ctx, verified, now)?;
     // Before the author lock, in every publisher: see `delivery` (commit order, no deadlock).
     let position = delivery::next_position(ctx.community);
-    let a = authorization::authorize(&ctx, verified, now)?;
+    let a = checked.lock()?;
     if a.class() == Class::Ephemeral {
         refuse_deleted(&a)?;
         store_ephemeral(&a, position);

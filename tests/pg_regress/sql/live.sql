@@ -23,6 +23,12 @@
 \set tags '[["h","' :general '"]]'
 \i :abs_srcdir/include/sign.psql
 \set in_general :ev
+\set sk :carol_sk
+\set content 'carol into council'
+\set tags '[["h","' :council '"]]'
+\i :abs_srcdir/include/sign.psql
+\set carol_in_council :ev
+\set sk :alice_sk
 
 -- Before anything is stored: the cursor of an empty community.
 BEGIN;
@@ -100,14 +106,26 @@ SELECT buzz.cursor();
 ROLLBACK TO SAVEPOINT t;
 SELECT * FROM buzz.poll('{}', :'c2');
 ROLLBACK;
--- A publish refused before any lock (here another author's event) takes no position and
--- writes nothing: the cursor still works, and positions stay contiguous (mutation "refused
--- publishes take a position" leaves a gap in the superuser's view at the end).
+-- A publish refused before any lock (another author's event; a channel carol is not in)
+-- takes no position and writes nothing: the cursor still works, and positions stay
+-- contiguous (mutation "refused publishes take a position" leaves gaps in the superuser's
+-- view at the end).
 BEGIN;
 SELECT buzz.enter('a.example', :'carol_token') \gset
 SELECT * FROM buzz.publish(:'in_council');
+SELECT * FROM buzz.publish(:'carol_in_council');
 SELECT count(*) AS nothing_new FROM buzz.poll('{}', buzz.cursor());
 COMMIT;
+-- An idle poll still checks admission: a member revoked after enter is told so even when
+-- there is no news (mutation "idle poll skips admission").
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.cursor() AS c_carol \gset
+RESET ROLE;
+DELETE FROM buzz.members WHERE pubkey = :'carol';
+SET ROLE buzz_relay;
+SELECT * FROM buzz.poll('{}', :'c_carol');
+ROLLBACK;
 
 -- Private channels reach their members only; a channel-limited token only its channels.
 BEGIN;
