@@ -78,18 +78,55 @@ pub fn last_position(community: Uuid) -> i64 {
     .unwrap_or(0)
 }
 
+thread_local! {
+    /// Where the counter row of a community and the member row of an actor were last found
+    /// (their ctids), per (community, actor): an idle poll fetches both rows by address, one
+    /// heap page each, so its cost does not grow with the number of communities (the btrees'
+    /// depth does). A row that was updated or deleted since is not at its address any more
+    /// (the old version is dead), and the lookup falls back to the indexes.
+    static ROWS: RefCell<HashMap<(Uuid, String), (String, String)>> = RefCell::new(HashMap::new());
+}
+
 /// The last committed position of `community`, as [`last_position`], and whether `actor` is
-/// admitted there: an idle `poll` answers from this one statement (a member revoked after
-/// `enter` is told so even when there is no news).
+/// admitted there: an idle `poll` answers from this (a member revoked after `enter` is told
+/// so even when there is no news).
 pub fn last_position_as(community: Uuid, actor: &str) -> (i64, bool) {
-    let (last, member) = crate::spi_cache::read_two::<i64, bool>(
-        "SELECT (SELECT last FROM buzz.community_counters
-                  WHERE community_id = $1 AND tbl = 'buzz.events'::regclass AND col = 'position'),
-                EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2)",
+    let key = (community, actor.to_owned());
+    if let Some((counter, member)) = ROWS.with(|r| r.borrow().get(&key).cloned()) {
+        // The quals are the lookup's own: an address reused by another row does not match.
+        let (last, admitted) = crate::spi_cache::read_two::<i64, bool>(
+            "SELECT (SELECT last FROM buzz.community_counters
+                      WHERE ctid = $3::tid AND community_id = $1 AND tbl = 'buzz.events'::regclass AND col = 'position'),
+                    EXISTS (SELECT 1 FROM buzz.members WHERE ctid = $4::tid AND community_id = $1 AND pubkey = $2)",
+            &[community.into(), actor.into(), counter.as_str().into(), member.as_str().into()],
+        )
+        .or_raise();
+        if let (Some(last), Some(true)) = (last, admitted) {
+            return (last, true);
+        }
+    }
+    let (counter, last, member) = crate::spi_cache::read_query(
+        "SELECT c.ctid::text, c.last, (SELECT m.ctid::text FROM buzz.members m WHERE m.community_id = $1 AND m.pubkey = $2)
+           FROM (SELECT 1) one
+           LEFT JOIN buzz.community_counters c
+             ON c.community_id = $1 AND c.tbl = 'buzz.events'::regclass AND c.col = 'position'",
         &[community.into(), actor.into()],
+        |rows| {
+            let r = rows.first();
+            Ok((r.get::<String>(1)?, r.get::<i64>(2)?, r.get::<String>(3)?))
+        },
     )
     .or_raise();
-    (last.unwrap_or(0), member == Some(true))
+    if let (Some(counter), Some(member)) = (counter, member.clone()) {
+        ROWS.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.len() >= 10_000 {
+                r.clear();
+            }
+            r.insert(key, (counter, member));
+        });
+    }
+    (last.unwrap_or(0), member.is_some())
 }
 
 /// A community's delivery key: what its cursors and its channel name are made from.

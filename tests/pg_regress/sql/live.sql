@@ -121,6 +121,7 @@ COMMIT;
 BEGIN;
 SELECT buzz.enter('a.example', :'carol_token') \gset
 SELECT buzz.cursor() AS c_carol \gset
+SELECT count(*) AS idle FROM buzz.poll('{}', :'c_carol');
 RESET ROLE;
 DELETE FROM buzz.members WHERE pubkey = :'carol';
 SET ROLE buzz_relay;
