@@ -144,6 +144,13 @@ catalog! {
     SqlRetry           = ("sql_retry", C::ERRCODE_T_R_SERIALIZATION_FAILURE, "error: transaction conflict, retry"),
     SqlCanceled        = ("sql_canceled", C::ERRCODE_QUERY_CANCELED, "error: statement canceled"),
     Internal           = ("internal", C::ERRCODE_INTERNAL_ERROR, "error: internal error"),
+    // Never raised by the extension: what a relay front end says about its transport, kept
+    // here so that every client-visible message is in one catalog (relay/ looks them up).
+    MessageInvalid     = ("message_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed message"),
+    FrameTooLarge      = ("frame_too_large", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "frame-too-large: message is too large"),
+    TooManySubs        = ("too_many_subscriptions", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many open subscriptions"),
+    RelayUnavailable   = ("relay_unavailable", C::ERRCODE_CONNECTION_FAILURE, "error: the relay cannot reach its database; try again"),
+    RelayShutdown      = ("relay_shutdown", C::ERRCODE_ADMIN_SHUTDOWN, "error: the relay is shutting down"),
 }
 
 /// Raise `e` as a PostgreSQL ERROR with its catalog text and SQLSTATE.

@@ -36,5 +36,5 @@ SELECT buzz.verify_event(replace(:'signed', 'quoted', 'quotes')) AS tampered_eve
 -- The error alphabet: every client-visible message, each with a NIP-01 prefix.
 SELECT code, sqlstate, message FROM buzz.error_catalog() ORDER BY code;
 SELECT count(*) AS messages_without_prefix FROM buzz.error_catalog()
- WHERE message !~ '^(auth-required|restricted|invalid|duplicate|pow|rate-limited|blocked|error): [a-z]';
+ WHERE message !~ '^(auth-required|restricted|invalid|duplicate|pow|rate-limited|blocked|error|frame-too-large): [a-z]';
 SELECT count(*) = count(DISTINCT message) AS messages_unique FROM buzz.error_catalog();

@@ -1,0 +1,129 @@
+//! buzz-relay: a thin Nostr relay over the buzz_tenancy extension.
+//!
+//! It holds no tenancy logic: the Host header goes to `buzz.enter` as received, every answer
+//! comes from the extension under the connection's own context, and the messages a client
+//! sees are the extension's catalog. See relay/README.md.
+
+mod config;
+mod db;
+mod metrics;
+mod session;
+mod wake;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ws::WebSocketUpgrade, FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use clap::Parser;
+use tokio::sync::watch;
+
+pub struct App {
+    pub args: config::Args,
+    pub db: db::Db,
+    pub wake: wake::Wake,
+    pub metrics: Arc<metrics::Metrics>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The host the client asked for, as received: `Host`, or HTTP/2's `:authority`.
+fn host_of(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+}
+
+fn wants_nip11(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/nostr+json"))
+}
+
+/// `GET /`: a WebSocket upgrade, or the NIP-11 document of the host.
+async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
+    let Some(host) = host_of(&req) else { return StatusCode::BAD_REQUEST.into_response() };
+    let nip11 = wants_nip11(req.headers());
+    let (mut parts, _) = req.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
+        Ok(upgrade) => {
+            // The challenge is also how an unknown host is found out, before the upgrade.
+            let challenge = match app.db.challenge(&host).await {
+                Ok(c) => c,
+                Err(r) if r.0.starts_with("error:") => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Err(_) => return StatusCode::NOT_FOUND.into_response(),
+            };
+            upgrade
+                .max_message_size(app.args.max_frame_bytes)
+                .max_frame_size(app.args.max_frame_bytes)
+                .on_upgrade(move |ws| session::serve(ws, host, challenge, app))
+        }
+        Err(_) if nip11 => match app.db.relay_info(&host).await {
+            Ok(Some(doc)) => (
+                [(header::CONTENT_TYPE, "application/nostr+json"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+                doc,
+            )
+                .into_response(),
+            Ok(None) => StatusCode::NOT_FOUND.into_response(),
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        },
+        Err(_) => (StatusCode::OK, "This is a Nostr relay: connect with a WebSocket.\n").into_response(),
+    }
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+#[tokio::main]
+async fn main() {
+    let args = config::Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let metrics = Arc::new(metrics::Metrics::default());
+    let db = loop {
+        match db::Db::connect(&args.database_url, args.pool_size, metrics.clone()).await {
+            Ok(db) => break db,
+            Err(e) => {
+                tracing::warn!(error = %e, "database not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let wake = wake::Wake::start(args.listen_database_url.clone().unwrap_or_else(|| args.database_url.clone()), metrics.clone());
+    let (stop, shutdown) = watch::channel(false);
+    let listen = args.listen;
+    let drain = Duration::from_secs(args.drain_secs);
+    let app = Arc::new(App { args, db, wake, metrics, shutdown });
+    let router = Router::new().route("/", get(root)).route("/metrics", get(metrics_text)).with_state(app.clone());
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, %listen, "cannot listen");
+        std::process::exit(1);
+    });
+    tracing::info!(%listen, "buzz-relay listening");
+    let signal = async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: closing subscriptions");
+        let _ = stop.send(true);
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "server failed");
+    }
+    // Upgraded connections are not the server's to wait for: give them the drain time.
+    let deadline = tokio::time::Instant::now() + drain;
+    while app.metrics.connections.load(std::sync::atomic::Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!("stopped");
+}

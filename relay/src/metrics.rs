@@ -1,0 +1,41 @@
+//! Counters for `/metrics` (Prometheus text format).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub connections: AtomicI64,
+    pub subscriptions: AtomicI64,
+    pub events_in: AtomicU64,
+    pub events_out: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    pub wakeups: AtomicU64,
+    db_calls: AtomicU64,
+    db_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub fn db_call(&self, took: Duration) {
+        self.db_calls.fetch_add(1, Relaxed);
+        self.db_micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+        };
+        metric("buzz_relay_connections", "gauge", "Open WebSocket connections.", self.connections.load(Relaxed).to_string());
+        metric("buzz_relay_subscriptions", "gauge", "Open subscriptions.", self.subscriptions.load(Relaxed).to_string());
+        metric("buzz_relay_events_received_total", "counter", "EVENT messages received.", self.events_in.load(Relaxed).to_string());
+        metric("buzz_relay_events_sent_total", "counter", "Events sent to subscribers.", self.events_out.load(Relaxed).to_string());
+        metric("buzz_relay_slow_consumers_total", "counter", "Connections closed because their queue was full.", self.slow_consumers.load(Relaxed).to_string());
+        metric("buzz_relay_wakeups_total", "counter", "Wake-up notifications received.", self.wakeups.load(Relaxed).to_string());
+        metric("buzz_relay_db_calls_total", "counter", "Database transactions run.", self.db_calls.load(Relaxed).to_string());
+        metric("buzz_relay_db_seconds_total", "counter", "Time spent in database transactions.",
+               format!("{:.6}", self.db_micros.load(Relaxed) as f64 / 1e6));
+        s
+    }
+}

@@ -1,0 +1,269 @@
+//! The world the checks run in: a database with two communities, a `buzz-relay` process
+//! serving both on one port, and nostr-sdk clients.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nostr_sdk::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+use tokio_postgres::NoTls;
+
+pub const DB: &str = "buzz_e2e";
+pub const ROLE: &str = "buzz_e2e_relay";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Report {
+    pub fn check(&mut self, name: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => {
+                self.passed += 1;
+                println!("ok - e2e: {name}");
+            }
+            Err(e) => {
+                self.failed += 1;
+                println!("not ok - e2e: {name}: {e}");
+            }
+        }
+    }
+}
+
+pub struct World {
+    pub admin: tokio_postgres::Client,
+    pub port: u16,
+    relay_bin: String,
+    pub relay_db: String,
+    relay: Option<Child>,
+    relay_log: Option<String>,
+    pub restart_cmd: Option<String>,
+    pub alice: Keys,
+    pub bob: Keys,
+    pub carol: Keys,
+    pub council: String,
+}
+
+pub fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, conn) = tokio_postgres::connect(conninfo, NoTls).await.map_err(e)?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+impl World {
+    pub async fn start(admin: &str, relay_bin: &str, restart_cmd: Option<String>, relay_log: Option<String>) -> Result<World, String> {
+        let root = connect(&format!("{admin} dbname=postgres")).await?;
+        root.batch_execute(&format!("DROP DATABASE IF EXISTS {DB}")).await.map_err(e)?;
+        root.batch_execute(&format!("CREATE DATABASE {DB}")).await.map_err(e)?;
+        let db = connect(&format!("{admin} dbname={DB}")).await?;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(e)?;
+            l.local_addr().map_err(e)?.port()
+        };
+        let (alice, bob, carol) = (Keys::generate(), Keys::generate(), Keys::generate());
+        db.batch_execute(&format!(
+            "CREATE EXTENSION buzz_tenancy;
+             DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN CREATE ROLE {ROLE} LOGIN; END IF;
+             END $$;
+             SELECT buzz.setup_relay_role('{ROLE}');
+             ALTER ROLE {ROLE} SET session_preload_libraries = 'buzz_tenancy';
+             SELECT buzz.create_community('alpha', 'Alpha', 'allowlist');
+             SELECT buzz.create_community('beta', 'Beta', 'allowlist');
+             SELECT buzz.add_host('alpha', 'localhost:{port}');
+             SELECT buzz.add_host('beta', '127.0.0.1:{port}');
+             SELECT buzz.admit('alpha', '{a}', 'owner');
+             SELECT buzz.admit('alpha', '{c}');
+             SELECT buzz.admit('beta', '{b}', 'owner');",
+            a = alice.public_key().to_hex(),
+            b = bob.public_key().to_hex(),
+            c = carol.public_key().to_hex(),
+        ))
+        .await
+        .map_err(|x| format!("setup: {x:?}"))?;
+        let relay_db = format!("{admin} user={ROLE} dbname={DB}");
+        let council = private_channel(&relay_db, port, &alice).await?;
+        let mut w = World { admin: db, port, relay_bin: relay_bin.to_owned(), relay_db, relay: None, relay_log, restart_cmd, alice, bob, carol, council };
+        w.start_relay().await?;
+        Ok(w)
+    }
+
+    pub async fn start_relay(&mut self) -> Result<(), String> {
+        let stderr = match &self.relay_log {
+            Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(e)?),
+            None => Stdio::inherit(),
+        };
+        let child = Command::new(&self.relay_bin)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.relay_db])
+            .args(["--poll-interval", "2", "--max-frame-bytes", "65536", "--drain-secs", "3"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|x| format!("{}: {x}", self.relay_bin))?;
+        self.relay = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("the relay did not start listening".into())
+    }
+
+    /// SIGTERM, then the exit status (None if it had to be killed).
+    pub async fn stop_relay(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.relay.take()?;
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = child.kill().await;
+                None
+            }
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        self.stop_relay().await;
+    }
+
+    pub fn url_a(&self) -> String {
+        format!("ws://localhost:{}", self.port)
+    }
+
+    pub fn url_b(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// A plain HTTP GET with the given Host header: (status, body).
+    pub async fn http_get(&self, host: &str, path: &str, accept: &str) -> Result<(u16, String), String> {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.map_err(e)?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.map_err(e)?;
+        let mut buf = Vec::new();
+        tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.map_err(e)?.map_err(e)?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or(format!("no status in {text:?}"))?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// A metric's value from /metrics.
+    pub async fn metric(&self, name: &str) -> Result<f64, String> {
+        let (_, body) = self.http_get(&format!("localhost:{}", self.port), "/metrics", "text/plain").await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .ok_or(format!("no metric {name}"))
+    }
+}
+
+/// alice creates the private channel `council` in alpha through the relay API (SQL).
+async fn private_channel(relay_db: &str, port: u16, alice: &Keys) -> Result<String, String> {
+    let c = connect(relay_db).await?;
+    let host = format!("localhost:{port}");
+    let one = async |sql: &str, args: &[&(dyn tokio_postgres::types::ToSql + Sync)]| -> Result<tokio_postgres::Row, String> {
+        c.query_one(sql, args).await.map_err(e)
+    };
+    c.batch_execute("BEGIN").await.map_err(e)?;
+    one("SELECT buzz.enter($1::text)", &[&host]).await?;
+    let chal: String = one("SELECT buzz.auth_challenge()", &[]).await?.get(0);
+    c.batch_execute("COMMIT").await.map_err(e)?;
+    let url = RelayUrl::parse(&format!("ws://{host}")).map_err(e)?;
+    let auth = EventBuilder::auth(chal, url).sign_with_keys(alice).map_err(e)?;
+    c.batch_execute("BEGIN").await.map_err(e)?;
+    one("SELECT buzz.enter($1::text)", &[&host]).await?;
+    let token: String = one("SELECT buzz.authenticate($1::text)", &[&auth.as_json()]).await?.get(0);
+    c.batch_execute("COMMIT").await.map_err(e)?;
+    c.batch_execute("BEGIN").await.map_err(e)?;
+    one("SELECT buzz.enter($1::text, $2::text)", &[&host, &token]).await?;
+    let id: String = one("SELECT buzz.create_channel('council', 'private')::text", &[]).await?.get(0);
+    c.batch_execute("COMMIT").await.map_err(e)?;
+    Ok(id)
+}
+
+/// A connected client of `url`; with keys, it logs in (NIP-42) before this returns.
+pub async fn client(url: &str, keys: Option<&Keys>) -> Result<(Client, broadcast::Receiver<RelayPoolNotification>), String> {
+    let c = match keys {
+        Some(k) => Client::builder().signer(k.clone()).build(),
+        None => Client::default(),
+    };
+    c.automatic_authentication(keys.is_some());
+    let mut notes = c.notifications();
+    c.add_relay(url).await.map_err(e)?;
+    c.try_connect(WAIT).await;
+    if keys.is_some() {
+        let until = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(until, notes.recv()).await {
+                Ok(Ok(RelayPoolNotification::Message { message: RelayMessage::Ok { status, message, .. }, .. })) => {
+                    if status {
+                        break;
+                    }
+                    return Err(format!("AUTH refused: {message}"));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(x)) => return Err(e(x)),
+                Err(_) => return Err(format!("no AUTH answer from {url}")),
+            }
+        }
+    }
+    Ok((c, notes))
+}
+
+/// Events received for `sub` within `dur`, and the CLOSED message if one came.
+pub async fn collect(
+    notes: &mut broadcast::Receiver<RelayPoolNotification>,
+    sub: &SubscriptionId,
+    dur: Duration,
+) -> (Vec<Event>, Option<String>) {
+    let until = tokio::time::Instant::now() + dur;
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout_at(until, notes.recv()).await {
+            Ok(Ok(RelayPoolNotification::Message { message, .. })) => match message {
+                RelayMessage::Event { subscription_id, event } if subscription_id.as_ref() == sub => got.push(event.into_owned()),
+                RelayMessage::Closed { subscription_id, message } if subscription_id.as_ref() == sub => {
+                    return (got, Some(message.into_owned()));
+                }
+                _ => {}
+            },
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => return (got, None),
+        }
+    }
+}
+
+/// Waits until `pred` holds for an event of `sub` (true) or `dur` passes (false).
+pub async fn wait_for(
+    notes: &mut broadcast::Receiver<RelayPoolNotification>,
+    sub: &SubscriptionId,
+    dur: Duration,
+    pred: impl Fn(&Event) -> bool,
+) -> bool {
+    let until = tokio::time::Instant::now() + dur;
+    loop {
+        match tokio::time::timeout_at(until, notes.recv()).await {
+            Ok(Ok(RelayPoolNotification::Message { message: RelayMessage::Event { subscription_id, event }, .. }))
+                if subscription_id.as_ref() == sub && pred(&event) =>
+            {
+                return true
+            }
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => return false,
+        }
+    }
+}
