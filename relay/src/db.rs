@@ -9,9 +9,15 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::types::Type;
-use tokio_postgres::{IsolationLevel, NoTls, Transaction};
+use futures_util::future::{maybe_done, BoxFuture, MaybeDone};
+use futures_util::{FutureExt, TryFutureExt};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row};
 
 use crate::metrics::Metrics;
 
@@ -28,6 +34,42 @@ impl Refusal {
 /// NIP-01 prefixes the extension's catalog messages start with (DESIGN §6).
 const PREFIXES: [&str; 9] =
     ["auth-required:", "restricted:", "invalid:", "duplicate:", "pow:", "rate-limited:", "blocked:", "error:", "frame-too-large:"];
+
+/// A statement's parameters, each with its type (`query_typed`: nothing is prepared).
+type Params<'a> = Vec<(&'a (dyn ToSql + Sync), Type)>;
+
+/// How a transaction begins.
+#[derive(Clone, Copy)]
+enum Begin {
+    ReadCommitted,
+    /// One snapshot for every statement.
+    RepeatableRead,
+}
+
+impl Begin {
+    fn sql(self) -> &'static str {
+        match self {
+            Begin::ReadCommitted => "BEGIN",
+            Begin::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        }
+    }
+}
+
+/// Polls every step once, in order, then waits for all of them: tokio-postgres sends a
+/// request when its future is first polled and runs requests in that order, so this pipelines
+/// the steps in the order given.
+async fn in_order<T>(steps: Vec<BoxFuture<'_, T>>) -> Vec<T> {
+    let mut steps: Vec<MaybeDone<BoxFuture<'_, T>>> = steps.into_iter().map(maybe_done).collect();
+    std::future::poll_fn(|cx| {
+        let mut ready = true;
+        for step in steps.iter_mut() {
+            ready &= Pin::new(step).poll(cx).is_ready();
+        }
+        if ready { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    steps.iter_mut().map(|s| Pin::new(s).take_output().expect("every step is done")).collect()
+}
 
 pub struct Db {
     pool: Pool,
@@ -80,92 +122,88 @@ impl Db {
         })
     }
 
-    /// Runs `body` in a transaction that entered `host` (with `token`, if any).
-    async fn in_context<T>(
-        &self,
-        host: &str,
-        token: Option<&str>,
-        isolation: IsolationLevel,
-        body: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, Refusal> {
+    /// Runs `stmts` in one transaction that entered `host` (with `token`, if any), pipelined:
+    /// BEGIN, `enter`, the statements and COMMIT go out together and the relay waits for the
+    /// answers once (one round trip instead of one per statement). The statements do not
+    /// depend on each other's answers. If one fails, those after it fail too (the transaction
+    /// is aborted) and COMMIT rolls back; the first failure is the answer.
+    async fn in_context(&self, host: &str, token: Option<&str>, begin: Begin, stmts: &[(&str, Params<'_>)]) -> Result<Vec<Vec<Row>>, Refusal> {
         let started = Instant::now();
-        let mut client = self.client().await?;
-        let result = async {
-            let tx = client.build_transaction().isolation_level(isolation).start().await?;
-            match token {
-                Some(t) => tx.query_typed("SELECT buzz.enter($1, $2)", &[(&host, Type::TEXT), (&t, Type::TEXT)]).await?,
-                None => tx.query_typed("SELECT buzz.enter($1)", &[(&host, Type::TEXT)]).await?,
-            };
-            let out = body(&tx).await?;
-            tx.commit().await?;
-            Ok(out)
+        let client = self.client().await?;
+        let enter: (&str, Params<'_>) = match &token {
+            Some(t) => ("SELECT buzz.enter($1, $2)", vec![(&host, Type::TEXT), (t, Type::TEXT)]),
+            None => ("SELECT buzz.enter($1)", vec![(&host, Type::TEXT)]),
+        };
+        let mut steps: Vec<BoxFuture<'_, Result<Vec<Row>, tokio_postgres::Error>>> = Vec::with_capacity(stmts.len() + 3);
+        steps.push(client.batch_execute(begin.sql()).map_ok(|()| Vec::new()).boxed());
+        for (sql, params) in std::iter::once(&enter).chain(stmts) {
+            steps.push(client.query_typed(sql, params).boxed());
         }
-        .await;
+        steps.push(client.batch_execute("COMMIT").map_ok(|()| Vec::new()).boxed());
+        let answers = in_order(steps).await;
         self.metrics.db_call(started.elapsed());
-        result.map_err(|e| self.refusal(&e))
+        let mut out = Vec::with_capacity(answers.len());
+        for a in answers {
+            out.push(a.map_err(|e| self.refusal(&e))?);
+        }
+        // Only the statements' own answers: not BEGIN's, enter's or COMMIT's.
+        out.truncate(out.len() - 1);
+        out.drain(..2);
+        Ok(out)
     }
 
     /// A NIP-42 challenge for a connection to `host` (also how an unknown host is found out).
     pub async fn challenge(&self, host: &str) -> Result<String, Refusal> {
-        self.in_context(host, None, IsolationLevel::ReadCommitted, async |tx| {
-            Ok(tx.query_typed("SELECT buzz.auth_challenge()", &[]).await?[0].get(0))
-        })
-        .await
+        let a = self.in_context(host, None, Begin::ReadCommitted, &[("SELECT buzz.auth_challenge()", vec![])]).await?;
+        Ok(a[0][0].get(0))
     }
 
     /// NIP-42 `AUTH`: the session token for the signed event.
     pub async fn authenticate(&self, host: &str, event: &str) -> Result<String, Refusal> {
-        self.in_context(host, None, IsolationLevel::ReadCommitted, async |tx| {
-            Ok(tx.query_typed("SELECT buzz.authenticate($1)", &[(&event, Type::TEXT)]).await?[0].get(0))
-        })
-        .await
+        let a = self.in_context(host, None, Begin::ReadCommitted, &[("SELECT buzz.authenticate($1)", vec![(&event, Type::TEXT)])]).await?;
+        Ok(a[0][0].get(0))
     }
 
     /// NIP-01 `EVENT`: the extension's answer, forwarded unchanged as `OK`.
     pub async fn publish(&self, host: &str, token: Option<&str>, event: &str) -> Result<(bool, String), Refusal> {
-        self.in_context(host, token, IsolationLevel::ReadCommitted, async |tx| {
-            let row = tx.query_typed("SELECT accepted, message FROM buzz.publish($1)", &[(&event, Type::TEXT)]).await?;
-            Ok((row[0].get(0), row[0].get(1)))
-        })
-        .await
+        let sql = "SELECT accepted, message FROM buzz.publish($1)";
+        let a = self.in_context(host, token, Begin::ReadCommitted, &[(sql, vec![(&event, Type::TEXT)])]).await?;
+        Ok((a[0][0].get(0), a[0][0].get(1)))
     }
 
     /// `REQ`: the stored answer, the cursor after it and the wake-up channel, on one snapshot
     /// (REPEATABLE READ), so that live delivery resumes exactly after the answer.
     pub async fn req(&self, host: &str, token: Option<&str>, filters: &str) -> Result<(Vec<String>, String, String), Refusal> {
-        self.in_context(host, token, IsolationLevel::RepeatableRead, async |tx| {
-            let events = tx.query_typed("SELECT e::text FROM buzz.req($1::jsonb) e", &[(&filters, Type::TEXT)]).await?;
-            let rest = tx.query_typed("SELECT buzz.cursor(), buzz.listen_channel()", &[]).await?;
-            Ok((events.iter().map(|r| r.get(0)).collect(), rest[0].get(0), rest[0].get(1)))
-        })
-        .await
+        let stmts = [
+            ("SELECT e::text FROM buzz.req($1::jsonb) e", vec![(&filters as &(dyn ToSql + Sync), Type::TEXT)]),
+            ("SELECT buzz.cursor(), buzz.listen_channel()", vec![]),
+        ];
+        let a = self.in_context(host, token, Begin::RepeatableRead, &stmts).await?;
+        Ok((a[0].iter().map(|r| r.get(0)).collect(), a[1][0].get(0), a[1][0].get(1)))
     }
 
     /// `COUNT` (NIP-45).
     pub async fn count(&self, host: &str, token: Option<&str>, filters: &str) -> Result<i64, Refusal> {
-        self.in_context(host, token, IsolationLevel::ReadCommitted, async |tx| {
-            Ok(tx.query_typed("SELECT buzz.count($1::jsonb)", &[(&filters, Type::TEXT)]).await?[0].get(0))
-        })
-        .await
+        let a = self.in_context(host, token, Begin::ReadCommitted, &[("SELECT buzz.count($1::jsonb)", vec![(&filters, Type::TEXT)])]).await?;
+        Ok(a[0][0].get(0))
     }
 
     /// Live delivery for several subscriptions of one connection, in one transaction: for
-    /// each (filters, cursor), what came after the cursor.
-    pub async fn poll(&self, host: &str, token: Option<&str>, subs: &[(String, String)]) -> Result<Vec<Rows>, Refusal> {
-        self.in_context(host, token, IsolationLevel::ReadCommitted, async |tx| {
-            let mut out = Vec::with_capacity(subs.len());
-            for (filters, cursor) in subs {
-                let rows = tx
-                    .query_typed(
-                        "SELECT event::text, cursor FROM buzz.poll($1::jsonb, $2)",
-                        &[(filters, Type::TEXT), (cursor, Type::TEXT)],
-                    )
-                    .await?;
-                out.push(rows.iter().map(|r| (r.get(0), r.get(1))).collect());
-            }
-            Ok(out)
-        })
-        .await
+    /// each (filters, cursor), what came after the cursor. With `advance`, also the cursor of
+    /// everything the transaction's snapshot sees (REPEATABLE READ: the same snapshot as the
+    /// polls), so that a subscription that matched none of the news resumes after it instead
+    /// of scanning it again at every later poll.
+    pub async fn poll(&self, host: &str, token: Option<&str>, subs: &[(String, String)], advance: bool) -> Result<(Vec<Rows>, Option<String>), Refusal> {
+        let sql = "SELECT event::text, cursor FROM buzz.poll($1::jsonb, $2)";
+        let mut stmts: Vec<(&str, Params<'_>)> =
+            subs.iter().map(|(filters, cursor)| (sql, vec![(filters as &(dyn ToSql + Sync), Type::TEXT), (cursor, Type::TEXT)])).collect();
+        if advance {
+            stmts.push(("SELECT buzz.cursor()", vec![]));
+        }
+        let begin = if advance { Begin::RepeatableRead } else { Begin::ReadCommitted };
+        let mut a = self.in_context(host, token, begin, &stmts).await?;
+        let head = if advance { a.pop().map(|rows| rows[0].get(0)) } else { None };
+        Ok((a.iter().map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()).collect(), head))
     }
 
     /// NIP-11 document of `host`; None for a host the relay does not serve.

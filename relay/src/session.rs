@@ -89,8 +89,8 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
                     Err(End::Gone)
                 }
             },
-            _ = changed(&mut conn.wake) => conn.poll().await,
-            _ = timer.tick() => conn.poll().await,
+            _ = changed(&mut conn.wake) => conn.poll(true).await,
+            _ = timer.tick() => conn.poll(false).await,
             _ = shutdown.changed() => Err(End::Shutdown),
         };
     }
@@ -277,21 +277,23 @@ impl Conn {
         }
     }
 
-    /// Live delivery: what came after each subscription's cursor, in one transaction.
-    async fn poll(&mut self) -> Flow {
+    /// Live delivery: what came after each subscription's cursor, in one transaction. After a
+    /// wake-up (there is news), subscriptions that got none of it move their cursor past it.
+    async fn poll(&mut self, advance: bool) -> Flow {
         if self.subs.is_empty() {
             return Ok(());
         }
         let ids: Vec<String> = self.subs.keys().cloned().collect();
         let list: Vec<(String, String)> = self.subs.values().map(|s| (s.filters.clone(), s.cursor.clone())).collect();
-        match self.app.db.poll(&self.host, self.reader(), &list).await {
-            Ok(results) => {
+        match self.app.db.poll(&self.host, self.reader(), &list, advance).await {
+            Ok((results, head)) => {
                 for (id, rows) in ids.iter().zip(results) {
                     for (event, _) in &rows {
                         self.send(format!(r#"["EVENT",{},{}]"#, json_str(id), event))?;
                     }
                     self.app.metrics.events_out.fetch_add(rows.len() as u64, Relaxed);
-                    if let (Some((_, cursor)), Some(sub)) = (rows.last(), self.subs.get_mut(id)) {
+                    let next = rows.last().map(|(_, c)| c).or(head.as_ref());
+                    if let (Some(cursor), Some(sub)) = (next, self.subs.get_mut(id)) {
                         sub.cursor = cursor.clone();
                     }
                 }

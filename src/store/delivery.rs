@@ -117,15 +117,22 @@ pub fn last_position_as(community: Uuid, actor: &str) -> (i64, bool) {
         },
     )
     .or_raise();
-    if let (Some(counter), Some(member)) = (counter, member.clone()) {
-        ROWS.with(|r| {
-            let mut r = r.borrow_mut();
-            if r.len() >= 10_000 {
-                r.clear();
+    ROWS.with(|r| {
+        let mut r = r.borrow_mut();
+        match (counter, member.clone()) {
+            (Some(counter), Some(member)) => {
+                if r.len() >= 10_000 {
+                    r.clear();
+                }
+                r.insert(key, (counter, member));
             }
-            r.insert(key, (counter, member));
-        });
-    }
+            // Not a member (any more), or no events yet: nothing to remember, and a stale
+            // address would only cost a failed fetch at every poll.
+            _ => {
+                r.remove(&key);
+            }
+        }
+    });
     (last.unwrap_or(0), member.is_some())
 }
 

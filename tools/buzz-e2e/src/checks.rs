@@ -23,6 +23,7 @@ pub async fn run(w: &mut World, r: &mut Report) {
     r.check("logged out: REQ is CLOSED auth-required, re-run after AUTH on the same connection", logged_out(w).await);
     r.check("two logins on one connection: each event published with its author's login", two_logins(w).await);
     r.check("ephemeral events: delivered live within the community, never stored", ephemeral(w).await);
+    r.check("a subscription that matched none of the news still gets the next match, once", past_the_news(w).await);
     r.check("an expired session ends its live subscriptions with CLOSED auth-required", expired_session(w).await);
     r.check("a frame over the limit is answered frame-too-large, then the connection closes", frame_too_large(w).await);
     r.check("1,000 concurrent subscriptions each receive a new event once", thousand(w).await);
@@ -224,10 +225,8 @@ async fn private_channel(w: &mut World) -> Result<(), String> {
 
 async fn foreign_auth(w: &mut World) -> Result<(), String> {
     let mut raw = Raw::connect(&w.url_a()).await?;
-    let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
-    let wrong = EventBuilder::auth(chal, RelayUrl::parse(&w.url_b()).map_err(e)?).sign_with_keys(&w.bob).map_err(e)?;
-    raw.send(format!(r#"["AUTH",{}]"#, wrong.as_json())).await?;
-    let ok = raw.next_of("OK").await.ok_or("no OK")?;
+    let chal = raw.challenge().await?;
+    let ok = raw.sign_in(&w.url_b(), &chal, &w.bob).await?;
     if ok[2] != false || !ok[3].as_str().unwrap_or("").starts_with("auth-required:") {
         return Err(format!("answer {ok}"));
     }
@@ -239,7 +238,7 @@ async fn foreign_auth(w: &mut World) -> Result<(), String> {
 
 async fn logged_out(w: &mut World) -> Result<(), String> {
     let mut raw = Raw::connect(&w.url_a()).await?;
-    let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
+    let chal = raw.challenge().await?;
     raw.send(r#"["REQ","s",{"kinds":[1]}]"#.into()).await?;
     let closed = raw.next_of("CLOSED").await.ok_or("no CLOSED")?;
     if !closed[2].as_str().unwrap_or("").starts_with("auth-required:") {
@@ -250,9 +249,7 @@ async fn logged_out(w: &mut World) -> Result<(), String> {
     if !closed[2].as_str().unwrap_or("").starts_with("auth-required:") {
         return Err(format!("COUNT answer {closed}"));
     }
-    let auth = EventBuilder::auth(chal, RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(&w.carol).map_err(e)?;
-    raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-    if raw.next_of("OK").await.map(|ok| ok[2] == true) != Some(true) {
+    if raw.sign_in(&w.url_a(), &chal, &w.carol).await?[2] != true {
         return Err("AUTH refused".into());
     }
     match raw.next_of("EOSE").await {
@@ -264,17 +261,12 @@ async fn logged_out(w: &mut World) -> Result<(), String> {
 async fn two_logins(w: &mut World) -> Result<(), String> {
     // alice, then carol, log in on one connection.
     let mut raw = Raw::connect(&w.url_a()).await?;
-    let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
+    let chal = raw.challenge().await?;
     for k in [&w.alice, &w.carol] {
-        let auth = EventBuilder::auth(chal.clone(), RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(k).map_err(e)?;
-        raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-        let ok = raw.next_of("OK").await.ok_or("no OK")?;
-        if ok[2] != true {
+        if raw.sign_in(&w.url_a(), &chal, k).await?[2] != true {
             // A challenge is single-use: the second login needs the fresh one.
-            let fresh = raw.next_of("AUTH").await.ok_or("no fresh challenge")?[1].as_str().unwrap_or_default().to_owned();
-            let auth = EventBuilder::auth(fresh, RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(k).map_err(e)?;
-            raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-            if raw.next_of("OK").await.map(|ok| ok[2] == true) != Some(true) {
+            let fresh = raw.challenge().await?;
+            if raw.sign_in(&w.url_a(), &fresh, k).await?[2] != true {
                 return Err("second login refused".into());
             }
         }
@@ -317,12 +309,34 @@ async fn ephemeral(w: &mut World) -> Result<(), String> {
     Ok(())
 }
 
+/// After a wake-up that brought a subscription nothing, the relay moves its cursor past the
+/// news (`buzz.cursor()` on the polls' snapshot); the next matching event must still arrive,
+/// exactly once, and none of the news it did not ask for.
+async fn past_the_news(w: &mut World) -> Result<(), String> {
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let (carol, mut notes) = client(&w.url_a(), Some(&w.carol)).await?;
+    let reactions = Filter::new().kind(Kind::Reaction);
+    let sub = carol.subscribe(reactions, None).await.map_err(e)?.val;
+    let (stored, _) = collect(&mut notes, &sub, Duration::from_millis(300)).await;
+    for i in 0..5 {
+        publish(&a, &note(&w.alice, &format!("news {i}"), vec![])?).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reaction = EventBuilder::new(Kind::Reaction, "+").sign_with_keys(&w.alice).map_err(e)?;
+    publish(&a, &reaction).await?;
+    let (got, closed) = collect(&mut notes, &sub, QUIET).await;
+    let ids: Vec<_> = got.iter().filter(|x| !stored.iter().any(|s| s.id == x.id)).map(|x| x.id).collect();
+    for c in [a, carol] {
+        c.shutdown().await;
+    }
+    match (ids.as_slice(), closed) {
+        ([id], None) if *id == reaction.id => Ok(()),
+        (other, closed) => Err(format!("received {} events after EOSE ({closed:?})", other.len())),
+    }
+}
+
 async fn expired_session(w: &mut World) -> Result<(), String> {
-    let mut raw = Raw::connect(&w.url_a()).await?;
-    let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
-    let auth = EventBuilder::auth(chal, RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(&w.carol).map_err(e)?;
-    raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-    raw.next_of("OK").await.ok_or("no OK")?;
+    let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
     raw.send(r#"["REQ","live",{"kinds":[1]}]"#.into()).await?;
     raw.next_of("EOSE").await.ok_or("no EOSE")?;
     // Time passes (as the superuser): carol's sessions expire.
@@ -355,11 +369,7 @@ async fn thousand(w: &mut World) -> Result<(), String> {
     // 40 connections × 25 subscriptions (the relay allows 32 per connection).
     let mut clients = Vec::new();
     for _ in 0..40 {
-        let mut raw = Raw::connect(&w.url_a()).await?;
-        let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
-        let auth = EventBuilder::auth(chal, RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(&w.carol).map_err(e)?;
-        raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-        raw.next_of("OK").await.ok_or("no OK")?;
+        let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
         for s in 0..25 {
             raw.send(format!(r#"["REQ","s{s}",{{"kinds":[1],"limit":1}}]"#)).await?;
         }
@@ -469,11 +479,7 @@ async fn restart(w: &mut World) -> Result<(), String> {
 }
 
 async fn shutdown(w: &mut World) -> Result<(), String> {
-    let mut raw = Raw::connect(&w.url_a()).await?;
-    let chal = raw.next_of("AUTH").await.ok_or("no challenge")?[1].as_str().unwrap_or_default().to_owned();
-    let auth = EventBuilder::auth(chal, RelayUrl::parse(&w.url_a()).map_err(e)?).sign_with_keys(&w.carol).map_err(e)?;
-    raw.send(format!(r#"["AUTH",{}]"#, auth.as_json())).await?;
-    raw.next_of("OK").await;
+    let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
     raw.send(r#"["REQ","until-shutdown",{"kinds":[1]}]"#.into()).await?;
     raw.next_of("EOSE").await.ok_or("no EOSE")?;
     let stopping = w.stop_relay();
