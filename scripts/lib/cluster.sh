@@ -32,6 +32,7 @@ cluster_start() {
 }
 
 cluster_stop() {
+    if declare -F pgbouncer_stop >/dev/null; then pgbouncer_stop; fi
     if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/data" ]; then
         as_pg pg_ctl -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
         [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$CLUSTER_DIR"

@@ -40,6 +40,8 @@ pub struct World {
     pub port: u16,
     relay_bin: String,
     pub relay_db: String,
+    /// Where the relay's pool connects: `relay_db`, or PgBouncer in front of it.
+    pool_db: String,
     relay: Option<Child>,
     relay_log: Option<String>,
     pub restart_cmd: Option<String>,
@@ -60,9 +62,17 @@ async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
 }
 
 impl World {
-    pub async fn start(admin: &str, relay_bin: &str, restart_cmd: Option<String>, relay_log: Option<String>) -> Result<World, String> {
+    /// `pool`: the conninfo (host, port) of a PgBouncer in front of the database, for the
+    /// relay's pool; its wake-up `LISTEN` always connects directly.
+    pub async fn start(
+        admin: &str,
+        pool: Option<&str>,
+        relay_bin: &str,
+        restart_cmd: Option<String>,
+        relay_log: Option<String>,
+    ) -> Result<World, String> {
         let root = connect(&format!("{admin} dbname=postgres")).await?;
-        root.batch_execute(&format!("DROP DATABASE IF EXISTS {DB}")).await.map_err(e)?;
+        root.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.map_err(e)?;
         root.batch_execute(&format!("CREATE DATABASE {DB}")).await.map_err(e)?;
         let db = connect(&format!("{admin} dbname={DB}")).await?;
         let port = {
@@ -92,7 +102,8 @@ impl World {
         .map_err(|x| format!("setup: {x:?}"))?;
         let relay_db = format!("{admin} user={ROLE} dbname={DB}");
         let council = private_channel(&relay_db, port, &alice).await?;
-        let mut w = World { admin: db, port, relay_bin: relay_bin.to_owned(), relay_db, relay: None, relay_log, restart_cmd, alice, bob, carol, council };
+        let pool_db = pool.map_or(relay_db.clone(), |p| format!("{p} user={ROLE} dbname={DB}"));
+        let mut w = World { admin: db, port, relay_bin: relay_bin.to_owned(), relay_db, pool_db, relay: None, relay_log, restart_cmd, alice, bob, carol, council };
         w.start_relay().await?;
         Ok(w)
     }
@@ -103,7 +114,8 @@ impl World {
             None => Stdio::inherit(),
         };
         let child = Command::new(&self.relay_bin)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.relay_db])
+            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.pool_db])
+            .args(["--listen-database-url", &self.relay_db])
             .args(["--poll-interval", "2", "--max-frame-bytes", "65536", "--drain-secs", "3"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
