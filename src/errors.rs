@@ -149,6 +149,7 @@ catalog! {
     MessageInvalid     = ("message_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed message"),
     FrameTooLarge      = ("frame_too_large", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "frame-too-large: message is too large"),
     TooManySubs        = ("too_many_subscriptions", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many open subscriptions"),
+    TooManyAuthFailures = ("too_many_auth_failures", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many failed AUTH attempts"),
     RelayUnavailable   = ("relay_unavailable", C::ERRCODE_CONNECTION_FAILURE, "error: the relay cannot reach its database; try again"),
     RelayShutdown      = ("relay_shutdown", C::ERRCODE_ADMIN_SHUTDOWN, "error: the relay is shutting down"),
 }

@@ -7,9 +7,13 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "buzz-relay", version, about = "A thin Nostr relay over the buzz_tenancy extension")]
 pub struct Args {
-    /// Address for WebSocket, NIP-11 and /metrics.
+    /// Address for WebSocket and NIP-11.
     #[arg(long, env = "BUZZ_RELAY_LISTEN", default_value = "127.0.0.1:7447")]
     pub listen: SocketAddr,
+    /// Address for `GET /metrics` (off unless given). Keep it private: the counters are the
+    /// whole process's, every community's traffic together.
+    #[arg(long, env = "BUZZ_RELAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// PostgreSQL, as a role set up by `buzz.setup_relay_role` (may point at PgBouncer in
     /// transaction pooling mode).
     #[arg(long, env = "BUZZ_RELAY_DATABASE_URL")]
@@ -31,9 +35,24 @@ pub struct Args {
     /// Filters per REQ or COUNT.
     #[arg(long, env = "BUZZ_RELAY_MAX_FILTERS", default_value_t = 10)]
     pub max_filters: usize,
-    /// Messages queued for one client; a client that lets it fill is disconnected.
-    #[arg(long, env = "BUZZ_RELAY_OUTBOUND_QUEUE", default_value_t = 1024)]
-    pub outbound_queue: usize,
+    /// Bytes queued for one client. A full queue makes the connection wait (it reads nothing
+    /// more from that client meanwhile); one that stays full for --send-timeout is closed.
+    #[arg(long, env = "BUZZ_RELAY_OUTBOUND_QUEUE_BYTES", default_value_t = 1 << 20)]
+    pub outbound_queue_bytes: usize,
+    /// Seconds a client may leave its full queue unread before it is disconnected.
+    #[arg(long, env = "BUZZ_RELAY_SEND_TIMEOUT", default_value_t = 10)]
+    pub send_timeout: u64,
+    /// Bytes of events one database answer (a REQ's stored events, one poll) may hold; a larger
+    /// stored answer is cut short, a larger poll continues in the next one.
+    #[arg(long, env = "BUZZ_RELAY_MAX_ANSWER_BYTES", default_value_t = 4 << 20)]
+    pub max_answer_bytes: usize,
+    /// Open WebSocket connections per client IP address (0: no limit; behind a proxy every
+    /// client has the proxy's address).
+    #[arg(long, env = "BUZZ_RELAY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Failed AUTH attempts per connection; past it the connection is closed.
+    #[arg(long, env = "BUZZ_RELAY_MAX_AUTH_FAILURES", default_value_t = 5)]
+    pub max_auth_failures: usize,
     /// Seconds between polls of a connection's subscriptions without a wake-up (a missed
     /// notification, an expired session).
     #[arg(long, env = "BUZZ_RELAY_POLL_INTERVAL", default_value_t = 10)]

@@ -7,6 +7,7 @@
 //! prepared by name, so the pool may sit behind PgBouncer in transaction pooling mode.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use std::future::Future;
@@ -15,7 +16,7 @@ use std::task::Poll;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::future::{maybe_done, BoxFuture, MaybeDone};
-use futures_util::{FutureExt, TryFutureExt};
+use futures_util::{FutureExt, TryFutureExt, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
@@ -37,6 +38,22 @@ const PREFIXES: [&str; 9] =
 
 /// A statement's parameters, each with its type (`query_typed`: nothing is prepared).
 type Params<'a> = Vec<(&'a (dyn ToSql + Sync), Type)>;
+
+/// How many rows of a statement the relay keeps.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    /// Every row (a statement of one row).
+    All,
+    /// Rows of events, while the transaction's answer is under `--max-answer-bytes`; past it,
+    /// each such statement keeps its first row only, and the answer is marked cut.
+    Capped,
+}
+
+/// SQLSTATE classes that mean the database (or PgBouncer in front of it) could not serve the
+/// request right now: connection exceptions, insufficient resources, operator intervention.
+fn unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+}
 
 /// How a transaction begins.
 #[derive(Clone, Copy)]
@@ -71,17 +88,63 @@ async fn in_order<T>(steps: Vec<BoxFuture<'_, T>>) -> Vec<T> {
     steps.iter_mut().map(|s| Pin::new(s).take_output().expect("every step is done")).collect()
 }
 
+/// One statement's rows, read as they arrive (see `Keep`). The request goes out when the
+/// future is first polled (`in_order` relies on it).
+async fn read(
+    client: &Object,
+    sql: &str,
+    params: &Params<'_>,
+    keep: Keep,
+    budget: &AtomicUsize,
+    cut: &AtomicBool,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let stream = client.query_typed_raw(sql, params.iter().map(|(v, t)| (*v, t.clone()))).await?;
+    let mut stream = std::pin::pin!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.try_next().await? {
+        let size = row.try_get::<_, &str>(0).map_or(0, str::len);
+        rows.push(row);
+        if keep == Keep::Capped {
+            let left = budget.load(Relaxed);
+            if left <= size {
+                budget.store(0, Relaxed);
+                cut.store(true, Relaxed);
+                break;
+            }
+            budget.store(left - size, Relaxed);
+        }
+    }
+    Ok(rows)
+}
+
 pub struct Db {
     pool: Pool,
     catalog: HashMap<String, String>,
     metrics: std::sync::Arc<Metrics>,
+    max_answer_bytes: usize,
+}
+
+/// What one transaction returned: each statement's rows, and whether the byte cap cut any.
+struct Answer {
+    rows: Vec<Vec<Row>>,
+    cut: bool,
 }
 
 /// A subscription's rows: (event JSON, cursor to resume after it).
 pub type Rows = Vec<(String, String)>;
 
+/// What one poll returned.
+pub struct Polled {
+    /// Per subscription, in the order asked.
+    pub subs: Vec<Rows>,
+    /// After a wake-up: the cursor of everything the poll's snapshot saw.
+    pub head: Option<String>,
+    /// Some subscription may have more rows waiting (a full page, or the byte cap): poll again.
+    pub more: bool,
+}
+
 impl Db {
-    pub async fn connect(url: &str, size: usize, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
+    pub async fn connect(url: &str, size: usize, max_answer_bytes: usize, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| format!("database url: {e}"))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(size).build().map_err(|e| format!("pool: {e}"))?;
@@ -92,7 +155,7 @@ impl Db {
             .await
             .map_err(|e| format!("buzz.error_catalog(): {e}"))?;
         let catalog = rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect();
-        Ok(Db { pool, catalog, metrics })
+        Ok(Db { pool, catalog, metrics, max_answer_bytes })
     }
 
     /// The catalog message for `code` (never a message the relay made up).
@@ -109,6 +172,10 @@ impl Db {
                 return Refusal(db.message().to_owned());
             }
             tracing::warn!(sqlstate = db.code().code(), error = %db.message(), "statement failed");
+            // PgBouncer's own refusals (pool full, server gone) and a server shutting down.
+            if unavailable(db.code().code()) {
+                return self.message("relay_unavailable");
+            }
             return self.message("internal");
         }
         tracing::warn!(error = %e, "database unavailable");
@@ -127,65 +194,74 @@ impl Db {
     /// answers once (one round trip instead of one per statement). The statements do not
     /// depend on each other's answers. If one fails, those after it fail too (the transaction
     /// is aborted) and COMMIT rolls back; the first failure is the answer.
-    async fn in_context(&self, host: &str, token: Option<&str>, begin: Begin, stmts: &[(&str, Params<'_>)]) -> Result<Vec<Vec<Row>>, Refusal> {
+    ///
+    /// Rows are read as they arrive, and the `Capped` statements stop reading once the
+    /// transaction's answer passes `--max-answer-bytes` (the rest is dropped unread): one
+    /// request never holds more than about that much of the relay's memory.
+    async fn in_context(&self, host: &str, token: Option<&str>, begin: Begin, stmts: &[(&str, Params<'_>, Keep)]) -> Result<Answer, Refusal> {
         let started = Instant::now();
         let client = self.client().await?;
-        let enter: (&str, Params<'_>) = match &token {
-            Some(t) => ("SELECT buzz.enter($1, $2)", vec![(&host, Type::TEXT), (t, Type::TEXT)]),
-            None => ("SELECT buzz.enter($1)", vec![(&host, Type::TEXT)]),
+        let enter: (&str, Params<'_>, Keep) = match &token {
+            Some(t) => ("SELECT buzz.enter($1, $2)", vec![(&host, Type::TEXT), (t, Type::TEXT)], Keep::All),
+            None => ("SELECT buzz.enter($1)", vec![(&host, Type::TEXT)], Keep::All),
         };
+        let budget = AtomicUsize::new(self.max_answer_bytes);
+        let cut = AtomicBool::new(false);
         let mut steps: Vec<BoxFuture<'_, Result<Vec<Row>, tokio_postgres::Error>>> = Vec::with_capacity(stmts.len() + 3);
         steps.push(client.batch_execute(begin.sql()).map_ok(|()| Vec::new()).boxed());
-        for (sql, params) in std::iter::once(&enter).chain(stmts) {
-            steps.push(client.query_typed(sql, params).boxed());
+        for (sql, params, keep) in std::iter::once(&enter).chain(stmts) {
+            steps.push(read(&client, sql, params, *keep, &budget, &cut).boxed());
         }
         steps.push(client.batch_execute("COMMIT").map_ok(|()| Vec::new()).boxed());
         let answers = in_order(steps).await;
         self.metrics.db_call(started.elapsed());
-        let mut out = Vec::with_capacity(answers.len());
+        let mut rows = Vec::with_capacity(answers.len());
         for a in answers {
-            out.push(a.map_err(|e| self.refusal(&e))?);
+            rows.push(a.map_err(|e| self.refusal(&e))?);
         }
         // Only the statements' own answers: not BEGIN's, enter's or COMMIT's.
-        out.truncate(out.len() - 1);
-        out.drain(..2);
-        Ok(out)
+        rows.truncate(rows.len() - 1);
+        rows.drain(..2);
+        Ok(Answer { rows, cut: cut.load(Relaxed) })
     }
 
     /// A NIP-42 challenge for a connection to `host` (also how an unknown host is found out).
     pub async fn challenge(&self, host: &str) -> Result<String, Refusal> {
-        let a = self.in_context(host, None, Begin::ReadCommitted, &[("SELECT buzz.auth_challenge()", vec![])]).await?;
-        Ok(a[0][0].get(0))
+        let a = self.in_context(host, None, Begin::ReadCommitted, &[("SELECT buzz.auth_challenge()", vec![], Keep::All)]).await?;
+        Ok(a.rows[0][0].get(0))
     }
 
     /// NIP-42 `AUTH`: the session token for the signed event.
     pub async fn authenticate(&self, host: &str, event: &str) -> Result<String, Refusal> {
-        let a = self.in_context(host, None, Begin::ReadCommitted, &[("SELECT buzz.authenticate($1)", vec![(&event, Type::TEXT)])]).await?;
-        Ok(a[0][0].get(0))
+        let stmt = ("SELECT buzz.authenticate($1)", vec![(&event as &(dyn ToSql + Sync), Type::TEXT)], Keep::All);
+        let a = self.in_context(host, None, Begin::ReadCommitted, &[stmt]).await?;
+        Ok(a.rows[0][0].get(0))
     }
 
     /// NIP-01 `EVENT`: the extension's answer, forwarded unchanged as `OK`.
     pub async fn publish(&self, host: &str, token: Option<&str>, event: &str) -> Result<(bool, String), Refusal> {
-        let sql = "SELECT accepted, message FROM buzz.publish($1)";
-        let a = self.in_context(host, token, Begin::ReadCommitted, &[(sql, vec![(&event, Type::TEXT)])]).await?;
-        Ok((a[0][0].get(0), a[0][0].get(1)))
+        let stmt = ("SELECT accepted, message FROM buzz.publish($1)", vec![(&event as &(dyn ToSql + Sync), Type::TEXT)], Keep::All);
+        let a = self.in_context(host, token, Begin::ReadCommitted, &[stmt]).await?;
+        Ok((a.rows[0][0].get(0), a.rows[0][0].get(1)))
     }
 
     /// `REQ`: the stored answer, the cursor after it and the wake-up channel, on one snapshot
-    /// (REPEATABLE READ), so that live delivery resumes exactly after the answer.
+    /// (REPEATABLE READ), so that live delivery resumes exactly after the answer. A stored
+    /// answer over `--max-answer-bytes` is cut short (like a lower `limit`).
     pub async fn req(&self, host: &str, token: Option<&str>, filters: &str) -> Result<(Vec<String>, String, String), Refusal> {
         let stmts = [
-            ("SELECT e::text FROM buzz.req($1::jsonb) e", vec![(&filters as &(dyn ToSql + Sync), Type::TEXT)]),
-            ("SELECT buzz.cursor(), buzz.listen_channel()", vec![]),
+            ("SELECT e::text FROM buzz.req($1::jsonb) e", vec![(&filters as &(dyn ToSql + Sync), Type::TEXT)], Keep::Capped),
+            ("SELECT buzz.cursor(), buzz.listen_channel()", vec![], Keep::All),
         ];
         let a = self.in_context(host, token, Begin::RepeatableRead, &stmts).await?;
-        Ok((a[0].iter().map(|r| r.get(0)).collect(), a[1][0].get(0), a[1][0].get(1)))
+        Ok((a.rows[0].iter().map(|r| r.get(0)).collect(), a.rows[1][0].get(0), a.rows[1][0].get(1)))
     }
 
     /// `COUNT` (NIP-45).
     pub async fn count(&self, host: &str, token: Option<&str>, filters: &str) -> Result<i64, Refusal> {
-        let a = self.in_context(host, token, Begin::ReadCommitted, &[("SELECT buzz.count($1::jsonb)", vec![(&filters, Type::TEXT)])]).await?;
-        Ok(a[0][0].get(0))
+        let stmt = ("SELECT buzz.count($1::jsonb)", vec![(&filters as &(dyn ToSql + Sync), Type::TEXT)], Keep::All);
+        let a = self.in_context(host, token, Begin::ReadCommitted, &[stmt]).await?;
+        Ok(a.rows[0][0].get(0))
     }
 
     /// Live delivery for several subscriptions of one connection, in one transaction: for
@@ -193,17 +269,24 @@ impl Db {
     /// everything the transaction's snapshot sees (REPEATABLE READ: the same snapshot as the
     /// polls), so that a subscription that matched none of the news resumes after it instead
     /// of scanning it again at every later poll.
-    pub async fn poll(&self, host: &str, token: Option<&str>, subs: &[(String, String)], advance: bool) -> Result<(Vec<Rows>, Option<String>), Refusal> {
+    pub async fn poll(&self, host: &str, token: Option<&str>, subs: &[(String, String)], advance: bool) -> Result<Polled, Refusal> {
         let sql = "SELECT event::text, cursor FROM buzz.poll($1::jsonb, $2)";
-        let mut stmts: Vec<(&str, Params<'_>)> =
-            subs.iter().map(|(filters, cursor)| (sql, vec![(filters as &(dyn ToSql + Sync), Type::TEXT), (cursor, Type::TEXT)])).collect();
+        let mut stmts: Vec<(&str, Params<'_>, Keep)> = subs
+            .iter()
+            .map(|(filters, cursor)| (sql, vec![(filters as &(dyn ToSql + Sync), Type::TEXT), (cursor, Type::TEXT)], Keep::Capped))
+            .collect();
+        // poll answers at most a page of this many rows; a full page means there may be more.
+        stmts.push(("SELECT current_setting('buzz_tenancy.max_limit')::int", vec![], Keep::All));
         if advance {
-            stmts.push(("SELECT buzz.cursor()", vec![]));
+            stmts.push(("SELECT buzz.cursor()", vec![], Keep::All));
         }
         let begin = if advance { Begin::RepeatableRead } else { Begin::ReadCommitted };
         let mut a = self.in_context(host, token, begin, &stmts).await?;
-        let head = if advance { a.pop().map(|rows| rows[0].get(0)) } else { None };
-        Ok((a.iter().map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()).collect(), head))
+        let head = if advance { a.rows.pop().map(|rows| rows[0].get::<_, String>(0)) } else { None };
+        let page = a.rows.pop().map_or(0, |rows| rows[0].get::<_, i32>(0)).max(1) as usize;
+        let subs: Vec<Rows> = a.rows.iter().map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()).collect();
+        let more = a.cut || subs.iter().any(|rows| rows.len() >= page);
+        Ok(Polled { subs, head, more })
     }
 
     /// NIP-11 document of `host`; None for a host the relay does not serve.

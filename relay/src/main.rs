@@ -6,14 +6,16 @@
 
 mod config;
 mod db;
+mod limits;
 mod metrics;
 mod session;
 mod wake;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ws::WebSocketUpgrade, FromRequestParts, Request, State};
+use axum::extract::{ws::WebSocketUpgrade, ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +28,7 @@ pub struct App {
     pub db: db::Db,
     pub wake: wake::Wake,
     pub metrics: Arc<metrics::Metrics>,
+    pub per_ip: Arc<limits::PerIp>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -46,9 +49,16 @@ fn wants_nip11(headers: &HeaderMap) -> bool {
 async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(host) = host_of(&req) else { return StatusCode::BAD_REQUEST.into_response() };
     let nip11 = wants_nip11(req.headers());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let (mut parts, _) = req.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => {
+            // Before anything reaches the database: a bounded number of connections per address.
+            let slot = match peer.map(|ip| limits::PerIp::take(&app.per_ip, ip, app.args.max_connections_per_ip)) {
+                Some(None) => return StatusCode::TOO_MANY_REQUESTS.into_response(),
+                Some(Some(slot)) => Some(slot),
+                None => None,
+            };
             // The challenge is also how an unknown host is found out, before the upgrade.
             let challenge = match app.db.challenge(&host).await {
                 Ok(c) => c,
@@ -58,7 +68,10 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
             upgrade
                 .max_message_size(app.args.max_frame_bytes)
                 .max_frame_size(app.args.max_frame_bytes)
-                .on_upgrade(move |ws| session::serve(ws, host, challenge, app))
+                .on_upgrade(move |ws| async move {
+                    session::serve(ws, host, challenge, app).await;
+                    drop(slot);
+                })
         }
         Err(_) if nip11 => match app.db.relay_info(&host).await {
             Ok(Some(doc)) => (
@@ -69,12 +82,20 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
             Ok(None) => StatusCode::NOT_FOUND.into_response(),
             Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         },
-        Err(_) => (StatusCode::OK, "This is a Nostr relay: connect with a WebSocket.\n").into_response(),
+        // Nothing else is served here (and nothing the relay would have to make up a text for).
+        Err(_) => StatusCode::UPGRADE_REQUIRED.into_response(),
     }
 }
 
-async fn metrics_text(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+async fn metrics_text(State(metrics): State<Arc<metrics::Metrics>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render()).into_response()
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, %addr, "cannot listen for {what}");
+        std::process::exit(1);
+    })
 }
 
 #[tokio::main]
@@ -88,7 +109,7 @@ async fn main() {
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let db = loop {
-        match db::Db::connect(&args.database_url, args.pool_size, metrics.clone()).await {
+        match db::Db::connect(&args.database_url, args.pool_size, args.max_answer_bytes, metrics.clone()).await {
             Ok(db) => break db,
             Err(e) => {
                 tracing::warn!(error = %e, "database not ready; retrying");
@@ -100,12 +121,16 @@ async fn main() {
     let (stop, shutdown) = watch::channel(false);
     let listen = args.listen;
     let drain = Duration::from_secs(args.drain_secs);
-    let app = Arc::new(App { args, db, wake, metrics, shutdown });
-    let router = Router::new().route("/", get(root)).route("/metrics", get(metrics_text)).with_state(app.clone());
-    let listener = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, %listen, "cannot listen");
-        std::process::exit(1);
-    });
+    // The process's counters are every community's together: never on the public port.
+    if let Some(addr) = args.metrics_listen {
+        let listener = bind(addr, "metrics").await;
+        let router = Router::new().route("/metrics", get(metrics_text)).with_state(metrics.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        tracing::info!(%addr, "metrics listening");
+    }
+    let app = Arc::new(App { args, db, wake, metrics, per_ip: Arc::default(), shutdown });
+    let router = Router::new().route("/", get(root)).with_state(app.clone());
+    let listener = bind(listen, "clients").await;
     tracing::info!(%listen, "buzz-relay listening");
     let signal = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -116,7 +141,7 @@ async fn main() {
         tracing::info!("shutting down: closing subscriptions");
         let _ = stop.send(true);
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signal);
     if let Err(e) = server.await {
         tracing::error!(error = %e, "server failed");
     }

@@ -15,20 +15,22 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::Refusal;
 use crate::App;
 
-/// A subscription: its filters (a JSON array, as the client sent them) and where it stands.
+/// A subscription: its filters (a JSON array, as the client sent them), where it stands, and
+/// the login it was opened with (its reader for as long as it lives, whoever logs in later).
 struct Sub {
     filters: String,
     cursor: String,
+    token: Option<String>,
 }
 
 /// Why the connection ends.
 enum End {
-    /// The client went away, or its queue filled up.
+    /// The client went away, stopped reading, or misbehaved.
     Gone,
     /// The relay is shutting down.
     Shutdown,
@@ -36,16 +38,57 @@ enum End {
 
 type Flow = Result<(), End>;
 
+/// The messages waiting for the client, bounded in bytes: a send waits for room, so a large
+/// answer flows at the client's pace; a client that leaves it full for `stall` is dropped.
+struct Outbox {
+    tx: mpsc::UnboundedSender<(Message, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    bytes: usize,
+    stall: Duration,
+}
+
+impl Outbox {
+    /// The permits a message of `len` bytes holds while queued (at least 64, so the number
+    /// of messages is bounded too; at most the whole queue, so a large one still fits).
+    fn weight(&self, len: usize) -> u32 {
+        len.clamp(64, self.bytes) as u32
+    }
+
+    async fn push(&self, m: Message, len: usize) -> Result<(), Stalled> {
+        let permit = match tokio::time::timeout(self.stall, self.room.clone().acquire_many_owned(self.weight(len))).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(Stalled::Closed),
+            Err(_) => return Err(Stalled::Full),
+        };
+        self.tx.send((m, permit)).map_err(|_| Stalled::Closed)
+    }
+
+    /// Queues `m` only if there is room now (shutdown: no waiting).
+    fn try_push(&self, m: Message, len: usize) {
+        if let Ok(permit) = self.room.clone().try_acquire_many_owned(self.weight(len)) {
+            let _ = self.tx.send((m, permit));
+        }
+    }
+}
+
+enum Stalled {
+    Full,
+    Closed,
+}
+
 struct Conn {
     app: Arc<App>,
     host: String,
-    out: mpsc::Sender<Message>,
+    out: Outbox,
     /// (pubkey, session token) per NIP-42 login, the latest last.
     logins: Vec<(String, String)>,
     subs: BTreeMap<String, Sub>,
     /// Subscriptions answered `auth-required:`, re-run after the next successful AUTH.
     waiting: BTreeMap<String, String>,
     wake: Option<watch::Receiver<u64>>,
+    /// A poll left rows behind (a full page, the byte cap): poll again before waiting.
+    more: bool,
+    auth_failures: usize,
 }
 
 #[derive(Deserialize)]
@@ -61,9 +104,12 @@ fn json_str(s: &str) -> String {
 pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>) {
     app.metrics.connections.fetch_add(1, Relaxed);
     let (mut sink, mut stream) = ws.split();
-    let (out, mut outq) = mpsc::channel::<Message>(app.args.outbound_queue);
+    let bytes = app.args.outbound_queue_bytes.clamp(1024, u32::MAX as usize);
+    let (tx, mut outq) = mpsc::unbounded_channel::<(Message, OwnedSemaphorePermit)>();
+    let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, stall: Duration::from_secs(app.args.send_timeout.max(1)) };
     let writer = tokio::spawn(async move {
-        while let Some(m) = outq.recv().await {
+        // Each message's permit is given back once the socket took it.
+        while let Some((m, _permit)) = outq.recv().await {
             let close = matches!(m, Message::Close(_));
             if sink.send(m).await.is_err() || close {
                 break;
@@ -71,24 +117,35 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
         }
         let _ = sink.close().await;
     });
-    let mut conn = Conn { app: app.clone(), host, out, logins: Vec::new(), subs: BTreeMap::new(), waiting: BTreeMap::new(), wake: None };
+    let mut conn = Conn {
+        app: app.clone(),
+        host,
+        out,
+        logins: Vec::new(),
+        subs: BTreeMap::new(),
+        waiting: BTreeMap::new(),
+        wake: None,
+        more: false,
+        auth_failures: 0,
+    };
     let mut shutdown = app.shutdown.clone();
     let mut timer = tokio::time::interval(Duration::from_secs(app.args.poll_interval.max(1)));
     timer.tick().await;
-    let mut end = conn.send(format!(r#"["AUTH",{}]"#, json_str(&challenge)));
+    let mut end = conn.send(format!(r#"["AUTH",{}]"#, json_str(&challenge))).await;
     while end.is_ok() {
         end = tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Text(t))) => conn.handle(t.as_str()).await,
-                Some(Ok(Message::Binary(_))) => conn.notice("message_invalid"),
+                Some(Ok(Message::Binary(_))) => conn.notice("message_invalid").await,
                 Some(Ok(Message::Close(_))) | None => Err(End::Gone),
                 Some(Ok(_)) => Ok(()),
                 // Larger than --max-frame-bytes (or broken framing): say so, then close.
                 Some(Err(_)) => {
-                    let _ = conn.notice("frame_too_large");
+                    let _ = conn.notice("frame_too_large").await;
                     Err(End::Gone)
                 }
             },
+            _ = std::future::ready(()), if conn.more => conn.poll(false).await,
             _ = changed(&mut conn.wake) => conn.poll(true).await,
             _ = timer.tick() => conn.poll(false).await,
             _ = shutdown.changed() => Err(End::Shutdown),
@@ -97,9 +154,11 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
     if let Err(End::Shutdown) = end {
         let msg = conn.app.db.message("relay_shutdown").0;
         for id in conn.subs.keys() {
-            let _ = conn.out.try_send(Message::Text(format!(r#"["CLOSED",{},{}]"#, json_str(id), json_str(&msg)).into()));
+            let text = format!(r#"["CLOSED",{},{}]"#, json_str(id), json_str(&msg));
+            let len = text.len();
+            conn.out.try_push(Message::Text(text.into()), len);
         }
-        let _ = conn.out.try_send(Message::Close(Some(CloseFrame { code: 1001, reason: "".into() })));
+        conn.out.try_push(Message::Close(Some(CloseFrame { code: 1001, reason: "".into() })), 0);
     }
     app.metrics.subscriptions.fetch_sub(conn.subs.len() as i64, Relaxed);
     app.metrics.connections.fetch_sub(1, Relaxed);
@@ -120,28 +179,29 @@ async fn changed(wake: &mut Option<watch::Receiver<u64>>) {
 }
 
 impl Conn {
-    /// Queues a message; a client that let its queue fill up is disconnected.
-    fn send(&self, text: String) -> Flow {
-        match self.out.try_send(Message::Text(text.into())) {
+    /// Queues a message, waiting for room; a client that lets its queue stay full is dropped.
+    async fn send(&self, text: String) -> Flow {
+        let len = text.len();
+        match self.out.push(Message::Text(text.into()), len).await {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Stalled::Full) => {
                 self.app.metrics.slow_consumers.fetch_add(1, Relaxed);
                 tracing::info!(host = %self.host, "slow consumer disconnected");
                 Err(End::Gone)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(End::Gone),
+            Err(Stalled::Closed) => Err(End::Gone),
         }
     }
 
-    fn notice(&self, code: &str) -> Flow {
-        self.send(format!(r#"["NOTICE",{}]"#, json_str(&self.app.db.message(code).0)))
+    async fn notice(&self, code: &str) -> Flow {
+        self.send(format!(r#"["NOTICE",{}]"#, json_str(&self.app.db.message(code).0))).await
     }
 
-    fn closed(&self, id: &str, r: &Refusal) -> Flow {
-        self.send(format!(r#"["CLOSED",{},{}]"#, json_str(id), json_str(&r.0)))
+    async fn closed(&self, id: &str, r: &Refusal) -> Flow {
+        self.send(format!(r#"["CLOSED",{},{}]"#, json_str(id), json_str(&r.0))).await
     }
 
-    /// The token to read with: the latest login.
+    /// The token a new subscription reads with: the latest login.
     fn reader(&self) -> Option<&str> {
         self.logins.last().map(|(_, t)| t.as_str())
     }
@@ -152,9 +212,9 @@ impl Conn {
     }
 
     async fn handle(&mut self, text: &str) -> Flow {
-        let Ok(parts) = serde_json::from_str::<Vec<&RawValue>>(text) else { return self.notice("message_invalid") };
+        let Ok(parts) = serde_json::from_str::<Vec<&RawValue>>(text) else { return self.notice("message_invalid").await };
         let Some(verb) = parts.first().and_then(|v| serde_json::from_str::<&str>(v.get()).ok()) else {
-            return self.notice("message_invalid");
+            return self.notice("message_invalid").await;
         };
         let sub_id = || parts.get(1).and_then(|v| serde_json::from_str::<String>(v.get()).ok()).filter(|s| !s.is_empty() && s.len() <= 64);
         match (verb, parts.len()) {
@@ -162,24 +222,28 @@ impl Conn {
             ("AUTH", 2) => self.auth(parts[1].get()).await,
             ("REQ", n) if n >= 3 => match sub_id() {
                 Some(id) => self.req(id, &parts[2..]).await,
-                None => self.notice("message_invalid"),
+                None => self.notice("message_invalid").await,
             },
             ("COUNT", n) if n >= 3 => match sub_id() {
                 Some(id) => self.count(id, &parts[2..]).await,
-                None => self.notice("message_invalid"),
+                None => self.notice("message_invalid").await,
             },
             ("CLOSE", 2) => match sub_id() {
                 Some(id) => {
                     self.waiting.remove(&id);
-                    if self.subs.remove(&id).is_some() {
-                        self.app.metrics.subscriptions.fetch_sub(1, Relaxed);
-                    }
+                    self.drop_sub(&id);
                     Ok(())
                 }
-                None => self.notice("message_invalid"),
+                None => self.notice("message_invalid").await,
             },
-            _ => self.notice("message_invalid"),
+            _ => self.notice("message_invalid").await,
         }
+    }
+
+    fn drop_sub(&mut self, id: &str) -> Option<Sub> {
+        let sub = self.subs.remove(id)?;
+        self.app.metrics.subscriptions.fetch_sub(1, Relaxed);
+        Some(sub)
     }
 
     async fn event(&mut self, event: &str) -> Flow {
@@ -190,7 +254,7 @@ impl Conn {
             Ok(answer) => answer,
             Err(r) => (false, r.0),
         };
-        self.send(format!(r#"["OK",{},{},{}]"#, json_str(&id), ok, json_str(&msg)))
+        self.send(format!(r#"["OK",{},{},{}]"#, json_str(&id), ok, json_str(&msg))).await
     }
 
     async fn auth(&mut self, event: &str) -> Flow {
@@ -201,7 +265,7 @@ impl Conn {
                 let pubkey = head.pubkey.unwrap_or_default();
                 self.logins.retain(|(pk, _)| *pk != pubkey);
                 self.logins.push((pubkey, token));
-                self.send(format!(r#"["OK",{},true,""]"#, json_str(&id)))?;
+                self.send(format!(r#"["OK",{},true,""]"#, json_str(&id))).await?;
                 // Subscriptions that were told to log in first run again, now.
                 for (sub, filters) in std::mem::take(&mut self.waiting) {
                     self.open(sub, filters).await?;
@@ -209,10 +273,15 @@ impl Conn {
                 Ok(())
             }
             Err(r) => {
-                self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0)))?;
-                // A fresh challenge for the next attempt.
+                self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await?;
+                // Each failure costs the database a fresh challenge: a connection gets a few.
+                self.auth_failures += 1;
+                if self.auth_failures >= self.app.args.max_auth_failures.max(1) {
+                    let _ = self.notice("too_many_auth_failures").await;
+                    return Err(End::Gone);
+                }
                 match self.app.db.challenge(&self.host).await {
-                    Ok(c) => self.send(format!(r#"["AUTH",{}]"#, json_str(&c))),
+                    Ok(c) => self.send(format!(r#"["AUTH",{}]"#, json_str(&c))).await,
                     Err(_) => Ok(()),
                 }
             }
@@ -229,31 +298,35 @@ impl Conn {
     async fn req(&mut self, id: String, parts: &[&RawValue]) -> Flow {
         let filters = match self.filters(parts) {
             Ok(f) => f,
-            Err(r) => return self.closed(&id, &r),
+            Err(r) => return self.closed(&id, &r).await,
         };
-        if self.subs.remove(&id).is_some() {
-            self.app.metrics.subscriptions.fetch_sub(1, Relaxed);
-        }
+        self.drop_sub(&id);
         self.waiting.remove(&id);
         if self.subs.len() + self.waiting.len() >= self.app.args.max_subscriptions {
-            return self.closed(&id, &self.app.db.message("too_many_subscriptions"));
+            return self.closed(&id, &self.app.db.message("too_many_subscriptions")).await;
         }
         self.open(id, filters).await
     }
 
     /// Runs a subscription's stored answer and, if it may read, keeps it for live delivery.
     async fn open(&mut self, id: String, filters: String) -> Flow {
-        match self.app.db.req(&self.host, self.reader(), &filters).await {
+        let token = self.reader().map(str::to_owned);
+        match self.app.db.req(&self.host, token.as_deref(), &filters).await {
             Ok((events, cursor, channel)) => {
                 for e in &events {
-                    self.send(format!(r#"["EVENT",{},{}]"#, json_str(&id), e))?;
+                    self.send(format!(r#"["EVENT",{},{}]"#, json_str(&id), e)).await?;
                 }
                 self.app.metrics.events_out.fetch_add(events.len() as u64, Relaxed);
-                self.send(format!(r#"["EOSE",{}]"#, json_str(&id)))?;
+                self.send(format!(r#"["EOSE",{}]"#, json_str(&id))).await?;
                 if self.wake.is_none() {
                     self.wake = self.app.wake.watch(&channel);
+                    // A wake-up between the answer's snapshot and this watch was not seen by
+                    // this receiver: poll once.
+                    if let Some(rx) = self.wake.as_mut() {
+                        rx.mark_changed();
+                    }
                 }
-                self.subs.insert(id, Sub { filters, cursor });
+                self.subs.insert(id, Sub { filters, cursor, token });
                 self.app.metrics.subscriptions.fetch_add(1, Relaxed);
                 Ok(())
             }
@@ -261,7 +334,7 @@ impl Conn {
                 if r.auth_required() {
                     self.waiting.insert(id.clone(), filters);
                 }
-                self.closed(&id, &r)
+                self.closed(&id, &r).await
             }
         }
     }
@@ -272,49 +345,69 @@ impl Conn {
             Err(r) => Err(r),
         };
         match answer {
-            Ok(n) => self.send(format!(r#"["COUNT",{},{{"count":{n}}}]"#, json_str(&id))),
-            Err(r) => self.closed(&id, &r),
+            Ok(n) => self.send(format!(r#"["COUNT",{},{{"count":{n}}}]"#, json_str(&id))).await,
+            Err(r) => self.closed(&id, &r).await,
         }
     }
 
-    /// Live delivery: what came after each subscription's cursor, in one transaction. After a
-    /// wake-up (there is news), subscriptions that got none of it move their cursor past it.
+    /// Live delivery: what came after each subscription's cursor, one transaction per login
+    /// the subscriptions were opened with (usually one). After a wake-up (there is news),
+    /// subscriptions that got none of it move their cursor past it.
     async fn poll(&mut self, advance: bool) -> Flow {
-        if self.subs.is_empty() {
-            return Ok(());
+        self.more = false;
+        let mut by_login: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
+        for (id, sub) in &self.subs {
+            by_login.entry(sub.token.clone()).or_default().push(id.clone());
         }
-        let ids: Vec<String> = self.subs.keys().cloned().collect();
-        let list: Vec<(String, String)> = self.subs.values().map(|s| (s.filters.clone(), s.cursor.clone())).collect();
-        match self.app.db.poll(&self.host, self.reader(), &list, advance).await {
-            Ok((results, head)) => {
-                for (id, rows) in ids.iter().zip(results) {
+        for (token, ids) in by_login {
+            self.poll_login(token, ids, advance).await?;
+        }
+        Ok(())
+    }
+
+    async fn poll_login(&mut self, token: Option<String>, ids: Vec<String>, advance: bool) -> Flow {
+        let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();
+        match self.app.db.poll(&self.host, token.as_deref(), &list, advance).await {
+            Ok(polled) => {
+                self.more |= polled.more;
+                for (id, rows) in ids.iter().zip(polled.subs) {
                     for (event, _) in &rows {
-                        self.send(format!(r#"["EVENT",{},{}]"#, json_str(id), event))?;
+                        self.send(format!(r#"["EVENT",{},{}]"#, json_str(id), event)).await?;
                     }
                     self.app.metrics.events_out.fetch_add(rows.len() as u64, Relaxed);
-                    let next = rows.last().map(|(_, c)| c).or(head.as_ref());
+                    let next = rows.last().map(|(_, c)| c).or(polled.head.as_ref());
                     if let (Some(cursor), Some(sub)) = (next, self.subs.get_mut(id)) {
                         sub.cursor = cursor.clone();
                     }
                 }
                 Ok(())
             }
-            // The session ended (expired, logged out, membership revoked): its subscriptions
-            // end with the database's answer, and the login is forgotten.
-            Err(r) if r.auth_required() || r.0.starts_with("restricted:") => {
-                self.logins.pop();
-                let subs = std::mem::take(&mut self.subs);
-                self.app.metrics.subscriptions.fetch_sub(subs.len() as i64, Relaxed);
-                for (id, sub) in subs {
-                    if r.auth_required() {
-                        self.waiting.insert(id.clone(), sub.filters);
+            // The database is unreachable: keep the subscriptions, the timer tries again.
+            Err(r) if r.0 == self.app.db.message("relay_unavailable").0 => {
+                tracing::warn!(host = %self.host, "poll failed: database unavailable");
+                Ok(())
+            }
+            // Anything else ends these subscriptions with the database's answer. An ended
+            // session (expired, logged out, membership revoked) is forgotten, and its
+            // subscriptions that were told to log in wait for the next AUTH.
+            Err(r) => {
+                tracing::info!(host = %self.host, answer = %r.0, "poll refused; closing its subscriptions");
+                let db = &self.app.db;
+                if r.auth_required() || r.0 == db.message("not_member").0 || r.0 == db.message("banned").0 {
+                    if let Some(t) = &token {
+                        self.logins.retain(|(_, tok)| tok != t);
                     }
-                    self.closed(&id, &r)?;
+                }
+                for id in ids {
+                    if let Some(sub) = self.drop_sub(&id) {
+                        if r.auth_required() {
+                            self.waiting.insert(id.clone(), sub.filters);
+                        }
+                    }
+                    self.closed(&id, &r).await?;
                 }
                 Ok(())
             }
-            // The database is unreachable: keep the subscriptions, try again later.
-            Err(_) => Ok(()),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use nostr_sdk::prelude::*;
 
 use crate::harness::{client, collect, e, wait_for, Report, World, WAIT};
+use crate::limits;
 use crate::raw::Raw;
 
 const QUIET: Duration = Duration::from_millis(1500);
@@ -26,6 +27,12 @@ pub async fn run(w: &mut World, r: &mut Report) {
     r.check("a subscription that matched none of the news still gets the next match, once", past_the_news(w).await);
     r.check("an expired session ends its live subscriptions with CLOSED auth-required", expired_session(w).await);
     r.check("a frame over the limit is answered frame-too-large, then the connection closes", frame_too_large(w).await);
+    r.check("/metrics is not on the public port, for any host", limits::metrics_private(w).await);
+    r.check("an answer larger than the client's queue waits for it; past the answer cap it is cut", limits::big_answer(w).await);
+    r.check("a subscription keeps reading with the login it was opened with", limits::sub_keeps_login(w).await);
+    r.check("five failed AUTHs: rate-limited, then the connection closes", limits::auth_failures(w).await);
+    r.check("connections per address are limited before the database is asked", limits::per_ip(w).await);
+    r.check("a poll the database refuses ends its subscriptions with CLOSED", limits::poll_refused(w).await);
     r.check("1,000 concurrent subscriptions each receive a new event once", thousand(w).await);
     r.check("a client that disconnects mid-subscription is forgotten", disconnect(w).await);
     r.check("PostgreSQL restarted under the relay: acknowledged events kept, clients recover", restart(w).await);

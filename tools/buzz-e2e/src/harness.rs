@@ -13,6 +13,10 @@ use tokio_postgres::NoTls;
 pub const DB: &str = "buzz_e2e";
 pub const ROLE: &str = "buzz_e2e_relay";
 pub const WAIT: Duration = Duration::from_secs(5);
+/// The relay's limits in these checks.
+pub const OUTBOUND_QUEUE_BYTES: usize = 65_536;
+pub const MAX_ANSWER_BYTES: usize = 262_144;
+pub const MAX_CONNECTIONS_PER_IP: usize = 100;
 
 #[derive(Default)]
 pub struct Report {
@@ -38,6 +42,8 @@ impl Report {
 pub struct World {
     pub admin: tokio_postgres::Client,
     pub port: u16,
+    /// The relay's private `/metrics` port.
+    pub metrics_port: u16,
     relay_bin: String,
     pub relay_db: String,
     /// Where the relay's pool connects: `relay_db`, or PgBouncer in front of it.
@@ -75,10 +81,11 @@ impl World {
         root.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.map_err(e)?;
         root.batch_execute(&format!("CREATE DATABASE {DB}")).await.map_err(e)?;
         let db = connect(&format!("{admin} dbname={DB}")).await?;
-        let port = {
+        let free_port = || -> Result<u16, String> {
             let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(e)?;
-            l.local_addr().map_err(e)?.port()
+            Ok(l.local_addr().map_err(e)?.port())
         };
+        let (port, metrics_port) = (free_port()?, free_port()?);
         let (alice, bob, carol) = (Keys::generate(), Keys::generate(), Keys::generate());
         db.batch_execute(&format!(
             "CREATE EXTENSION buzz_tenancy;
@@ -103,7 +110,7 @@ impl World {
         let relay_db = format!("{admin} user={ROLE} dbname={DB}");
         let council = private_channel(&relay_db, port, &alice).await?;
         let pool_db = pool.map_or(relay_db.clone(), |p| format!("{p} user={ROLE} dbname={DB}"));
-        let mut w = World { admin: db, port, relay_bin: relay_bin.to_owned(), relay_db, pool_db, relay: None, relay_log, restart_cmd, alice, bob, carol, council };
+        let mut w = World { admin: db, port, metrics_port, relay_bin: relay_bin.to_owned(), relay_db, pool_db, relay: None, relay_log, restart_cmd, alice, bob, carol, council };
         w.start_relay().await?;
         Ok(w)
     }
@@ -116,7 +123,11 @@ impl World {
         let child = Command::new(&self.relay_bin)
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.pool_db])
             .args(["--listen-database-url", &self.relay_db])
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
             .args(["--poll-interval", "2", "--max-frame-bytes", "65536", "--drain-secs", "3"])
+            // Small enough for the checks to pass them: a queue, an answer, connections per address.
+            .args(["--outbound-queue-bytes", &OUTBOUND_QUEUE_BYTES.to_string(), "--max-answer-bytes", &MAX_ANSWER_BYTES.to_string()])
+            .args(["--max-connections-per-ip", &MAX_CONNECTIONS_PER_IP.to_string()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,26 +172,30 @@ impl World {
         format!("ws://127.0.0.1:{}", self.port)
     }
 
-    /// A plain HTTP GET with the given Host header: (status, body).
+    /// A plain HTTP GET of the public port with the given Host header: (status, body).
     pub async fn http_get(&self, host: &str, path: &str, accept: &str) -> Result<(u16, String), String> {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.map_err(e)?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(e)?;
-        let mut buf = Vec::new();
-        tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.map_err(e)?.map_err(e)?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or(format!("no status in {text:?}"))?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Ok((status, body))
+        http_get(self.port, host, path, accept).await
     }
 
-    /// A metric's value from /metrics.
+    /// A metric's value from /metrics (on its own port).
     pub async fn metric(&self, name: &str) -> Result<f64, String> {
-        let (_, body) = self.http_get(&format!("localhost:{}", self.port), "/metrics", "text/plain").await?;
+        let (_, body) = http_get(self.metrics_port, "localhost", "/metrics", "text/plain").await?;
         body.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .ok_or(format!("no metric {name}"))
     }
+}
+
+async fn http_get(port: u16, host: &str, path: &str, accept: &str) -> Result<(u16, String), String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(e)?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.map_err(e)?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.map_err(e)?.map_err(e)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or(format!("no status in {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
 }
 
 /// alice creates the private channel `council` in alpha through the relay API (SQL).

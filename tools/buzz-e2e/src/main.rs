@@ -14,6 +14,7 @@
 mod checks;
 mod demo;
 mod harness;
+mod limits;
 mod raw;
 
 use std::time::Duration;

@@ -20,12 +20,31 @@ impl Raw {
         Ok(Raw { ws })
     }
 
+    /// A connection whose socket takes at most `rcvbuf` bytes before the client reads: what
+    /// the relay sends beyond that (and its own socket buffer) waits in the relay.
+    pub async fn connect_small_buffer(url: &str, rcvbuf: u32) -> Result<Raw, String> {
+        let req = url.into_client_request().map_err(e)?;
+        let port = req.uri().port_u16().ok_or("no port")?;
+        let host = req.uri().host().ok_or("no host")?.to_owned();
+        // The relay listens on IPv4 only.
+        let addr = tokio::net::lookup_host((host.as_str(), port)).await.map_err(e)?.find(|a| a.is_ipv4()).ok_or("no IPv4 address")?;
+        let sock = tokio::net::TcpSocket::new_v4().map_err(e)?;
+        sock.set_recv_buffer_size(rcvbuf).map_err(e)?;
+        let stream = sock.connect(addr).await.map_err(e)?;
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await.map_err(e)?;
+        Ok(Raw { ws })
+    }
+
     /// `url`'s connection, logged in as `keys` with the challenge it was sent at connect.
     pub async fn login(url: &str, keys: &Keys) -> Result<Raw, String> {
-        let mut raw = Raw::connect(url).await?;
-        let chal = raw.challenge().await?;
-        match raw.sign_in(url, &chal, keys).await?[2] == true {
-            true => Ok(raw),
+        Raw::connect(url).await?.logged_in(url, keys).await
+    }
+
+    /// This connection, logged in as `keys` with the challenge it was sent at connect.
+    pub async fn logged_in(mut self, url: &str, keys: &Keys) -> Result<Raw, String> {
+        let chal = self.challenge().await?;
+        match self.sign_in(url, &chal, keys).await?[2] == true {
+            true => Ok(self),
             false => Err("AUTH refused".into()),
         }
     }

@@ -1,0 +1,185 @@
+//! Checks of the relay's own limits and plumbing, each found by an outside attack of the relay
+//! (issue 13): what it serves where, how much one client may make it hold, whose login a
+//! subscription reads with, and that a refused poll is said, not swallowed.
+
+use std::time::Duration;
+
+use nostr_sdk::prelude::*;
+
+use crate::harness::{client, e, World, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, ROLE};
+use crate::raw::Raw;
+
+/// The process's counters are every community's traffic: a client of any host must not read
+/// them. Mutant "relay serves /metrics publicly" turns this red.
+pub async fn metrics_private(w: &mut World) -> Result<(), String> {
+    for host in [format!("localhost:{}", w.port), format!("127.0.0.1:{}", w.port), "unknown.example".into()] {
+        let (status, body) = w.http_get(&host, "/metrics", "text/plain").await?;
+        if status != 404 || body.contains("buzz_relay") {
+            return Err(format!("/metrics on the public port for {host}: {status}"));
+        }
+    }
+    // A plain GET is not answered with a text of the relay's own.
+    let (status, body) = w.http_get(&format!("localhost:{}", w.port), "/", "text/html").await?;
+    if status != 426 || !body.is_empty() {
+        return Err(format!("plain GET: {status} {body:?}"));
+    }
+    w.metric("buzz_relay_connections").await.map(|_| ())
+}
+
+/// An answer larger than the client's queue waits for the client to read (mutant "outbox
+/// gives up at once": drop the client when the queue is full, as the message-counted queue did),
+/// and one larger than --max-answer-bytes is cut short (mutant "answers uncapped").
+pub async fn big_answer(w: &mut World) -> Result<(), String> {
+    const EVENTS: usize = 100;
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let body = "x".repeat(4000);
+    let mut size = 0;
+    for i in 0..EVENTS {
+        let ev = EventBuilder::new(Kind::Custom(4444), format!("{i} {body}")).sign_with_keys(&w.alice).map_err(e)?;
+        size = ev.as_json().len();
+        let out = a.send_event(&ev).await.map_err(e)?;
+        if out.success.is_empty() {
+            return Err(format!("not accepted: {:?}", out.failed));
+        }
+    }
+    a.shutdown().await;
+    let raw = Raw::connect_small_buffer(&w.url_a(), 4096).await?;
+    let mut raw = raw.logged_in(&w.url_a(), &w.carol).await?;
+    raw.send(r#"["REQ","big",{"kinds":[4444],"limit":500}]"#.into()).await?;
+    // Not reading: the answer (≈ 4 × the queue) has to wait in the relay.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = 0;
+    loop {
+        let m = raw.next().await.ok_or(format!("disconnected after {got} events"))?;
+        match m[0].as_str() {
+            Some("EVENT") => got += 1,
+            Some("EOSE") => break,
+            _ => {}
+        }
+    }
+    let most = MAX_ANSWER_BYTES / size + 1;
+    if got > most || got + 2 < most {
+        return Err(format!("{got} events of {EVENTS} ({size} bytes each) under a {MAX_ANSWER_BYTES}-byte cap"));
+    }
+    // The connection is still served.
+    raw.send(r#"["COUNT","n",{"kinds":[4444]}]"#.into()).await?;
+    match raw.next_of("COUNT").await {
+        Some(m) if m[2]["count"] == EVENTS => Ok(()),
+        other => Err(format!("COUNT after the answer: {other:?}")),
+    }
+}
+
+/// A subscription keeps the login it was opened with: alice's subscription of the private
+/// channel still gets the channel's events after carol (not a member of it) logs in on the same
+/// connection. Mutant "subscriptions read as the latest login" turns this red.
+pub async fn sub_keeps_login(w: &mut World) -> Result<(), String> {
+    let mut raw = Raw::login(&w.url_a(), &w.alice).await?;
+    raw.send(format!(r##"["REQ","council",{{"#h":["{}"]}}]"##, w.council)).await?;
+    raw.next_of("EOSE").await.ok_or("no EOSE")?;
+    // carol logs in too (the first challenge is used up: the refusal brings a fresh one).
+    let used = raw.challenge().await.unwrap_or_default();
+    if raw.sign_in(&w.url_a(), &used, &w.carol).await?[2] != true {
+        let fresh = raw.challenge().await?;
+        if raw.sign_in(&w.url_a(), &fresh, &w.carol).await?[2] != true {
+            return Err("carol's login refused".into());
+        }
+    }
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let ev = EventBuilder::text_note("council, after carol logged in")
+        .tags([Tag::custom(TagKind::custom("h"), [w.council.clone()])])
+        .sign_with_keys(&w.alice)
+        .map_err(e)?;
+    let out = a.send_event(&ev).await.map_err(e)?;
+    a.shutdown().await;
+    if out.success.is_empty() {
+        return Err(format!("not accepted: {:?}", out.failed));
+    }
+    loop {
+        let m = raw.next().await.ok_or("alice's subscription did not get the channel's event")?;
+        match m[0].as_str() {
+            Some("EVENT") if m[1] == "council" && m[2]["id"] == ev.id.to_hex().as_str() => return Ok(()),
+            Some("CLOSED") if m[1] == "council" => return Err(format!("closed: {m}")),
+            _ => {}
+        }
+    }
+}
+
+/// Each failed AUTH costs the database a fresh challenge: after --max-auth-failures (5) the
+/// connection is told `rate-limited:` and closed. Mutant "failed AUTHs unbounded".
+pub async fn auth_failures(w: &mut World) -> Result<(), String> {
+    let mut raw = Raw::connect(&w.url_a()).await?;
+    let mut chal = raw.challenge().await?;
+    for i in 1..=5 {
+        // Signed for the other host: refused.
+        let ok = raw.sign_in(&w.url_b(), &chal, &w.carol).await?;
+        if ok[2] != false {
+            return Err(format!("attempt {i} accepted"));
+        }
+        if i < 5 {
+            chal = raw.challenge().await.map_err(|x| format!("attempt {i}: {x}"))?;
+        }
+    }
+    let notice = raw.next_of("NOTICE").await.ok_or("no NOTICE after the last attempt")?;
+    if !notice[1].as_str().unwrap_or("").starts_with("rate-limited:") {
+        return Err(format!("answer {notice}"));
+    }
+    if raw.next().await.is_some() {
+        return Err("the connection stayed open".into());
+    }
+    Ok(())
+}
+
+/// One address holds at most --max-connections-per-ip connections, refused (HTTP 429) before
+/// the database is asked for anything. Mutant "connections per address unbounded".
+pub async fn per_ip(w: &mut World) -> Result<(), String> {
+    let mut open = Vec::new();
+    let mut refused = None;
+    for _ in 0..MAX_CONNECTIONS_PER_IP + 10 {
+        match Raw::connect(&w.url_a()).await {
+            Ok(raw) => open.push(raw),
+            Err(x) => {
+                refused = Some(x);
+                break;
+            }
+        }
+    }
+    let n = open.len();
+    drop(open);
+    match refused {
+        Some(x) if x.contains("429") && n <= MAX_CONNECTIONS_PER_IP => {}
+        other => return Err(format!("{n} connections, then {other:?}")),
+    }
+    // The slots come back when the connections close.
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Raw::connect(&w.url_a()).await.is_ok() {
+            return Ok(());
+        }
+    }
+    Err("no connection accepted after the others closed".into())
+}
+
+/// A poll the database refuses for a reason other than the login ends its subscriptions with
+/// the catalog's answer instead of leaving them silently stalled (mutant
+/// "poll refusals swallowed"). The fault is an operator's REVOKE of `buzz.poll` from the relay role.
+pub async fn poll_refused(w: &mut World) -> Result<(), String> {
+    let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
+    raw.send(r#"["REQ","live",{"kinds":[1]}]"#.into()).await?;
+    raw.next_of("EOSE").await.ok_or("no EOSE")?;
+    let poll = "FUNCTION buzz.poll(jsonb, text)";
+    w.admin.batch_execute(&format!("REVOKE EXECUTE ON {poll} FROM {ROLE}")).await.map_err(e)?;
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let ev = EventBuilder::text_note("while poll is revoked").sign_with_keys(&w.alice).map_err(e)?;
+    let sent = a.send_event(&ev).await;
+    let closed = raw.next_of("CLOSED").await;
+    w.admin.batch_execute(&format!("GRANT EXECUTE ON {poll} TO {ROLE}")).await.map_err(e)?;
+    a.shutdown().await;
+    sent.map_err(e)?;
+    let closed = closed.ok_or("the subscription stalled: no CLOSED")?;
+    // The extension's sanitized answer to the denied call (`restricted: not permitted …`).
+    let msg = closed[2].as_str().unwrap_or("");
+    if closed[1] != "live" || !(msg.starts_with("restricted:") || msg.starts_with("error:")) {
+        return Err(format!("answer {closed}"));
+    }
+    Ok(())
+}
