@@ -46,10 +46,27 @@ pub struct Args {
     /// stored answer is cut short, a larger poll continues in the next one.
     #[arg(long, env = "BUZZ_RELAY_MAX_ANSWER_BYTES", default_value_t = 4 << 20)]
     pub max_answer_bytes: usize,
-    /// Open WebSocket connections per client IP address (0: no limit; behind a proxy every
-    /// client has the proxy's address).
+    /// Open connections per client address (an IPv4 address, an IPv6 /64), counted from
+    /// accept to close (0: no limit; behind a proxy every client has the proxy's address).
     #[arg(long, env = "BUZZ_RELAY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// New connections per second per client address, on average (0: no limit).
+    #[arg(long, env = "BUZZ_RELAY_CONNECT_RATE_PER_IP", default_value_t = 20.0)]
+    pub connect_rate_per_ip: f64,
+    /// New connections per client address at once, before the rate applies.
+    #[arg(long, env = "BUZZ_RELAY_CONNECT_BURST_PER_IP", default_value_t = 100.0)]
+    pub connect_burst_per_ip: f64,
+    /// Seconds a connection has to become a WebSocket (a half-sent request, an idle HTTP
+    /// connection is closed then).
+    #[arg(long, env = "BUZZ_RELAY_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    pub handshake_timeout: u64,
+    /// Kernel send buffer per connection (SO_SNDBUF; 0: the kernel's autotuning).
+    #[arg(long, env = "BUZZ_RELAY_SOCKET_SEND_BUFFER_BYTES", default_value_t = 262_144)]
+    pub socket_send_buffer_bytes: usize,
+    /// Seconds a request waits for a pooled database connection before it is answered
+    /// `relay_unavailable`.
+    #[arg(long, env = "BUZZ_RELAY_POOL_WAIT_TIMEOUT", default_value_t = 5)]
+    pub pool_wait_timeout: u64,
     /// Failed AUTH attempts per connection; past it the connection is closed.
     #[arg(long, env = "BUZZ_RELAY_MAX_AUTH_FAILURES", default_value_t = 5)]
     pub max_auth_failures: usize,

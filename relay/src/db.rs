@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::future::{maybe_done, BoxFuture, MaybeDone};
 use futures_util::{FutureExt, TryFutureExt, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
@@ -144,10 +144,17 @@ pub struct Polled {
 }
 
 impl Db {
-    pub async fn connect(url: &str, size: usize, max_answer_bytes: usize, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
+    /// The pool: `size` connections; a request waits at most `wait` for one (then the client is
+    /// told `relay_unavailable` instead of queueing behind everyone else's work without end).
+    pub async fn connect(url: &str, size: usize, wait: Duration, max_answer_bytes: usize, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| format!("database url: {e}"))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(size).build().map_err(|e| format!("pool: {e}"))?;
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(wait))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| format!("pool: {e}"))?;
         let client = pool.get().await.map_err(|e| format!("database: {e}"))?;
         // The client-visible messages come from the extension's catalog, looked up by code.
         let rows = client

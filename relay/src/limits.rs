@@ -1,42 +1,151 @@
-//! Per-address limits taken before a connection costs the database anything.
+//! Per-address limits, taken when a TCP connection is accepted: before it is read, before it
+//! costs the database anything.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-/// Open WebSocket connections per client address.
-#[derive(Default)]
-pub struct PerIp {
-    open: Mutex<HashMap<IpAddr, usize>>,
+/// How many connections an address may open and how fast.
+#[derive(Clone, Copy)]
+pub struct Policy {
+    /// Open connections at once (0: no limit).
+    pub max_open: usize,
+    /// New connections per second, on average (0: no limit)...
+    pub rate: f64,
+    /// ...and at once.
+    pub burst: f64,
 }
 
-/// One open connection's place in its address's count, given back on drop.
+/// One address's (see `group`) open connections and connection budget (a token bucket).
+struct Entry {
+    open: usize,
+    tokens: f64,
+    at: Instant,
+}
+
+pub struct PerIp {
+    policy: Policy,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<IpAddr, Entry>,
+    /// The size at which entries that hold nothing are swept (grows with what stays).
+    sweep_at: usize,
+}
+
+/// An open connection's place in its address's count, given back when the socket is dropped.
 pub struct Slot {
-    ip: IpAddr,
+    group: IpAddr,
     table: Arc<PerIp>,
 }
 
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    TooMany,
+    TooFast,
+}
+
+/// The address limits apply to: an IPv4 address (also when written IPv4-mapped), or an IPv6
+/// /64 (one subscriber's prefix: one host can pick any address in it).
+pub fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 impl PerIp {
-    /// A slot for one more connection from `ip`, unless it already has `max` (0: no limit).
-    pub fn take(table: &Arc<PerIp>, ip: IpAddr, max: usize) -> Option<Slot> {
-        let mut open = table.open.lock().unwrap();
-        let n = open.entry(ip).or_default();
-        if max > 0 && *n >= max {
-            return None;
+    pub fn new(policy: Policy) -> Arc<PerIp> {
+        Arc::new(PerIp { policy, table: Mutex::default() })
+    }
+
+    /// A slot for one more connection from `ip`, unless its address has too many open or has
+    /// opened too many lately.
+    pub fn admit(table: &Arc<PerIp>, ip: IpAddr, now: Instant) -> Result<Slot, Refused> {
+        let p = table.policy;
+        let group = group(ip);
+        let mut t = table.table.lock().unwrap();
+        if t.entries.len() >= t.sweep_at {
+            // Forget addresses with nothing open and a full budget again.
+            t.entries.retain(|_, e| e.open > 0 || (p.rate > 0.0 && e.tokens + now.duration_since(e.at).as_secs_f64() * p.rate < p.burst));
+            t.sweep_at = (2 * t.entries.len()).max(4096);
         }
-        *n += 1;
-        Some(Slot { ip, table: table.clone() })
+        let e = t.entries.entry(group).or_insert(Entry { open: 0, tokens: p.burst, at: now });
+        if p.max_open > 0 && e.open >= p.max_open {
+            return Err(Refused::TooMany);
+        }
+        if p.rate > 0.0 {
+            e.tokens = (e.tokens + now.duration_since(e.at).as_secs_f64() * p.rate).min(p.burst);
+            e.at = now;
+            if e.tokens < 1.0 {
+                return Err(Refused::TooFast);
+            }
+            e.tokens -= 1.0;
+        }
+        e.open += 1;
+        Ok(Slot { group, table: table.clone() })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.table.open.lock().unwrap();
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
+        let mut t = self.table.table.lock().unwrap();
+        if let Some(e) = t.entries.get_mut(&self.group) {
+            e.open -= 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
+        PerIp::new(Policy { max_open, rate, burst })
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(group(a), group(b));
+        assert_ne!(group(a), group(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(group(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn open_connections_are_capped_and_given_back() {
+        let t = table(2, 0.0, 0.0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        let one = PerIp::admit(&t, ip, now).ok().unwrap();
+        let _two = PerIp::admit(&t, ip, now).ok().unwrap();
+        assert_eq!(PerIp::admit(&t, ip, now).err(), Some(Refused::TooMany));
+        assert!(PerIp::admit(&t, "192.0.2.2".parse().unwrap(), now).is_ok());
+        drop(one);
+        assert!(PerIp::admit(&t, ip, now).is_ok());
+    }
+
+    #[test]
+    fn new_connections_are_rate_limited() {
+        let t = table(0, 10.0, 3.0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        for _ in 0..3 {
+            drop(PerIp::admit(&t, ip, now).ok().unwrap());
+        }
+        // Closing them does not give the budget back: only time does.
+        assert_eq!(PerIp::admit(&t, ip, now).err(), Some(Refused::TooFast));
+        assert!(PerIp::admit(&t, ip, now + Duration::from_millis(110)).is_ok());
+        assert_eq!(PerIp::admit(&t, ip, now + Duration::from_millis(110)).err(), Some(Refused::TooFast));
     }
 }

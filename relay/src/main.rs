@@ -7,6 +7,7 @@
 mod config;
 mod db;
 mod limits;
+mod listener;
 mod metrics;
 mod session;
 mod wake;
@@ -28,7 +29,6 @@ pub struct App {
     pub db: db::Db,
     pub wake: wake::Wake,
     pub metrics: Arc<metrics::Metrics>,
-    pub per_ip: Arc<limits::PerIp>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -49,29 +49,23 @@ fn wants_nip11(headers: &HeaderMap) -> bool {
 async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(host) = host_of(&req) else { return StatusCode::BAD_REQUEST.into_response() };
     let nip11 = wants_nip11(req.headers());
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req.extensions().get::<ConnectInfo<listener::Peer>>().map(|c| c.0.clone());
     let (mut parts, _) = req.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => {
-            // Before anything reaches the database: a bounded number of connections per address.
-            let slot = match peer.map(|ip| limits::PerIp::take(&app.per_ip, ip, app.args.max_connections_per_ip)) {
-                Some(None) => return StatusCode::TOO_MANY_REQUESTS.into_response(),
-                Some(Some(slot)) => Some(slot),
-                None => None,
-            };
             // The challenge is also how an unknown host is found out, before the upgrade.
             let challenge = match app.db.challenge(&host).await {
                 Ok(c) => c,
                 Err(r) if r.0.starts_with("error:") => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 Err(_) => return StatusCode::NOT_FOUND.into_response(),
             };
+            if let Some(peer) = peer {
+                peer.upgraded();
+            }
             upgrade
                 .max_message_size(app.args.max_frame_bytes)
                 .max_frame_size(app.args.max_frame_bytes)
-                .on_upgrade(move |ws| async move {
-                    session::serve(ws, host, challenge, app).await;
-                    drop(slot);
-                })
+                .on_upgrade(move |ws| session::serve(ws, host, challenge, app))
         }
         Err(_) if nip11 => match app.db.relay_info(&host).await {
             Ok(Some(doc)) => (
@@ -109,7 +103,7 @@ async fn main() {
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let db = loop {
-        match db::Db::connect(&args.database_url, args.pool_size, args.max_answer_bytes, metrics.clone()).await {
+        match db::Db::connect(&args.database_url, args.pool_size, Duration::from_secs(args.pool_wait_timeout.max(1)), args.max_answer_bytes, metrics.clone()).await {
             Ok(db) => break db,
             Err(e) => {
                 tracing::warn!(error = %e, "database not ready; retrying");
@@ -128,9 +122,21 @@ async fn main() {
         tokio::spawn(async move { axum::serve(listener, router).await });
         tracing::info!(%addr, "metrics listening");
     }
-    let app = Arc::new(App { args, db, wake, metrics, per_ip: Arc::default(), shutdown });
+    // Per-address limits are taken at accept, before the socket is read.
+    let policy = limits::Policy {
+        max_open: args.max_connections_per_ip,
+        rate: args.connect_rate_per_ip,
+        burst: args.connect_burst_per_ip.max(1.0),
+    };
+    let listener = listener::Gate {
+        tcp: bind(listen, "clients").await,
+        per_ip: limits::PerIp::new(policy),
+        metrics: metrics.clone(),
+        handshake: Duration::from_secs(args.handshake_timeout.max(1)),
+        send_buffer: args.socket_send_buffer_bytes,
+    };
+    let app = Arc::new(App { args, db, wake, metrics, shutdown });
     let router = Router::new().route("/", get(root)).with_state(app.clone());
-    let listener = bind(listen, "clients").await;
     tracing::info!(%listen, "buzz-relay listening");
     let signal = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -141,7 +147,7 @@ async fn main() {
         tracing::info!("shutting down: closing subscriptions");
         let _ = stop.send(true);
     };
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signal);
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<listener::Peer>()).with_graceful_shutdown(signal);
     if let Err(e) = server.await {
         tracing::error!(error = %e, "server failed");
     }

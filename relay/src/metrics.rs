@@ -6,6 +6,8 @@ use std::time::Duration;
 
 #[derive(Default)]
 pub struct Metrics {
+    pub sockets: AtomicI64,
+    pub refused: AtomicU64,
     pub connections: AtomicI64,
     pub subscriptions: AtomicI64,
     pub events_in: AtomicU64,
@@ -27,6 +29,8 @@ impl Metrics {
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
         };
+        metric("buzz_relay_sockets", "gauge", "Open TCP connections of the public port.", self.sockets.load(Relaxed).to_string());
+        metric("buzz_relay_refused_total", "counter", "Connections refused by the per-address limits.", self.refused.load(Relaxed).to_string());
         metric("buzz_relay_connections", "gauge", "Open WebSocket connections.", self.connections.load(Relaxed).to_string());
         metric("buzz_relay_subscriptions", "gauge", "Open subscriptions.", self.subscriptions.load(Relaxed).to_string());
         metric("buzz_relay_events_received_total", "counter", "EVENT messages received.", self.events_in.load(Relaxed).to_string());

@@ -107,7 +107,7 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
     let bytes = app.args.outbound_queue_bytes.clamp(1024, u32::MAX as usize);
     let (tx, mut outq) = mpsc::unbounded_channel::<(Message, OwnedSemaphorePermit)>();
     let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, stall: Duration::from_secs(app.args.send_timeout.max(1)) };
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         // Each message's permit is given back once the socket took it.
         while let Some((m, _permit)) = outq.recv().await {
             let close = matches!(m, Message::Close(_));
@@ -131,6 +131,8 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
     let mut shutdown = app.shutdown.clone();
     let mut timer = tokio::time::interval(Duration::from_secs(app.args.poll_interval.max(1)));
     timer.tick().await;
+    // Set once the writer has ended (a finished task's handle is not polled again).
+    let mut written = false;
     let mut end = conn.send(format!(r#"["AUTH",{}]"#, json_str(&challenge))).await;
     while end.is_ok() {
         end = tokio::select! {
@@ -139,12 +141,18 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
                 Some(Ok(Message::Binary(_))) => conn.notice("message_invalid").await,
                 Some(Ok(Message::Close(_))) | None => Err(End::Gone),
                 Some(Ok(_)) => Ok(()),
-                // Larger than --max-frame-bytes (or broken framing): say so, then close.
-                Some(Err(_)) => {
-                    let _ = conn.notice("frame_too_large").await;
+                // Larger than --max-frame-bytes, or broken (bad UTF-8, opcodes, framing):
+                // say which, then close.
+                Some(Err(e)) => {
+                    let _ = conn.notice(if too_large(&e) { "frame_too_large" } else { "message_invalid" }).await;
                     Err(End::Gone)
                 }
             },
+            // The writer gave up (the client went away): nothing more can reach the client.
+            _ = &mut writer, if !written => {
+                written = true;
+                Err(End::Gone)
+            }
             _ = std::future::ready(()), if conn.more => conn.poll(false).await,
             _ = changed(&mut conn.wake) => conn.poll(true).await,
             _ = timer.tick() => conn.poll(false).await,
@@ -163,7 +171,18 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
     app.metrics.subscriptions.fetch_sub(conn.subs.len() as i64, Relaxed);
     app.metrics.connections.fetch_sub(1, Relaxed);
     drop(conn);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // The writer may still deliver what was queued (the last NOTICE, CLOSEDs), briefly; then it
+    // goes, and with it the socket and its address's slot, even if the client reads nothing.
+    if !written {
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+    }
+    writer.abort();
+}
+
+/// Whether a WebSocket read failed because a message or frame was over the limits.
+fn too_large(e: &axum::Error) -> bool {
+    let inner = std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>());
+    matches!(inner, Some(tungstenite::Error::Capacity(_)))
 }
 
 /// Resolves when the wake-up counter changes (never, before the first subscription).

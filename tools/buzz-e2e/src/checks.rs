@@ -31,7 +31,11 @@ pub async fn run(w: &mut World, r: &mut Report) {
     r.check("an answer larger than the client's queue waits for it; past the answer cap it is cut", limits::big_answer(w).await);
     r.check("a subscription keeps reading with the login it was opened with", limits::sub_keeps_login(w).await);
     r.check("five failed AUTHs: rate-limited, then the connection closes", limits::auth_failures(w).await);
+    r.check("a client that stops reading is let go, socket and all", limits::stalled_reader(w).await);
     r.check("connections per address are limited before the database is asked", limits::per_ip(w).await);
+    r.check("new connections per address are rate-limited", limits::connect_rate(w).await);
+    r.check("a half-sent HTTP request is closed after the handshake timeout", limits::slow_handshake(w).await);
+    r.check("a frame that is not valid text is answered invalid:, then closed", limits::broken_frame(w).await);
     r.check("a poll the database refuses ends its subscriptions with CLOSED", limits::poll_refused(w).await);
     r.check("1,000 concurrent subscriptions each receive a new event once", thousand(w).await);
     r.check("a client that disconnects mid-subscription is forgotten", disconnect(w).await);

@@ -17,6 +17,10 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub const OUTBOUND_QUEUE_BYTES: usize = 65_536;
 pub const MAX_ANSWER_BYTES: usize = 262_144;
 pub const MAX_CONNECTIONS_PER_IP: usize = 100;
+pub const CONNECT_RATE_PER_IP: usize = 50;
+pub const CONNECT_BURST_PER_IP: usize = 200;
+pub const SEND_TIMEOUT_SECS: u64 = 3;
+pub const HANDSHAKE_TIMEOUT_SECS: u64 = 2;
 
 #[derive(Default)]
 pub struct Report {
@@ -116,9 +120,10 @@ impl World {
     }
 
     pub async fn start_relay(&mut self) -> Result<(), String> {
-        let stderr = match &self.relay_log {
+        // The relay logs to stdout.
+        let log = match &self.relay_log {
             Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(e)?),
-            None => Stdio::inherit(),
+            None => Stdio::null(),
         };
         let child = Command::new(&self.relay_bin)
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.pool_db])
@@ -128,10 +133,12 @@ impl World {
             // Small enough for the checks to pass them: a queue, an answer, connections per address.
             .args(["--outbound-queue-bytes", &OUTBOUND_QUEUE_BYTES.to_string(), "--max-answer-bytes", &MAX_ANSWER_BYTES.to_string()])
             .args(["--max-connections-per-ip", &MAX_CONNECTIONS_PER_IP.to_string()])
+            .args(["--connect-rate-per-ip", &CONNECT_RATE_PER_IP.to_string(), "--connect-burst-per-ip", &CONNECT_BURST_PER_IP.to_string()])
+            .args(["--send-timeout", &SEND_TIMEOUT_SECS.to_string(), "--handshake-timeout", &HANDSHAKE_TIMEOUT_SECS.to_string()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
+            .stdout(log)
+            .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .map_err(|x| format!("{}: {x}", self.relay_bin))?;

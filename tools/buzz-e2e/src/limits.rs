@@ -2,12 +2,15 @@
 //! (issue 13): what it serves where, how much one client may make it hold, whose login a
 //! subscription reads with, and that a refused poll is said, not swallowed.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use nostr_sdk::prelude::*;
 
-use crate::harness::{client, e, World, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, ROLE};
-use crate::raw::Raw;
+use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, ROLE, SEND_TIMEOUT_SECS};
+use crate::raw::{tcp_from, Raw};
 
 /// The process's counters are every community's traffic: a client of any host must not read
 /// them. Mutant "relay serves /metrics publicly" turns this red.
@@ -26,11 +29,13 @@ pub async fn metrics_private(w: &mut World) -> Result<(), String> {
     w.metric("buzz_relay_connections").await.map(|_| ())
 }
 
-/// An answer larger than the client's queue waits for the client to read (mutant "outbox
-/// gives up at once": drop the client when the queue is full, as the message-counted queue did),
-/// and one larger than --max-answer-bytes is cut short (mutant "answers uncapped").
+/// Answers larger than the client's queue and its socket's buffers wait for the client to read
+/// (mutant "outbox gives up at once": drop the client when the queue is full, as the
+/// message-counted queue did), and one larger than --max-answer-bytes is cut short (mutant
+/// "answers uncapped").
 pub async fn big_answer(w: &mut World) -> Result<(), String> {
     const EVENTS: usize = 100;
+    const REQS: usize = 4;
     let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
     let body = "x".repeat(4000);
     let mut size = 0;
@@ -45,21 +50,26 @@ pub async fn big_answer(w: &mut World) -> Result<(), String> {
     a.shutdown().await;
     let raw = Raw::connect_small_buffer(&w.url_a(), 4096).await?;
     let mut raw = raw.logged_in(&w.url_a(), &w.carol).await?;
-    raw.send(r#"["REQ","big",{"kinds":[4444],"limit":500}]"#.into()).await?;
-    // Not reading: the answer (≈ 4 × the queue) has to wait in the relay.
+    for i in 0..REQS {
+        raw.send(format!(r#"["REQ","big{i}",{{"kinds":[4444],"limit":500}}]"#)).await?;
+    }
+    // Not reading: the answers (≈ 16 × the queue, more than the socket buffers hold) have to
+    // wait in the relay, for less than --send-timeout.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut got = 0;
-    loop {
-        let m = raw.next().await.ok_or(format!("disconnected after {got} events"))?;
-        match m[0].as_str() {
-            Some("EVENT") => got += 1,
-            Some("EOSE") => break,
+    let mut got = [0usize; REQS];
+    let mut done = 0;
+    while done < REQS {
+        let m = raw.next().await.ok_or(format!("disconnected after {got:?} events"))?;
+        let sub = m[1].as_str().and_then(|s| s.strip_prefix("big")).and_then(|n| n.parse::<usize>().ok()).filter(|n| *n < REQS);
+        match (m[0].as_str(), sub) {
+            (Some("EVENT"), Some(n)) => got[n] += 1,
+            (Some("EOSE"), Some(_)) => done += 1,
             _ => {}
         }
     }
     let most = MAX_ANSWER_BYTES / size + 1;
-    if got > most || got + 2 < most {
-        return Err(format!("{got} events of {EVENTS} ({size} bytes each) under a {MAX_ANSWER_BYTES}-byte cap"));
+    if got.iter().any(|&n| n > most || n + 2 < most) {
+        return Err(format!("{got:?} events of {EVENTS} ({size} bytes each) under a {MAX_ANSWER_BYTES}-byte cap"));
     }
     // The connection is still served.
     raw.send(r#"["COUNT","n",{"kinds":[4444]}]"#.into()).await?;
@@ -67,6 +77,48 @@ pub async fn big_answer(w: &mut World) -> Result<(), String> {
         Some(m) if m[2]["count"] == EVENTS => Ok(()),
         other => Err(format!("COUNT after the answer: {other:?}")),
     }
+}
+
+/// A client that stops reading is disconnected after --send-timeout, and its socket (with
+/// everything queued for it) is let go then, not when the client finally reads or goes.
+/// Witness: the relay's side of the TCP connection leaves ESTABLISHED (the kernel's table,
+/// /proc/net/tcp). Mutant "writer outlives its session".
+pub async fn stalled_reader(w: &mut World) -> Result<(), String> {
+    let tcp = tcp_from(&w.url_a(), Ipv4Addr::new(127, 0, 0, 3), Some(4096)).await?;
+    let client = tcp.local_addr().map_err(e)?;
+    let raw = Raw::over(&w.url_a(), tcp).await?;
+    let mut raw = raw.logged_in(&w.url_a(), &w.carol).await?;
+    for i in 0..4 {
+        raw.send(format!(r#"["REQ","stall{i}",{{"kinds":[4444],"limit":500}}]"#)).await?;
+    }
+    if relay_side(w.port, client)? != Some(ESTABLISHED) {
+        return Err("the relay's side of the connection is not established".into());
+    }
+    for _ in 0..(SEND_TIMEOUT_SECS * 10 + 80) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if relay_side(w.port, client)? != Some(ESTABLISHED) {
+            drop(raw);
+            return Ok(());
+        }
+    }
+    Err(format!("the socket of a client that stopped reading is still open {}s later", SEND_TIMEOUT_SECS + 8))
+}
+
+const ESTABLISHED: u8 = 1;
+
+/// The TCP state of the relay's end of the connection from `client` (None: gone).
+fn relay_side(port: u16, client: std::net::SocketAddr) -> Result<Option<u8>, String> {
+    let hex = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(v4) => format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port()),
+        v6 => format!("{v6}"),
+    };
+    let local = hex(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    let remote = hex(client);
+    let table = std::fs::read_to_string("/proc/net/tcp").map_err(e)?;
+    Ok(table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3 && f[1] == local && f[2] == remote).then(|| u8::from_str_radix(f[3], 16).ok()).flatten()
+    }))
 }
 
 /// A subscription keeps the login it was opened with: alice's subscription of the private
@@ -129,13 +181,15 @@ pub async fn auth_failures(w: &mut World) -> Result<(), String> {
     Ok(())
 }
 
-/// One address holds at most --max-connections-per-ip connections, refused (HTTP 429) before
-/// the database is asked for anything. Mutant "connections per address unbounded".
+/// One address holds at most --max-connections-per-ip connections, refused (HTTP 429, or the
+/// socket closed) at accept, before the database is asked for anything, and given back when
+/// they close. Mutant "connections per address unbounded".
 pub async fn per_ip(w: &mut World) -> Result<(), String> {
+    let from = Ipv4Addr::new(127, 0, 0, 2);
     let mut open = Vec::new();
     let mut refused = None;
     for _ in 0..MAX_CONNECTIONS_PER_IP + 10 {
-        match Raw::connect(&w.url_a()).await {
+        match Raw::connect_from(&w.url_a(), from, None).await {
             Ok(raw) => open.push(raw),
             Err(x) => {
                 refused = Some(x);
@@ -145,18 +199,67 @@ pub async fn per_ip(w: &mut World) -> Result<(), String> {
     }
     let n = open.len();
     drop(open);
-    match refused {
-        Some(x) if x.contains("429") && n <= MAX_CONNECTIONS_PER_IP => {}
-        other => return Err(format!("{n} connections, then {other:?}")),
+    if n != MAX_CONNECTIONS_PER_IP || refused.is_none() {
+        return Err(format!("{n} connections, then {refused:?}"));
     }
+    // Other addresses are not affected.
+    Raw::connect(&w.url_a()).await.map_err(|x| format!("another address refused: {x}"))?;
     // The slots come back when the connections close.
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if Raw::connect(&w.url_a()).await.is_ok() {
+        if Raw::connect_from(&w.url_a(), from, None).await.is_ok() {
             return Ok(());
         }
     }
     Err("no connection accepted after the others closed".into())
+}
+
+/// An address opening connections faster than --connect-rate-per-ip (past its burst) is
+/// refused at accept, even though it closes each one at once; other addresses are not.
+/// Mutant "connection rate unbounded".
+pub async fn connect_rate(w: &mut World) -> Result<(), String> {
+    let from = Ipv4Addr::new(127, 0, 0, 4);
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..CONNECT_BURST_PER_IP * 2 {
+        match Raw::connect_from(&w.url_a(), from, None).await {
+            Ok(_) => ok += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    if ok < CONNECT_BURST_PER_IP || refused == 0 {
+        return Err(format!("{ok} accepted, {refused} refused, burst {CONNECT_BURST_PER_IP}"));
+    }
+    Raw::connect(&w.url_a()).await.map(|_| ()).map_err(|x| format!("another address refused: {x}"))
+}
+
+/// A connection that never finishes its HTTP request (slowloris) is closed after
+/// --handshake-timeout. Mutant "handshakes never time out".
+pub async fn slow_handshake(w: &mut World) -> Result<(), String> {
+    let mut tcp = tcp_from(&w.url_a(), Ipv4Addr::new(127, 0, 0, 5), None).await?;
+    tcp.write_all(format!("GET / HTTP/1.1\r\nHost: localhost:{}\r\nUpgrade: websocket\r\n", w.port).as_bytes()).await.map_err(e)?;
+    let mut buf = [0u8; 256];
+    let wait = Duration::from_secs(HANDSHAKE_TIMEOUT_SECS + 5);
+    match tokio::time::timeout(wait, tcp.read(&mut buf)).await {
+        Ok(Ok(_)) | Ok(Err(_)) => Ok(()),
+        Err(_) => Err(format!("a half-sent request still open after {wait:?}")),
+    }
+}
+
+/// A frame that breaks the protocol (text that is not UTF-8) is answered `invalid:`, not
+/// `frame-too-large:`, then the connection closes. Mutant "broken frames called too large".
+pub async fn broken_frame(w: &mut World) -> Result<(), String> {
+    let mut raw = Raw::connect(&w.url_a()).await?;
+    raw.challenge().await?;
+    // FIN + text, masked, 2 bytes: 0xC3 0x28 is not UTF-8. The mask is zero: the payload goes as is.
+    raw.send_bytes(&[0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28]).await?;
+    let notice = raw.next_of("NOTICE").await.ok_or("no NOTICE")?;
+    if !notice[1].as_str().unwrap_or("").starts_with("invalid:") {
+        return Err(format!("answer {notice}"));
+    }
+    if raw.next().await.is_some() {
+        return Err("the connection stayed open".into());
+    }
+    Ok(())
 }
 
 /// A poll the database refuses for a reason other than the login ends its subscriptions with

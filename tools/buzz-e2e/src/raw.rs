@@ -8,6 +8,19 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::harness::{e, WAIT};
+use std::net::{Ipv4Addr, SocketAddr};
+use tokio::io::AsyncWriteExt;
+
+/// A TCP connection to `url`'s port on 127.0.0.1 from `from` (the relay listens on IPv4 only).
+pub async fn tcp_from(url: &str, from: Ipv4Addr, rcvbuf: Option<u32>) -> Result<tokio::net::TcpStream, String> {
+    let port = url.into_client_request().map_err(e)?.uri().port_u16().ok_or("no port")?;
+    let sock = tokio::net::TcpSocket::new_v4().map_err(e)?;
+    sock.bind(SocketAddr::from((from, 0))).map_err(e)?;
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n).map_err(e)?;
+    }
+    sock.connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await.map_err(e)
+}
 
 pub struct Raw {
     ws: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
@@ -23,16 +36,25 @@ impl Raw {
     /// A connection whose socket takes at most `rcvbuf` bytes before the client reads: what
     /// the relay sends beyond that (and its own socket buffer) waits in the relay.
     pub async fn connect_small_buffer(url: &str, rcvbuf: u32) -> Result<Raw, String> {
+        Raw::connect_from(url, Ipv4Addr::LOCALHOST, Some(rcvbuf)).await
+    }
+
+    /// A connection from the local address `from` (any of 127.0.0.0/8: the relay's
+    /// per-address limits count it apart from the other checks' connections).
+    pub async fn connect_from(url: &str, from: Ipv4Addr, rcvbuf: Option<u32>) -> Result<Raw, String> {
+        Raw::over(url, tcp_from(url, from, rcvbuf).await?).await
+    }
+
+    /// The WebSocket handshake for `url` over an open TCP connection.
+    pub async fn over(url: &str, tcp: tokio::net::TcpStream) -> Result<Raw, String> {
         let req = url.into_client_request().map_err(e)?;
-        let port = req.uri().port_u16().ok_or("no port")?;
-        let host = req.uri().host().ok_or("no host")?.to_owned();
-        // The relay listens on IPv4 only.
-        let addr = tokio::net::lookup_host((host.as_str(), port)).await.map_err(e)?.find(|a| a.is_ipv4()).ok_or("no IPv4 address")?;
-        let sock = tokio::net::TcpSocket::new_v4().map_err(e)?;
-        sock.set_recv_buffer_size(rcvbuf).map_err(e)?;
-        let stream = sock.connect(addr).await.map_err(e)?;
-        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await.map_err(e)?;
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await.map_err(e)?;
         Ok(Raw { ws })
+    }
+
+    /// Bytes written to the socket as they are, past the WebSocket codec (a broken frame).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.ws.get_mut().write_all(bytes).await.map_err(e)
     }
 
     /// `url`'s connection, logged in as `keys` with the challenge it was sent at connect.
