@@ -81,6 +81,26 @@ fn bind(community: Uuid) {
     }
 }
 
+/// `row_security = on` for the rest of the transaction, whatever a session (or a previous
+/// client of a pooled connection) set: with it off, every fenced statement of the extension
+/// would fail instead of being fenced.
+fn pin_row_security() {
+    // SAFETY: set_config_option with static NUL-terminated strings; row_security is a user
+    // setting; GUC_ACTION_LOCAL so the transaction's end restores the session's value.
+    unsafe {
+        pg_sys::set_config_option(
+            c"row_security".as_ptr(),
+            c"on".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pg_sys::PGERROR as i32,
+            false,
+        );
+    }
+}
+
 /// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics), after binding the
 /// transaction to its community and refusing a backend that holds portals.
 fn set_transaction_context(ctx: &Context) {
@@ -106,11 +126,13 @@ pub fn with_operator_scope<R>(community: Uuid, f: impl FnOnce() -> R) -> R {
 /// Bind this transaction to `community` as a background worker (`buzz.enter_community`, for
 /// roles set up by `buzz.setup_worker_role` only): no host, no actor, the worker mark.
 pub fn enter_worker(community: Uuid) {
+    pin_row_security();
     set_transaction_context(&Context { community, host: String::new(), actor: None, token: None, worker: true });
 }
 
 /// Enter `host` anonymously (the first step of every authenticated enter).
 pub fn enter_host(host: Option<&str>) {
+    pin_row_security();
     let (community, host) = resolve::community_for_host(host);
     set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
 }
@@ -124,6 +146,7 @@ pub fn set_actor(actor: String) {
 /// `buzz.enter` (declared in src/api/relay.rs).
 pub(crate) fn enter_anonymous(host: Option<&str>) {
     crate::incident::guard(|| {
+        pin_row_security();
         let (community, host) = resolve::community_for_host(host);
         set_transaction_context(&Context { community, host, actor: None, token: None, worker: false });
     })
@@ -132,6 +155,7 @@ pub(crate) fn enter_anonymous(host: Option<&str>) {
 /// `buzz.enter` (declared in src/api/relay.rs).
 pub(crate) fn enter_session(host: Option<&str>, session_token: Option<&str>) {
     crate::incident::guard(|| {
+        pin_row_security();
         let (community, host) = resolve::community_for_host(host);
         // Anonymous first: the session lookup below then runs under this community's RLS fence.
         set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None, worker: false });

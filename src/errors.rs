@@ -144,6 +144,7 @@ catalog! {
     SqlRetry           = ("sql_retry", C::ERRCODE_T_R_SERIALIZATION_FAILURE, "error: transaction conflict, retry"),
     SqlCanceled        = ("sql_canceled", C::ERRCODE_QUERY_CANCELED, "error: statement canceled"),
     Internal           = ("internal", C::ERRCODE_INTERNAL_ERROR, "error: internal error"),
+    ReadOnly           = ("read_only", C::ERRCODE_READ_ONLY_SQL_TRANSACTION, "error: this server or transaction is read-only"),
     // Never raised by the extension: what a relay front end says about its transport, kept
     // here so that every client-visible message is in one catalog (relay/ looks them up).
     MessageInvalid     = ("message_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: malformed message"),

@@ -48,10 +48,19 @@ impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
     }
 }
 
+/// Log `detail` as a new incident and raise the catalog's `read_only`: a write refused because
+/// the server is a hot standby or the transaction is READ ONLY.
+pub fn read_only(detail: &str) -> ! {
+    let id = new_id();
+    log(&id, "25006", detail);
+    raise_incident(Error::ReadOnly, &id)
+}
+
 /// Run a relay-facing function body so that a PostgreSQL error raised inside it (a read-only
 /// transaction, a constraint race, …) or a Rust panic (whose message names a source file)
 /// reaches the client as the catalog's `internal` entry and an incident id instead of a raw
-/// message naming tables, constraints or code. Catalog errors pass unchanged, and so do
+/// message naming tables, constraints or code (a write refused on a standby or in a READ ONLY
+/// transaction: the catalog's `read_only`). Catalog errors pass unchanged, and so do
 /// cancellations and serialization failures, whose SQLSTATE a relay acts on.
 pub fn guard<R>(body: impl FnOnce() -> R) -> R {
     PgTryBuilder::new(AssertUnwindSafe(body))
@@ -59,6 +68,10 @@ pub fn guard<R>(body: impl FnOnce() -> R) -> R {
             CaughtError::PostgresError(report) => match report.sql_error_code() {
                 C::ERRCODE_QUERY_CANCELED | C::ERRCODE_T_R_SERIALIZATION_FAILURE | C::ERRCODE_T_R_DEADLOCK_DETECTED
                 | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
+                // A write on a hot standby or in a READ ONLY transaction: say that, not
+                // "internal". (No relay path asks for a transaction id before its first write,
+                // so a standby refuses them all with this SQLSTATE.)
+                C::ERRCODE_READ_ONLY_SQL_TRANSACTION => read_only(report.message()),
                 _ => internal(report.message()),
             },
             CaughtError::RustPanic { ereport, .. } => internal(ereport.message()),

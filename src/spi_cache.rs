@@ -134,15 +134,21 @@ pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut
 }
 
 /// Run `sql` with `args` and hand the result rows to `f`.
+///
+/// Read-write (a fresh snapshot, earlier writes of this function seen), but not through
+/// pgrx's `SpiClient::update`: that assigns the transaction an id first, so a statement that
+/// only reads would cost an id (WAL, wraparound) and fail on a hot standby. PostgreSQL
+/// assigns one itself when a statement does write.
 pub fn query<R>(
     sql: &str,
     args: &[DatumWithOid<'_>],
     f: impl FnOnce(SpiTupleTable<'_>) -> spi::Result<R>,
 ) -> spi::Result<R> {
-    Spi::connect_mut(|client| {
-        let p = plan(client, sql, args, true)?;
-        let rows = client.update(&*p, None, args)?;
-        f(rows)
+    Spi::connect(|client| {
+        // A `prepare_mut` plan runs with read_only = false whatever the call.
+        let p = plan(&client, sql, args, true)?;
+        let table = client.select(&*p, None, args)?;
+        f(table)
     })
 }
 

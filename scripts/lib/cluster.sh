@@ -11,7 +11,8 @@ as_pg() { # run a command as the postgres OS user, keeping the PG* environment
     if [ "$(id -u)" = 0 ]; then
         runuser -u "$PG_OS_USER" -- env PATH="$PG_BIN:$PATH" PGHOST="${PGHOST:-}" PGPORT="${PGPORT:-}" \
             PGUSER="${PGUSER:-}" PGDATABASE="${PGDATABASE:-}" PGOPTIONS="${PGOPTIONS:-}" \
-            BUZZ_SIGN="${BUZZ_SIGN:-}" BUZZ_SERVER_LOG="${BUZZ_SERVER_LOG:-}" "$@"
+            BUZZ_SIGN="${BUZZ_SIGN:-}" BUZZ_SERVER_LOG="${BUZZ_SERVER_LOG:-}" \
+            BUZZ_STANDBY_PORT="${BUZZ_STANDBY_PORT:-}" "$@"
     else
         PATH="$PG_BIN:$PATH" "$@"
     fi
@@ -33,6 +34,7 @@ cluster_start() {
 
 cluster_stop() {
     if declare -F pgbouncer_stop >/dev/null; then pgbouncer_stop; fi
+    if declare -F standby_stop >/dev/null; then standby_stop; fi
     if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/data" ]; then
         as_pg pg_ctl -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
         [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$CLUSTER_DIR"

@@ -6,7 +6,11 @@
 
 PG_REGRESS=$PGTREE/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 
+source scripts/lib/standby.sh
+
 regress_prepare() {
+    # Suite standby reads from a hot standby of the cluster.
+    standby_start
     work="$CLUSTER_DIR/regress"
     mkdir -p "$work"
     cp -r tests/pg_regress/sql tests/pg_regress/expected tests/pg_regress/include tests/fixture "$work/"

@@ -386,9 +386,13 @@ pub(crate) fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, 
         return SetOfIterator::new(Vec::new());
     }
     let q = build(&r, &filters, false);
-    // EXPLAIN is a utility statement: read-only SPI refuses it.
-    let lines = Spi::connect_mut(|c| {
-        c.update(&format!("EXPLAIN (COSTS OFF) {}", q.text), None, &q.args)?
+    // EXPLAIN is a utility statement: read-only SPI refuses it. A read-write statement, but
+    // not through `SpiClient::update`, which would assign a transaction id (and fail on a
+    // hot standby): see spi_cache::query.
+    let lines = Spi::connect(|c| {
+        let types: Vec<pgrx::PgOid> = q.args.iter().map(|a| pgrx::PgOid::from(a.oid())).collect();
+        let explain = c.prepare_mut(&format!("EXPLAIN (COSTS OFF) {}", q.text), &types)?;
+        c.select(&explain, None, &q.args)?
             .map(|row| row.get::<String>(1))
             .filter_map(|r| r.transpose())
             .collect::<Result<Vec<String>, pgrx::spi::Error>>()

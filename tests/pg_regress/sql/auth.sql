@@ -10,9 +10,9 @@ SET ROLE buzz_relay;
 SELECT buzz.auth_challenge();
 SELECT buzz.authenticate('{}');
 
--- A database error inside the extension (here: a read-only transaction) reaches the client
--- as the catalog's internal error with an incident id, never as a raw message (mutation:
--- removing incident::guard shows "cannot execute DELETE in a read-only transaction").
+-- A database error inside the extension (here: a write in a read-only transaction) reaches
+-- the client as a catalog entry (read_only) with an incident id, never as a raw message
+-- (mutation: removing incident::guard shows "cannot execute DELETE in a read-only transaction").
 BEGIN READ ONLY;
 SELECT buzz.enter('a.example');
 \set VERBOSITY sqlstate

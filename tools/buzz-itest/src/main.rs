@@ -7,6 +7,7 @@
 //!   buzz-itest differential [--seed N]                   event ids and verification vs. rust-nostr
 //!   buzz-itest live [--seed N]                           live delivery: commit order, hand-over, wake-ups
 //!   buzz-itest all [--seed N] [--ops N]                  all of them
+//!   buzz-itest pooler --port P [--seed N]                through PgBouncer (transaction mode) on port P
 //!
 //! Prints `ok - name` / `not ok - name: why` per check and `itest: N passed, M failed`; exits
 //! non-zero if anything failed.
@@ -18,6 +19,7 @@ mod hosts;
 mod live;
 mod nip98;
 mod noninterference;
+mod pooler;
 mod prng;
 mod report;
 mod sanitize;
@@ -29,27 +31,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use report::Report;
 
 const USAGE: &str =
-    "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | differential [--seed N] | live [--seed N] | all [--seed N] [--ops N]";
+    "usage: buzz-itest concurrency | noninterference [--seed N] [--ops N] | sanitize | differential [--seed N] | live [--seed N] | all [--seed N] [--ops N] | pooler --port P [--seed N]";
 
 struct Args {
     command: String,
     seed: u64,
     ops: usize,
+    port: u16,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let command = args.first().cloned().ok_or("missing subcommand")?;
-    if !["concurrency", "noninterference", "sanitize", "differential", "live", "all"].contains(&command.as_str()) {
+    if !["concurrency", "noninterference", "sanitize", "differential", "live", "all", "pooler"].contains(&command.as_str()) {
         return Err(format!("unknown subcommand {command:?}"));
     }
     // Default seed from the clock: every run explores a new plan; failures print the seed.
     let mut seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let mut ops = noninterference::DEFAULT_OPS;
+    let mut port = 0;
     let mut rest = args[1..].iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
         match (command.as_str(), flag.as_str()) {
-            ("noninterference" | "differential" | "live" | "all", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
+            ("noninterference" | "differential" | "live" | "all" | "pooler", "--seed") => seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             ("noninterference" | "all", "--ops") => {
                 ops = value.parse().map_err(|e| format!("--ops: {e}"))?;
                 // The run's coverage checks (some forged channels, cross-author deletions, ...)
@@ -58,10 +62,14 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     return Err("--ops must be at least 1000".into());
                 }
             }
+            ("pooler", "--port") => port = value.parse().map_err(|e| format!("--port: {e}"))?,
             _ => return Err(format!("unexpected argument {flag:?}")),
         }
     }
-    Ok(Args { command, seed, ops })
+    if command == "pooler" && port == 0 {
+        return Err("pooler needs --port".into());
+    }
+    Ok(Args { command, seed, ops, port })
 }
 
 fn main() {
@@ -91,6 +99,9 @@ fn main() {
             }
             if matches!(args.command.as_str(), "live" | "all") {
                 live::run(&pg, args.seed, &mut report);
+            }
+            if args.command == "pooler" {
+                pooler::run(&pg, args.port, args.seed, &mut report);
             }
         }
     }

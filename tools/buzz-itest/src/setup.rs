@@ -54,6 +54,16 @@ impl Pg {
         Ok(Pg { host, port, superuser })
     }
 
+    /// The same server through another port in the same socket directory (PgBouncer).
+    pub fn with_port(&self, port: u16) -> Pg {
+        Pg { port, ..self.clone() }
+    }
+
+    /// The Unix socket of this host and port.
+    pub fn socket(&self) -> String {
+        format!("{}/.s.PGSQL.{}", self.host, self.port)
+    }
+
     pub fn connect(&self, db: &str, user: &str) -> Result<Client, String> {
         let mut cfg = Config::new();
         cfg.port(self.port).user(user).dbname(db).application_name("buzz-itest");
