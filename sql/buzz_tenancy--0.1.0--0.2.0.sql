@@ -1,0 +1,14 @@
+-- buzz_tenancy 0.1.0 -> 0.2.0 (ALTER EXTENSION buzz_tenancy UPDATE).
+--
+-- 0.2.0 changes no SQL object: scripts/test checks that a database updated from 0.1.0's script
+-- (tests/upgrade/buzz_tenancy--0.1.0.sql, frozen) has the schema of a fresh 0.2.0 install. Its
+-- changes are in the library, which every database on this server loads as soon as the new
+-- package is installed, whichever SQL version it is at (docs/operations.md, "Upgrades"):
+--   - statements that only read take no transaction id (enter, current_*, req, count, the
+--     live-delivery reads, list_channels, relay_info, audit_verify, explain_req), so they run
+--     on a hot standby;
+--   - a write refused by a standby or a READ ONLY transaction answers the catalog's new entry
+--     read_only (SQLSTATE 25006) instead of internal;
+--   - enter pins row_security = on for its transaction.
+-- A later version's schema changes go in a script of its own (0.2.0--0.3.0).
+\echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.2.0'" to load this file. \quit
