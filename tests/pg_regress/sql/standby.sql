@@ -17,6 +17,18 @@ SELECT buzz.enter('a.example', :'alice_token');
 SELECT buzz.mint_token('reader', '{read}') AS read_token \gset
 COMMIT;
 \o
+-- A background worker's role (cluster-wide: made once).
+\o /dev/null
+RESET ROLE;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'buzz_standby_worker') THEN
+        CREATE ROLE buzz_standby_worker;
+    END IF;
+END $$;
+SELECT buzz.setup_worker_role('buzz_standby_worker');
+SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
+SET ROLE buzz_relay;
+\o
 -- A signed event nobody has published, for the refusals below.
 \set sk :carol_sk
 \set kind 1
@@ -61,6 +73,21 @@ BEGIN;
 SELECT buzz.relay_info('a.example')::jsonb ->> 'name' AS name;
 SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
 COMMIT;
+-- Live delivery's reads: the wake-up channel, a cursor, a poll from it.
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT buzz.listen_channel() IS NOT NULL AS channel, buzz.cursor() AS c0 \gset
+SELECT :'channel' AS channel, count(*) AS news FROM buzz.poll('[{"kinds":[1]}]', :'c0');
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+-- A worker entering a community by id.
+SET ROLE buzz_standby_worker;
+BEGIN;
+SELECT buzz.enter_community(:'alpha_id');
+SELECT buzz.current_worker() AS worker;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+SET ROLE buzz_relay;
 
 -- A session-level row_security = off (left by an earlier client of a pooled connection)
 -- neither breaks enter nor changes what it sees.
@@ -111,6 +138,16 @@ SELECT buzz.enter('a.example', :'read_token');
 SELECT count(*) > 0 AS events FROM buzz.req('[{"kinds":[1]}]');
 COMMIT;
 SELECT buzz.relay_info('a.example')::jsonb ->> 'name' AS name;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+SELECT buzz.listen_channel() IS NOT NULL AS channel, count(*) AS news FROM buzz.poll('[{"kinds":[1]}]', :'c0');
+COMMIT;
+SET ROLE buzz_standby_worker;
+BEGIN;
+SELECT buzz.enter_community(:'alpha_id');
+SELECT buzz.current_worker() AS worker;
+COMMIT;
+SET ROLE buzz_relay;
 -- Another community's token is still refused like a random one.
 BEGIN;
 SELECT buzz.enter('b.example', :'alice_token');
