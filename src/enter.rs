@@ -85,20 +85,7 @@ fn bind(community: Uuid) {
 /// client of a pooled connection) set: with it off, every fenced statement of the extension
 /// would fail instead of being fenced.
 fn pin_row_security() {
-    // SAFETY: set_config_option with static NUL-terminated strings; row_security is a user
-    // setting; GUC_ACTION_LOCAL so the transaction's end restores the session's value.
-    unsafe {
-        pg_sys::set_config_option(
-            c"row_security".as_ptr(),
-            c"on".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            pg_sys::PGERROR as i32,
-            false,
-        );
-    }
+    crate::pg::set_local(c"row_security", c"on");
 }
 
 /// Install `ctx` for the rest of the transaction (`SET LOCAL` semantics), after binding the

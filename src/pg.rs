@@ -110,3 +110,23 @@ pub fn invalidate_relcache(relid: pg_sys::Oid) {
     // SAFETY: queues an invalidation message; an unknown oid is harmless.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
 }
+
+/// `SET LOCAL name = value` as the extension (superuser context): for the rest of the
+/// transaction, whatever the session or role set; the transaction's end restores it.
+pub fn set_local(name: &std::ffi::CStr, value: &std::ffi::CStr) {
+    // SAFETY: set_config_option with NUL-terminated strings that outlive the call; PGC_SUSET
+    // as the extension's own code sets it (the caller's privileges are not what is checked);
+    // GUC_ACTION_LOCAL, so the value is gone at the end of the transaction; errors raise.
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pg_sys::PGERROR as i32,
+            false,
+        );
+    }
+}

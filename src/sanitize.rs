@@ -69,21 +69,7 @@ pub fn pin_error_logging() {
     if level <= pg_sys::PGERROR as i32 && level != pg_sys::LOG as i32 {
         return;
     }
-    // SAFETY: set_config_option with static NUL-terminated strings; PGC_SUSET context as the
-    // extension's own setting is installed (the caller's privileges are not what is checked),
-    // GUC_ACTION_LOCAL so the value is gone at the end of the transaction.
-    unsafe {
-        pg_sys::set_config_option(
-            c"log_min_messages".as_ptr(),
-            c"error".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            pg_sys::PGERROR as i32,
-            false,
-        );
-    }
+    crate::pg::set_local(c"log_min_messages", c"error");
 }
 
 /// Unknown roles count as non-superusers: sanitizing too much is the safe mistake.
