@@ -36,9 +36,19 @@ pub fn log(id: &str, sqlstate: &str, raw: &str) {
 
 /// Log `detail` as a new incident and raise `error: internal error (incident <id>)`.
 pub fn internal(detail: &str) -> ! {
+    internal_as("XX000", detail)
+}
+
+/// As [`internal`], logging the SQLSTATE the raw error had (the operator's clue).
+fn internal_as(sqlstate: &str, detail: &str) -> ! {
     let id = new_id();
-    log(&id, "XX000", detail);
+    log(&id, sqlstate, detail);
     raise_incident(Error::Internal, &id)
+}
+
+/// The five characters of a packed SQLSTATE (PostgreSQL's MAKE_SQLSTATE: six bits each).
+fn sqlstate(code: i32) -> String {
+    (0..5).map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8)).collect()
 }
 
 /// SPI failures are internal: the detail stays server-side, the client sees the catalog phrase.
@@ -67,12 +77,12 @@ pub fn guard<R>(body: impl FnOnce() -> R) -> R {
         .catch_others(|caught| match caught {
             CaughtError::PostgresError(report) => match report.sql_error_code() {
                 C::ERRCODE_QUERY_CANCELED | C::ERRCODE_T_R_SERIALIZATION_FAILURE | C::ERRCODE_T_R_DEADLOCK_DETECTED
-                | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
+                | C::ERRCODE_LOCK_NOT_AVAILABLE | C::ERRCODE_ADMIN_SHUTDOWN => CaughtError::PostgresError(report).rethrow(),
                 // A write on a hot standby or in a READ ONLY transaction: say that, not
                 // "internal". (No relay path asks for a transaction id before its first write,
                 // so a standby refuses them all with this SQLSTATE.)
                 C::ERRCODE_READ_ONLY_SQL_TRANSACTION => read_only(report.message()),
-                _ => internal(report.message()),
+                code => internal_as(&sqlstate(code as i32), report.message()),
             },
             CaughtError::RustPanic { ereport, .. } => internal(ereport.message()),
             other => other.rethrow(),

@@ -162,6 +162,10 @@ fn classify(code: i32) -> Error {
         Error::SqlDenied
     } else if is(C::ERRCODE_QUERY_CANCELED) {
         Error::SqlCanceled
+    } else if is(C::ERRCODE_READ_ONLY_SQL_TRANSACTION) {
+        Error::ReadOnly
+    } else if is(C::ERRCODE_LOCK_NOT_AVAILABLE) {
+        Error::SqlRetry
     } else if class(C::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) {
         Error::SqlConstraint
     } else if class(C::ERRCODE_DATA_EXCEPTION) {

@@ -265,10 +265,11 @@ fn relay_info(host: Option<&str>) -> Option<pgrx::JsonB> {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn audit_verify(
-    from_seq: default!(i64, 1),
+    from_seq: default!(Option<i64>, 1),
     to_seq: default!(Option<i64>, "NULL"),
 ) -> TableIterator<'static, (name!(checked, i64), name!(first_bad_seq, Option<i64>))> {
-    crate::audit::audit_verify(from_seq, to_seq)
+    // NULL from_seq: from the start, like the default.
+    crate::audit::audit_verify(from_seq.unwrap_or(1), to_seq)
 }
 
 /// `buzz.mint_token(name, scopes, channel_ids, ttl)`: in a context entered with a signed

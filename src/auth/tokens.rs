@@ -30,6 +30,18 @@ fn token_hash(token: &str) -> Option<Vec<u8>> {
 
 /// The minter and the rights of a live API token of `community` whose minter is still
 /// admitted; None for anything else (not a token, unknown, expired, revoked, foreign).
+/// Advisory lock class of the extension's last-use writes ("buzz").
+const LAST_USE_LOCK_CLASS: i32 = 0x6275_7a7a;
+
+/// `pg_try_advisory_xact_lock` on the token (its hash's first four bytes): never waits, takes
+/// no transaction id. A collision with another lock only skips one last-use write.
+fn try_claim_last_use(hash: &[u8]) -> bool {
+    let key = i32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
+    crate::spi_cache::read_one::<bool>("SELECT pg_try_advisory_xact_lock($1, $2)", &[LAST_USE_LOCK_CLASS.into(), key.into()])
+        .or_raise()
+        .unwrap_or(false)
+}
+
 pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGrant)> {
     let hash = token_hash(token)?;
     let row = crate::spi_cache::read_query(
@@ -61,8 +73,11 @@ pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGra
     }) else {
         return None;
     };
-    // Written at most hourly, so that entering with a token is a read (no transaction id).
-    if stale == Some(true) && !crate::pg::xact_read_only() {
+    // Written at most hourly, so that entering with a token is a read (no transaction id);
+    // and only by a transaction that gets the token's advisory lock at once: concurrent
+    // enters with the same token skip the write instead of waiting for the row lock of
+    // whichever got there first (and taking a transaction id to re-check it).
+    if stale == Some(true) && !crate::pg::xact_read_only() && try_claim_last_use(&hash) {
         crate::spi_cache::run(
             "UPDATE buzz.api_tokens SET last_used_at = clock_timestamp()
               WHERE community_id = $1 AND token_hash = $2

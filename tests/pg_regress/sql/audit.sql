@@ -50,6 +50,8 @@ BEGIN;
 SELECT buzz.enter('a.example');
 SELECT checked > 0 AS checked_some, first_bad_seq FROM buzz.audit_verify();
 SELECT * FROM buzz.audit_verify(2, 4);
+-- NULLs mean the defaults (not an internal error).
+SELECT checked > 0 AS checked_some, first_bad_seq FROM buzz.audit_verify(NULL, NULL);
 COMMIT;
 -- ... only with a context, and never another community's rows (it has no table privilege).
 SELECT * FROM buzz.audit_verify();

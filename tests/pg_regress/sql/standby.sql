@@ -195,6 +195,14 @@ SELECT buzz.end_session(:'alice_token');
 \set VERBOSITY terse
 ROLLBACK;
 \i :abs_srcdir/include/last_error.psql
+-- The relay's own SQL in a context (here: a temporary table) is refused with the same entry.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token');
+\set VERBOSITY sqlstate
+CREATE TEMP TABLE scratch (x int);
+\set VERBOSITY terse
+ROLLBACK;
+\i :abs_srcdir/include/last_error.psql
 RESET ROLE;
 -- The operator's EXPLAIN of a req reads too.
 BEGIN;

@@ -51,6 +51,11 @@ pub fn run(pg: &Pg, report: &mut Report) {
         "concurrency: a deletion naming a deletion has no effect, in either order",
         f.deletion_of_deletion(),
     );
+    report.check(
+        "concurrency: an API token's hourly last-use write never makes another enter with it wait",
+        f.token_last_use_never_waits(),
+    );
+    report.check("concurrency: a lock timeout in publish is answered as a retry, not internal", f.lock_timeout_is_retry());
 }
 
 #[derive(Clone, Copy)]
@@ -409,6 +414,61 @@ impl Fixture {
 
     /// NIP-09: "a deletion request against a deletion request has no effect" — whichever of
     /// the two arrives first, the targeted deletion stays stored.
+    /// Connection 1 enters with a stale API token (it writes last use, holding the row) and
+    /// keeps its transaction open; connection 2 enters with the same token at once, without a
+    /// transaction id. (Before: it waited for connection 1's row lock.) Mutant "last-use write
+    /// waits for another's".
+    fn token_last_use_never_waits(&mut self) -> Result<(), String> {
+        let session = self.token(0, HOST1);
+        let api: String = setup::txn(&mut self.c1, HOST1, Some(&session), |c| {
+            c.query_one("SELECT buzz.mint_token('last-use', '{read}')", &[]).map(|r| r.get(0)).map_err(|e| setup::err(&e))
+        })?;
+        self.monitor
+            .execute("UPDATE buzz.api_tokens SET last_used_at = now() - interval '2 hours' WHERE name = 'last-use'", &[])
+            .map_err(|e| setup::err(&e))?;
+        setup::begin_enter(&mut self.c1, HOST1, Some(&api))?;
+        let c2 = &mut self.c2;
+        c2.batch_execute("SET lock_timeout = '5s'").map_err(|e| setup::err(&e))?;
+        let started = Instant::now();
+        let second = setup::begin_enter(c2, HOST1, Some(&api)).and_then(|()| {
+            c2.query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[]).map(|r| r.get::<_, bool>(0)).map_err(|e| setup::err(&e))
+        });
+        let took = started.elapsed();
+        setup::rollback(c2);
+        let _ = c2.batch_execute("RESET lock_timeout");
+        setup::commit(&mut self.c1)?;
+        let written: bool = self
+            .monitor
+            .query_one("SELECT last_used_at > now() - interval '1 minute' FROM buzz.api_tokens WHERE name = 'last-use'", &[])
+            .map(|r| r.get(0))
+            .map_err(|e| setup::err(&e))?;
+        match second {
+            Ok(true) if took < Duration::from_secs(2) && written => Ok(()),
+            other => Err(format!("second enter: {other:?} after {took:?}; last use written: {written}")),
+        }
+    }
+
+    /// Connection 1 publishes and holds its transaction (and the community's position
+    /// counter); connection 2, with a 200 ms lock_timeout, publishes too: its answer is the
+    /// catalog's retry (with SQLSTATE 55P03, which a relay acts on), not an internal error.
+    /// Mutant "lock timeouts answered internal".
+    fn lock_timeout_is_retry(&mut self) -> Result<(), String> {
+        let (t0, t1) = (self.token(0, HOST1), self.token(1, HOST1));
+        let (e0, e1) = (self.fresh_event(0, "holds the counter"), self.fresh_event(1, "times out"));
+        setup::begin_enter(&mut self.c1, HOST1, Some(&t0))?;
+        setup::publish_stmt(&mut self.c1, &e0).inspect_err(|_| setup::rollback(&mut self.c1))?;
+        let c2 = &mut self.c2;
+        c2.batch_execute("SET lock_timeout = '200ms'").map_err(|e| setup::err(&e))?;
+        let second = setup::begin_enter(c2, HOST1, Some(&t1)).and_then(|()| setup::publish_stmt(c2, &e1));
+        setup::rollback(c2);
+        let _ = c2.batch_execute("RESET lock_timeout");
+        setup::rollback(&mut self.c1);
+        match second {
+            Err(e) if e.contains("error: transaction conflict, retry") => Ok(()),
+            other => Err(format!("second publish: {other:?}")),
+        }
+    }
+
     fn deletion_of_deletion(&mut self) -> Result<(), String> {
         for target_first in [true, false] {
             let k = 0;
