@@ -26,6 +26,8 @@ pool_mode = transaction
 default_pool_size = ${PGBOUNCER_POOL_SIZE:-4}
 max_client_conn = 1000
 server_reset_query = DISCARD ALL
+; After a failed server login (PostgreSQL restarting) retry in 1 s, not 15 (the default).
+server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
