@@ -60,6 +60,20 @@ pub struct Args {
     /// connection is closed then).
     #[arg(long, env = "BUZZ_RELAY_HANDSHAKE_TIMEOUT", default_value_t = 10)]
     pub handshake_timeout: u64,
+    /// Requests one client address has in progress at once, all its connections together
+    /// (each from its database call until its answer is queued; 0: no limit). The others
+    /// wait their turn, at most --pool-wait-timeout: one address never holds more than this
+    /// much of the pool, nor more than this many answers in memory.
+    #[arg(long, env = "BUZZ_RELAY_MAX_REQUESTS_PER_IP", default_value_t = 4)]
+    pub max_requests_per_ip: usize,
+    /// Bytes of filters one connection's open subscriptions may hold together (every poll
+    /// runs them all); a REQ past it is answered `CLOSED` like one subscription too many.
+    #[arg(long, env = "BUZZ_RELAY_MAX_FILTER_BYTES", default_value_t = 131_072)]
+    pub max_filter_bytes: usize,
+    /// Milliseconds one statement may run (SET LOCAL statement_timeout in every transaction;
+    /// 0: the server's setting). A canceled one is answered `error: statement canceled`.
+    #[arg(long, env = "BUZZ_RELAY_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub statement_timeout_ms: u64,
     /// Kernel send buffer per connection (SO_SNDBUF; 0: the kernel's autotuning).
     #[arg(long, env = "BUZZ_RELAY_SOCKET_SEND_BUFFER_BYTES", default_value_t = 262_144)]
     pub socket_send_buffer_bytes: usize,

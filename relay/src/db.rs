@@ -122,7 +122,16 @@ pub struct Db {
     catalog: HashMap<String, String>,
     metrics: std::sync::Arc<Metrics>,
     max_answer_bytes: usize,
+    /// `SET LOCAL statement_timeout` of every transaction (0: the server's).
+    statement_timeout_ms: u64,
+    /// NIP-11 documents by Host header, for a few seconds (see `relay_info`).
+    info: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
 }
+
+/// How long a NIP-11 document (or a host's absence) is served from memory.
+const INFO_TTL: Duration = Duration::from_secs(5);
+/// Host headers remembered at most; past it the memory is cleared (any Host value can be sent).
+const INFO_HOSTS: usize = 1024;
 
 /// What one transaction returned: each statement's rows, and whether the byte cap cut any.
 struct Answer {
@@ -146,7 +155,7 @@ pub struct Polled {
 impl Db {
     /// The pool: `size` connections; a request waits at most `wait` for one (then the client is
     /// told `relay_unavailable` instead of queueing behind everyone else's work without end).
-    pub async fn connect(url: &str, size: usize, wait: Duration, max_answer_bytes: usize, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
+    pub async fn connect(url: &str, size: usize, wait: Duration, max_answer_bytes: usize, statement_timeout_ms: u64, metrics: std::sync::Arc<Metrics>) -> Result<Db, String> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| format!("database url: {e}"))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -162,7 +171,7 @@ impl Db {
             .await
             .map_err(|e| format!("buzz.error_catalog(): {e}"))?;
         let catalog = rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect();
-        Ok(Db { pool, catalog, metrics, max_answer_bytes })
+        Ok(Db { pool, catalog, metrics, max_answer_bytes, statement_timeout_ms, info: Default::default() })
     }
 
     /// The catalog message for `code` (never a message the relay made up).
@@ -214,8 +223,14 @@ impl Db {
         };
         let budget = AtomicUsize::new(self.max_answer_bytes);
         let cut = AtomicBool::new(false);
+        // A statement that runs too long is canceled (the extension answers `sql_canceled`)
+        // instead of holding its pooled connection.
+        let begin = match self.statement_timeout_ms {
+            0 => begin.sql().to_owned(),
+            ms => format!("{}; SET LOCAL statement_timeout = {ms}", begin.sql()),
+        };
         let mut steps: Vec<BoxFuture<'_, Result<Vec<Row>, tokio_postgres::Error>>> = Vec::with_capacity(stmts.len() + 3);
-        steps.push(client.batch_execute(begin.sql()).map_ok(|()| Vec::new()).boxed());
+        steps.push(client.batch_execute(&begin).map_ok(|()| Vec::new()).boxed());
         for (sql, params, keep) in std::iter::once(&enter).chain(stmts) {
             steps.push(read(&client, sql, params, *keep, &budget, &cut).boxed());
         }
@@ -296,12 +311,25 @@ impl Db {
         Ok(Polled { subs, head, more })
     }
 
-    /// NIP-11 document of `host`; None for a host the relay does not serve.
+    /// NIP-11 document of `host`; None for a host the relay does not serve. Kept for
+    /// `INFO_TTL` per Host header as received, so repeated GETs do not each cost the database
+    /// a call (a document is public, the same for every client of the host).
     pub async fn relay_info(&self, host: &str) -> Result<Option<String>, Refusal> {
-        let started = Instant::now();
+        let now = Instant::now();
+        if let Some((at, doc)) = self.info.lock().unwrap().get(host) {
+            if now.duration_since(*at) < INFO_TTL {
+                return Ok(doc.clone());
+            }
+        }
         let client = self.client().await?;
         let r = client.query_typed("SELECT buzz.relay_info($1)::text", &[(&host, Type::TEXT)]).await;
-        self.metrics.db_call(started.elapsed());
-        r.map(|rows| rows[0].get(0)).map_err(|e| self.refusal(&e))
+        self.metrics.db_call(now.elapsed());
+        let doc: Option<String> = r.map(|rows| rows[0].get(0)).map_err(|e| self.refusal(&e))?;
+        let mut info = self.info.lock().unwrap();
+        if info.len() >= INFO_HOSTS {
+            info.clear();
+        }
+        info.insert(host.to_owned(), (now, doc.clone()));
+        Ok(doc)
     }
 }

@@ -1,10 +1,15 @@
 //! Per-address limits, taken when a TCP connection is accepted: before it is read, before it
-//! costs the database anything.
+//! costs the database anything. Each address also has a few turns (`Turns`) that its
+//! connections' requests take, from the database call until the answer is queued: one address
+//! never holds more than that much of the database pool or of answers in memory, however many
+//! connections it opens.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How many connections an address may open and how fast.
 #[derive(Clone, Copy)]
@@ -15,6 +20,8 @@ pub struct Policy {
     pub rate: f64,
     /// ...and at once.
     pub burst: f64,
+    /// Requests in progress at once (0: no limit).
+    pub max_busy: usize,
 }
 
 /// One address's (see `group`) open connections and connection budget (a token bucket).
@@ -22,6 +29,23 @@ struct Entry {
     open: usize,
     tokens: f64,
     at: Instant,
+    turns: Turns,
+}
+
+/// An address's turns: at most `Policy::max_busy` requests of its connections in progress.
+#[derive(Clone, Debug)]
+pub struct Turns(Arc<Semaphore>);
+
+impl Turns {
+    pub fn new(n: usize) -> Turns {
+        Turns(Arc::new(Semaphore::new(if n == 0 { Semaphore::MAX_PERMITS } else { n })))
+    }
+
+    /// A turn, waiting at most `wait` for one (None: the address's other requests kept every
+    /// turn that long). Dropping it gives the turn back.
+    pub async fn take(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(wait, self.0.clone().acquire_owned()).await.ok()?.ok()
+    }
 }
 
 pub struct PerIp {
@@ -40,6 +64,8 @@ struct Table {
 pub struct Slot {
     group: IpAddr,
     table: Arc<PerIp>,
+    /// The address's turns, shared by its connections.
+    pub turns: Turns,
 }
 
 #[derive(Debug, PartialEq)]
@@ -76,7 +102,7 @@ impl PerIp {
             t.entries.retain(|_, e| e.open > 0 || (p.rate > 0.0 && e.tokens + now.duration_since(e.at).as_secs_f64() * p.rate < p.burst));
             t.sweep_at = (2 * t.entries.len()).max(4096);
         }
-        let e = t.entries.entry(group).or_insert(Entry { open: 0, tokens: p.burst, at: now });
+        let e = t.entries.entry(group).or_insert_with(|| Entry { open: 0, tokens: p.burst, at: now, turns: Turns::new(p.max_busy) });
         if p.max_open > 0 && e.open >= p.max_open {
             return Err(Refused::TooMany);
         }
@@ -89,7 +115,7 @@ impl PerIp {
             e.tokens -= 1.0;
         }
         e.open += 1;
-        Ok(Slot { group, table: table.clone() })
+        Ok(Slot { group, table: table.clone(), turns: e.turns.clone() })
     }
 }
 
@@ -108,7 +134,7 @@ mod tests {
     use std::time::Duration;
 
     fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
-        PerIp::new(Policy { max_open, rate, burst })
+        PerIp::new(Policy { max_open, rate, burst, max_busy: 2 })
     }
 
     #[test]
@@ -147,5 +173,23 @@ mod tests {
         assert_eq!(PerIp::admit(&t, ip, now).err(), Some(Refused::TooFast));
         assert!(PerIp::admit(&t, ip, now + Duration::from_millis(110)).is_ok());
         assert_eq!(PerIp::admit(&t, ip, now + Duration::from_millis(110)).err(), Some(Refused::TooFast));
+    }
+
+    #[tokio::test]
+    async fn an_address_shares_its_turns() {
+        let t = table(0, 0.0, 0.0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        let (a, b) = (PerIp::admit(&t, ip, now).ok().unwrap(), PerIp::admit(&t, ip, now).ok().unwrap());
+        let other = PerIp::admit(&t, "192.0.2.2".parse().unwrap(), now).ok().unwrap();
+        let wait = Duration::from_millis(20);
+        let one = a.turns.take(wait).await.unwrap();
+        let _two = b.turns.take(wait).await.unwrap();
+        // Both of the address's turns are taken, by either of its connections.
+        assert!(a.turns.take(wait).await.is_none());
+        assert!(b.turns.take(wait).await.is_none());
+        assert!(other.turns.take(wait).await.is_some());
+        drop(one);
+        assert!(b.turns.take(wait).await.is_some());
     }
 }

@@ -17,14 +17,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
-use crate::limits::{PerIp, Slot};
+use crate::limits::{PerIp, Slot, Turns};
 use crate::metrics::Metrics;
 
 /// What a request learns of its connection: the switch that lifts the handshake deadline
-/// once the connection is a WebSocket.
+/// once the connection is a WebSocket, and its address's turns.
 #[derive(Clone, Debug)]
 pub struct Peer {
     upgraded: Arc<AtomicBool>,
+    pub turns: Turns,
 }
 
 impl Peer {
@@ -83,7 +84,7 @@ impl Listener for Gate {
                 let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(self.send_buffer);
             }
             let _ = tcp.set_nodelay(true);
-            let peer = Peer { upgraded: Arc::default() };
+            let peer = Peer { upgraded: Arc::default(), turns: slot.turns.clone() };
             self.metrics.sockets.fetch_add(1, Relaxed);
             let io = Guarded {
                 tcp,
@@ -98,7 +99,7 @@ impl Listener for Gate {
 
     fn local_addr(&self) -> io::Result<Peer> {
         self.tcp.local_addr()?;
-        Ok(Peer { upgraded: Arc::default() })
+        Ok(Peer { upgraded: Arc::default(), turns: Turns::new(0) })
     }
 }
 

@@ -49,25 +49,30 @@ fn wants_nip11(headers: &HeaderMap) -> bool {
 async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(host) = host_of(&req) else { return StatusCode::BAD_REQUEST.into_response() };
     let nip11 = wants_nip11(req.headers());
-    let peer = req.extensions().get::<ConnectInfo<listener::Peer>>().map(|c| c.0.clone());
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<listener::Peer>>().cloned() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let (mut parts, _) = req.into_parts();
+    // Whatever asks the database waits for one of its address's turns.
+    let wait = Duration::from_secs(app.args.pool_wait_timeout.max(1));
     match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => {
+            let Some(turn) = peer.turns.take(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
             // The challenge is also how an unknown host is found out, before the upgrade.
             let challenge = match app.db.challenge(&host).await {
                 Ok(c) => c,
                 Err(r) if r.0.starts_with("error:") => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 Err(_) => return StatusCode::NOT_FOUND.into_response(),
             };
-            if let Some(peer) = peer {
-                peer.upgraded();
-            }
+            drop(turn);
+            peer.upgraded();
+            let turns = peer.turns.clone();
             upgrade
                 .max_message_size(app.args.max_frame_bytes)
                 .max_frame_size(app.args.max_frame_bytes)
-                .on_upgrade(move |ws| session::serve(ws, host, challenge, app))
+                .on_upgrade(move |ws| session::serve(ws, host, challenge, turns, app))
         }
-        Err(_) if nip11 => match app.db.relay_info(&host).await {
+        Err(_) if nip11 => match nip11_doc(&app, &peer, &host, wait).await {
             Ok(Some(doc)) => (
                 [(header::CONTENT_TYPE, "application/nostr+json"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
                 doc,
@@ -79,6 +84,12 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
         // Nothing else is served here (and nothing the relay would have to make up a text for).
         Err(_) => StatusCode::UPGRADE_REQUIRED.into_response(),
     }
+}
+
+/// The host's NIP-11 document, in one of the address's turns.
+async fn nip11_doc(app: &App, peer: &listener::Peer, host: &str, wait: Duration) -> Result<Option<String>, db::Refusal> {
+    let Some(_turn) = peer.turns.take(wait).await else { return Err(app.db.message("relay_unavailable")) };
+    app.db.relay_info(host).await
 }
 
 async fn metrics_text(State(metrics): State<Arc<metrics::Metrics>>) -> Response {
@@ -103,7 +114,7 @@ async fn main() {
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let db = loop {
-        match db::Db::connect(&args.database_url, args.pool_size, Duration::from_secs(args.pool_wait_timeout.max(1)), args.max_answer_bytes, metrics.clone()).await {
+        match db::Db::connect(&args.database_url, args.pool_size, Duration::from_secs(args.pool_wait_timeout.max(1)), args.max_answer_bytes, args.statement_timeout_ms, metrics.clone()).await {
             Ok(db) => break db,
             Err(e) => {
                 tracing::warn!(error = %e, "database not ready; retrying");
@@ -127,6 +138,7 @@ async fn main() {
         max_open: args.max_connections_per_ip,
         rate: args.connect_rate_per_ip,
         burst: args.connect_burst_per_ip.max(1.0),
+        max_busy: args.max_requests_per_ip,
     };
     let listener = listener::Gate {
         tcp: bind(listen, "clients").await,

@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::Refusal;
+use crate::limits::Turns;
 use crate::App;
 
 /// A subscription: its filters (a JSON array, as the client sent them), where it stands, and
@@ -80,6 +81,9 @@ struct Conn {
     app: Arc<App>,
     host: String,
     out: Outbox,
+    /// The client address's turns: every request takes one, from its database call until its
+    /// answer is queued.
+    turns: Turns,
     /// (pubkey, session token) per NIP-42 login, the latest last.
     logins: Vec<(String, String)>,
     subs: BTreeMap<String, Sub>,
@@ -101,7 +105,7 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
-pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>) {
+pub async fn serve(ws: WebSocket, host: String, challenge: String, turns: Turns, app: Arc<App>) {
     app.metrics.connections.fetch_add(1, Relaxed);
     let (mut sink, mut stream) = ws.split();
     let bytes = app.args.outbound_queue_bytes.clamp(1024, u32::MAX as usize);
@@ -121,6 +125,7 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, app: Arc<App>
         app: app.clone(),
         host,
         out,
+        turns,
         logins: Vec::new(),
         subs: BTreeMap::new(),
         waiting: BTreeMap::new(),
@@ -220,6 +225,13 @@ impl Conn {
         self.send(format!(r#"["CLOSED",{},{}]"#, json_str(id), json_str(&r.0))).await
     }
 
+    /// One of the address's turns, for one request and its answer. An address whose other
+    /// requests keep every turn past --pool-wait-timeout is answered as if the pool were.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        let wait = Duration::from_secs(self.app.args.pool_wait_timeout.max(1));
+        self.turns.take(wait).await.ok_or_else(|| self.app.db.message("relay_unavailable"))
+    }
+
     /// The token a new subscription reads with: the latest login.
     fn reader(&self) -> Option<&str> {
         self.logins.last().map(|(_, t)| t.as_str())
@@ -269,22 +281,31 @@ impl Conn {
         self.app.metrics.events_in.fetch_add(1, Relaxed);
         let head: Head = serde_json::from_str(event).unwrap_or(Head { id: None, pubkey: None });
         let id = head.id.unwrap_or_default();
-        let (ok, msg) = match self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event).await {
-            Ok(answer) => answer,
-            Err(r) => (false, r.0),
+        let turn = self.turn().await;
+        let answer = match &turn {
+            Ok(_) => self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event).await,
+            Err(r) => Err(r.clone()),
         };
+        let (ok, msg) = answer.unwrap_or_else(|r| (false, r.0));
         self.send(format!(r#"["OK",{},{},{}]"#, json_str(&id), ok, json_str(&msg))).await
     }
 
     async fn auth(&mut self, event: &str) -> Flow {
         let head: Head = serde_json::from_str(event).unwrap_or(Head { id: None, pubkey: None });
         let id = head.id.unwrap_or_default();
+        let turn = match self.turn().await {
+            Ok(t) => t,
+            // Nothing was tried: the challenge is still good, and no failure is counted.
+            Err(r) => return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await,
+        };
         match self.app.db.authenticate(&self.host, event).await {
             Ok(token) => {
                 let pubkey = head.pubkey.unwrap_or_default();
                 self.logins.retain(|(pk, _)| *pk != pubkey);
                 self.logins.push((pubkey, token));
                 self.send(format!(r#"["OK",{},true,""]"#, json_str(&id))).await?;
+                // Each re-run takes a turn of its own.
+                drop(turn);
                 // Subscriptions that were told to log in first run again, now.
                 for (sub, filters) in std::mem::take(&mut self.waiting) {
                     self.open(sub, filters).await?;
@@ -321,7 +342,9 @@ impl Conn {
         };
         self.drop_sub(&id);
         self.waiting.remove(&id);
-        if self.subs.len() + self.waiting.len() >= self.app.args.max_subscriptions {
+        // Every poll runs all of a connection's filters: their number and their bytes are capped.
+        let held: usize = self.subs.values().map(|s| s.filters.len()).chain(self.waiting.values().map(String::len)).sum();
+        if self.subs.len() + self.waiting.len() >= self.app.args.max_subscriptions || held + filters.len() > self.app.args.max_filter_bytes {
             return self.closed(&id, &self.app.db.message("too_many_subscriptions")).await;
         }
         self.open(id, filters).await
@@ -329,6 +352,10 @@ impl Conn {
 
     /// Runs a subscription's stored answer and, if it may read, keeps it for live delivery.
     async fn open(&mut self, id: String, filters: String) -> Flow {
+        let _turn = match self.turn().await {
+            Ok(t) => t,
+            Err(r) => return self.closed(&id, &r).await,
+        };
         let token = self.reader().map(str::to_owned);
         match self.app.db.req(&self.host, token.as_deref(), &filters).await {
             Ok((events, cursor, channel)) => {
@@ -359,9 +386,11 @@ impl Conn {
     }
 
     async fn count(&mut self, id: String, parts: &[&RawValue]) -> Flow {
-        let answer = match self.filters(parts) {
-            Ok(f) => self.app.db.count(&self.host, self.reader(), &f).await,
-            Err(r) => Err(r),
+        let turn = self.turn().await;
+        let answer = match (self.filters(parts), &turn) {
+            (Ok(f), Ok(_)) => self.app.db.count(&self.host, self.reader(), &f).await,
+            (Err(r), _) => Err(r),
+            (_, Err(r)) => Err(r.clone()),
         };
         match answer {
             Ok(n) => self.send(format!(r#"["COUNT",{},{{"count":{n}}}]"#, json_str(&id))).await,
@@ -385,6 +414,11 @@ impl Conn {
     }
 
     async fn poll_login(&mut self, token: Option<String>, ids: Vec<String>, advance: bool) -> Flow {
+        let Ok(_turn) = self.turn().await else {
+            // The address's other requests keep every turn: the timer tries again.
+            self.more = false;
+            return Ok(());
+        };
         let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();
         match self.app.db.poll(&self.host, token.as_deref(), &list, advance).await {
             Ok(polled) => {

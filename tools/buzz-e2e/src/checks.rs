@@ -47,6 +47,9 @@ pub async fn run(w: &mut World, r: &mut Report) {
     check!(r, "a half-sent HTTP request is closed after the handshake timeout", limits::slow_handshake(w));
     check!(r, "a frame that is not valid text is answered invalid:, then closed", limits::broken_frame(w));
     check!(r, "a poll the database refuses ends its subscriptions with CLOSED", limits::poll_refused(w));
+    check!(r, "one address holds a few of the pool's connections; a statement past the timeout is canceled", limits::turns_per_ip(w));
+    check!(r, "a connection's filters are capped in bytes", limits::filter_bytes(w));
+    check!(r, "NIP-11 documents are kept a few seconds", limits::nip11_cached(w));
     check!(r, "1,000 concurrent subscriptions each receive a new event once", thousand(w));
     check!(r, "a client that disconnects mid-subscription is forgotten", disconnect(w));
     check!(r, "PostgreSQL restarted under the relay: acknowledged events kept, clients recover", restart(w));

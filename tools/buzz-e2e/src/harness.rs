@@ -21,6 +21,9 @@ pub const CONNECT_RATE_PER_IP: usize = 50;
 pub const CONNECT_BURST_PER_IP: usize = 200;
 pub const SEND_TIMEOUT_SECS: u64 = 3;
 pub const HANDSHAKE_TIMEOUT_SECS: u64 = 2;
+pub const MAX_REQUESTS_PER_IP: usize = 3;
+pub const MAX_FILTER_BYTES: usize = 16_384;
+pub const STATEMENT_TIMEOUT_MS: u64 = 3_000;
 
 #[derive(Default)]
 pub struct Report {
@@ -71,7 +74,7 @@ pub fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
+pub async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
     let (client, conn) = tokio_postgres::connect(conninfo, NoTls).await.map_err(e)?;
     tokio::spawn(conn);
     Ok(client)
@@ -141,6 +144,8 @@ impl World {
             .args(["--max-connections-per-ip", &MAX_CONNECTIONS_PER_IP.to_string()])
             .args(["--connect-rate-per-ip", &CONNECT_RATE_PER_IP.to_string(), "--connect-burst-per-ip", &CONNECT_BURST_PER_IP.to_string()])
             .args(["--send-timeout", &SEND_TIMEOUT_SECS.to_string(), "--handshake-timeout", &HANDSHAKE_TIMEOUT_SECS.to_string()])
+            .args(["--max-requests-per-ip", &MAX_REQUESTS_PER_IP.to_string(), "--max-filter-bytes", &MAX_FILTER_BYTES.to_string()])
+            .args(["--statement-timeout-ms", &STATEMENT_TIMEOUT_MS.to_string()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log)
@@ -175,6 +180,11 @@ impl World {
 
     pub async fn stop(&mut self) {
         self.stop_relay().await;
+    }
+
+    /// A new superuser connection to the test database (the restart check replaces `admin`).
+    pub async fn superuser(&self) -> Result<tokio_postgres::Client, String> {
+        connect(&self.relay_db.replace(&format!("user={ROLE}"), "user=postgres")).await
     }
 
     pub fn url_a(&self) -> String {

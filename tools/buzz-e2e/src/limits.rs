@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use nostr_sdk::prelude::*;
 
-use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, ROLE, SEND_TIMEOUT_SECS};
+use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, MAX_FILTER_BYTES, MAX_REQUESTS_PER_IP, ROLE, SEND_TIMEOUT_SECS, STATEMENT_TIMEOUT_MS};
 use crate::raw::{tcp_from, Raw};
 
 /// The process's counters are every community's traffic: a client of any host must not read
@@ -283,6 +283,122 @@ pub async fn poll_refused(w: &mut World) -> Result<(), String> {
     let msg = closed[2].as_str().unwrap_or("");
     if closed[1] != "live" || !(msg.starts_with("restricted:") || msg.starts_with("error:")) {
         return Err(format!("answer {closed}"));
+    }
+    Ok(())
+}
+
+/// The relay's backends waiting for a lock (the blocked publishes of `turns_per_ip`).
+async fn lock_waiters(admin: &tokio_postgres::Client) -> Result<i64, String> {
+    let q = format!("SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}' AND state = 'active' AND wait_event_type = 'Lock'");
+    admin.query_one(&q, &[]).await.map(|r| r.get(0)).map_err(e)
+}
+
+/// One address's requests hold at most --max-requests-per-ip of the database pool, however
+/// many connections it opens, and another address is served meanwhile; a statement that runs
+/// past --statement-timeout-ms is canceled and answered from the catalog. The blocker: a
+/// transaction holding EXCLUSIVE on buzz.events (reads go on, every insert waits).
+/// Mutants "an address takes the whole pool", "statements run without end".
+pub async fn turns_per_ip(w: &mut World) -> Result<(), String> {
+    let from = Ipv4Addr::new(127, 0, 0, 7);
+    let mut conns = Vec::new();
+    for _ in 0..MAX_REQUESTS_PER_IP + 3 {
+        conns.push(Raw::connect_from(&w.url_a(), from, None).await?.logged_in(&w.url_a(), &w.alice).await?);
+    }
+    let locker = w.superuser().await?;
+    let watcher = w.superuser().await?;
+    locker.batch_execute("BEGIN; LOCK TABLE buzz.events IN EXCLUSIVE MODE").await.map_err(e)?;
+    for (i, c) in conns.iter_mut().enumerate() {
+        let ev = EventBuilder::text_note(format!("waits its turn {i}")).sign_with_keys(&w.alice).map_err(e)?;
+        c.send(format!(r#"["EVENT",{}]"#, ev.as_json())).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let waiting = lock_waiters(&watcher).await?;
+    // Another address (127.0.0.1) logs in and reads meanwhile.
+    let counted = async {
+        let mut b = Raw::login(&w.url_b(), &w.bob).await?;
+        b.send(r#"["COUNT","c",{"kinds":[1]}]"#.into()).await?;
+        b.next_of("COUNT").await.ok_or_else(|| "no COUNT".to_owned())
+    };
+    let counted = tokio::time::timeout(Duration::from_secs(3), counted).await;
+    locker.batch_execute("COMMIT").await.map_err(e)?;
+    let mut acks = Vec::new();
+    for c in conns.iter_mut() {
+        acks.push(c.next_of("OK").await.map(|ok| ok[2] == true));
+    }
+    if waiting != MAX_REQUESTS_PER_IP as i64 {
+        return Err(format!("{waiting} of the address's requests held pooled connections at once"));
+    }
+    if !matches!(counted, Ok(Ok(_))) {
+        return Err(format!("another address was not served meanwhile: {counted:?}"));
+    }
+    if acks.iter().any(|a| *a != Some(true)) {
+        return Err(format!("acknowledgements after the lock was released: {acks:?}"));
+    }
+    // A statement still blocked at the timeout is canceled: its connection goes back to the pool.
+    let canceled: String = w.admin.query_one("SELECT message FROM buzz.error_catalog() WHERE code = 'sql_canceled'", &[]).await.map_err(e)?.get(0);
+    locker.batch_execute("BEGIN; LOCK TABLE buzz.events IN EXCLUSIVE MODE").await.map_err(e)?;
+    let ev = EventBuilder::text_note("runs into the statement timeout").sign_with_keys(&w.alice).map_err(e)?;
+    let started = std::time::Instant::now();
+    conns[0].send(format!(r#"["EVENT",{}]"#, ev.as_json())).await?;
+    let ok = conns[0].next_of("OK").await;
+    let took = started.elapsed();
+    locker.batch_execute("COMMIT").await.map_err(e)?;
+    match ok {
+        // The catalog's message (with the incident the server log has the details under).
+        Some(ok) if ok[2] == false && ok[3].as_str().is_some_and(|m| m.starts_with(canceled.as_str())) && took >= Duration::from_millis(STATEMENT_TIMEOUT_MS) => Ok(()),
+        other => Err(format!("a blocked publish after {took:?}: {other:?}")),
+    }
+}
+
+/// The filters a connection's subscriptions hold are capped in bytes (every poll runs all of
+/// them): a REQ past --max-filter-bytes is CLOSED like one subscription too many, and room
+/// comes back with CLOSE. Mutant "filter bytes unbounded".
+pub async fn filter_bytes(w: &mut World) -> Result<(), String> {
+    let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
+    // About a quarter of the budget per REQ: 64-hex authors.
+    let authors: Vec<String> = (0..(MAX_FILTER_BYTES / 4 / 67)).map(|i| format!("\"{:064x}\"", i)).collect();
+    let req = |id: &str| format!(r#"["REQ","{id}",{{"authors":[{}]}}]"#, authors.join(","));
+    let mut answers = Vec::new();
+    for id in ["f1", "f2", "f3", "f4", "f5"] {
+        raw.send(req(id)).await?;
+        let m = loop {
+            let m = raw.next().await.ok_or("no answer")?;
+            if m[0] == "EOSE" || m[0] == "CLOSED" {
+                break m;
+            }
+        };
+        answers.push(m[0].as_str().unwrap_or("").to_owned());
+    }
+    let too_many: String = w.admin.query_one("SELECT message FROM buzz.error_catalog() WHERE code = 'too_many_subscriptions'", &[]).await.map_err(e)?.get(0);
+    raw.send(r#"["CLOSE","f1"]"#.into()).await?;
+    raw.send(req("f6")).await?;
+    let after_close = raw.next_of("EOSE").await;
+    raw.send(req("f7")).await?;
+    let over = raw.next_of("CLOSED").await;
+    if answers[..3] != ["EOSE", "EOSE", "EOSE"] || answers[4] != "CLOSED" {
+        return Err(format!("answers {answers:?}"));
+    }
+    match (after_close, over) {
+        (Some(_), Some(c)) if c[1] == "f7" && c[2] == too_many.as_str() => Ok(()),
+        other => Err(format!("after CLOSE: {other:?}")),
+    }
+}
+
+/// A NIP-11 document is kept a few seconds: repeated GETs do not each cost the database a
+/// call. Mutant "NIP-11 asks the database every time".
+pub async fn nip11_cached(w: &mut World) -> Result<(), String> {
+    let host = format!("localhost:{}", w.port);
+    w.http_get(&host, "/", "application/nostr+json").await?;
+    let before = w.metric("buzz_relay_db_calls_total").await?;
+    for _ in 0..20 {
+        let (status, _) = w.http_get(&host, "/", "application/nostr+json").await?;
+        if status != 200 {
+            return Err(format!("status {status}"));
+        }
+    }
+    let calls = w.metric("buzz_relay_db_calls_total").await? - before;
+    if calls > 2.0 {
+        return Err(format!("20 GETs cost {calls} database calls"));
     }
     Ok(())
 }
