@@ -39,7 +39,12 @@ pub struct Args {
     /// more from that client meanwhile); one that stays full for --send-timeout is closed.
     #[arg(long, env = "BUZZ_RELAY_OUTBOUND_QUEUE_BYTES", default_value_t = 1 << 20)]
     pub outbound_queue_bytes: usize,
-    /// Seconds a client may leave its full queue unread before it is disconnected.
+    /// Bytes queued for one client address, all its connections together (0: no limit). A
+    /// connection waits for room here as for room in its own queue.
+    #[arg(long, env = "BUZZ_RELAY_OUTBOUND_BYTES_PER_IP", default_value_t = 16 << 20)]
+    pub outbound_bytes_per_ip: usize,
+    /// Seconds a client may leave its queue unread (a message waiting for room, or for the
+    /// client to take it) before it is disconnected.
     #[arg(long, env = "BUZZ_RELAY_SEND_TIMEOUT", default_value_t = 10)]
     pub send_timeout: u64,
     /// Bytes of events one database answer (a REQ's stored events, one poll) may hold; a larger

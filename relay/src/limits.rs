@@ -2,7 +2,8 @@
 //! costs the database anything. Each address also has a few turns (`Turns`) that its
 //! connections' requests take, from the database call until the answer is queued: one address
 //! never holds more than that much of the database pool or of answers in memory, however many
-//! connections it opens.
+//! connections it opens. Its connections' outbound queues also draw on one budget of bytes
+//! (`Room`), so what it leaves unread is bounded per address, not per connection.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -22,6 +23,8 @@ pub struct Policy {
     pub burst: f64,
     /// Requests in progress at once (0: no limit).
     pub max_busy: usize,
+    /// Bytes queued for the address's connections together (0: no limit).
+    pub max_queued: usize,
 }
 
 /// One address's (see `group`) open connections and connection budget (a token bucket).
@@ -29,7 +32,14 @@ struct Entry {
     open: usize,
     tokens: f64,
     at: Instant,
-    turns: Turns,
+    share: Share,
+}
+
+/// What an address's connections share.
+#[derive(Clone, Debug)]
+pub struct Share {
+    pub turns: Turns,
+    pub room: Room,
 }
 
 /// An address's turns: at most `Policy::max_busy` requests of its connections in progress.
@@ -45,6 +55,32 @@ impl Turns {
     /// turn that long). Dropping it gives the turn back.
     pub async fn take(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
         tokio::time::timeout(wait, self.0.clone().acquire_owned()).await.ok()?.ok()
+    }
+}
+
+/// An address's budget of queued bytes: a message holds its length's worth while it waits for
+/// the client.
+#[derive(Clone, Debug)]
+pub struct Room {
+    bytes: Arc<Semaphore>,
+    /// The budget (the most one message may take of it).
+    pub size: usize,
+}
+
+impl Room {
+    pub fn new(n: usize) -> Room {
+        let size = if n == 0 { u32::MAX as usize } else { n.min(u32::MAX as usize) };
+        Room { bytes: Arc::new(Semaphore::new(size)), size }
+    }
+
+    /// `n` bytes of the budget (at most all of it), waiting for them.
+    pub async fn take(&self, n: usize) -> Option<OwnedSemaphorePermit> {
+        self.bytes.clone().acquire_many_owned(n.min(self.size) as u32).await.ok()
+    }
+
+    /// `n` bytes of the budget if they are free now.
+    pub fn try_take(&self, n: usize) -> Option<OwnedSemaphorePermit> {
+        self.bytes.clone().try_acquire_many_owned(n.min(self.size) as u32).ok()
     }
 }
 
@@ -64,8 +100,8 @@ struct Table {
 pub struct Slot {
     group: IpAddr,
     table: Arc<PerIp>,
-    /// The address's turns, shared by its connections.
-    pub turns: Turns,
+    /// What the address's connections share.
+    pub share: Share,
 }
 
 #[derive(Debug, PartialEq)]
@@ -102,7 +138,12 @@ impl PerIp {
             t.entries.retain(|_, e| e.open > 0 || (p.rate > 0.0 && e.tokens + now.duration_since(e.at).as_secs_f64() * p.rate < p.burst));
             t.sweep_at = (2 * t.entries.len()).max(4096);
         }
-        let e = t.entries.entry(group).or_insert_with(|| Entry { open: 0, tokens: p.burst, at: now, turns: Turns::new(p.max_busy) });
+        let e = t.entries.entry(group).or_insert_with(|| Entry {
+            open: 0,
+            tokens: p.burst,
+            at: now,
+            share: Share { turns: Turns::new(p.max_busy), room: Room::new(p.max_queued) },
+        });
         if p.max_open > 0 && e.open >= p.max_open {
             return Err(Refused::TooMany);
         }
@@ -115,7 +156,7 @@ impl PerIp {
             e.tokens -= 1.0;
         }
         e.open += 1;
-        Ok(Slot { group, table: table.clone(), turns: e.turns.clone() })
+        Ok(Slot { group, table: table.clone(), share: e.share.clone() })
     }
 }
 
@@ -134,7 +175,7 @@ mod tests {
     use std::time::Duration;
 
     fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
-        PerIp::new(Policy { max_open, rate, burst, max_busy: 2 })
+        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100 })
     }
 
     #[test]
@@ -183,13 +224,31 @@ mod tests {
         let (a, b) = (PerIp::admit(&t, ip, now).ok().unwrap(), PerIp::admit(&t, ip, now).ok().unwrap());
         let other = PerIp::admit(&t, "192.0.2.2".parse().unwrap(), now).ok().unwrap();
         let wait = Duration::from_millis(20);
-        let one = a.turns.take(wait).await.unwrap();
-        let _two = b.turns.take(wait).await.unwrap();
+        let one = a.share.turns.take(wait).await.unwrap();
+        let _two = b.share.turns.take(wait).await.unwrap();
         // Both of the address's turns are taken, by either of its connections.
-        assert!(a.turns.take(wait).await.is_none());
-        assert!(b.turns.take(wait).await.is_none());
-        assert!(other.turns.take(wait).await.is_some());
+        assert!(a.share.turns.take(wait).await.is_none());
+        assert!(b.share.turns.take(wait).await.is_none());
+        assert!(other.share.turns.take(wait).await.is_some());
         drop(one);
-        assert!(b.turns.take(wait).await.is_some());
+        assert!(b.share.turns.take(wait).await.is_some());
+    }
+
+    #[test]
+    fn an_address_shares_its_room() {
+        let t = table(0, 0.0, 0.0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        let (a, b) = (PerIp::admit(&t, ip, now).ok().unwrap(), PerIp::admit(&t, ip, now).ok().unwrap());
+        let other = PerIp::admit(&t, "192.0.2.2".parse().unwrap(), now).ok().unwrap();
+        let held = a.share.room.try_take(70).unwrap();
+        assert!(b.share.room.try_take(31).is_none());
+        assert!(other.share.room.try_take(100).is_some());
+        // A message larger than the whole budget takes all of it, no more.
+        drop(held);
+        let all = b.share.room.try_take(1 << 20).unwrap();
+        assert!(a.share.room.try_take(1).is_none());
+        drop(all);
+        assert!(a.share.room.try_take(1).is_some());
     }
 }

@@ -17,15 +17,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
-use crate::limits::{PerIp, Slot, Turns};
+use crate::limits::{PerIp, Share, Slot};
 use crate::metrics::Metrics;
 
 /// What a request learns of its connection: the switch that lifts the handshake deadline
-/// once the connection is a WebSocket, and its address's turns.
+/// once the connection is a WebSocket, and what its address's connections share.
 #[derive(Clone, Debug)]
 pub struct Peer {
     upgraded: Arc<AtomicBool>,
-    pub turns: Turns,
+    pub share: Share,
 }
 
 impl Peer {
@@ -84,7 +84,7 @@ impl Listener for Gate {
                 let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(self.send_buffer);
             }
             let _ = tcp.set_nodelay(true);
-            let peer = Peer { upgraded: Arc::default(), turns: slot.turns.clone() };
+            let peer = Peer { upgraded: Arc::default(), share: slot.share.clone() };
             self.metrics.sockets.fetch_add(1, Relaxed);
             let io = Guarded {
                 tcp,
@@ -99,7 +99,7 @@ impl Listener for Gate {
 
     fn local_addr(&self) -> io::Result<Peer> {
         self.tcp.local_addr()?;
-        Ok(Peer { upgraded: Arc::default(), turns: Turns::new(0) })
+        Ok(Peer { upgraded: Arc::default(), share: Share { turns: crate::limits::Turns::new(0), room: crate::limits::Room::new(0) } })
     }
 }
 

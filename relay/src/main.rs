@@ -57,7 +57,7 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
     let wait = Duration::from_secs(app.args.pool_wait_timeout.max(1));
     match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => {
-            let Some(turn) = peer.turns.take(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+            let Some(turn) = peer.share.turns.take(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
             // The challenge is also how an unknown host is found out, before the upgrade.
             let challenge = match app.db.challenge(&host).await {
                 Ok(c) => c,
@@ -66,11 +66,11 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
             };
             drop(turn);
             peer.upgraded();
-            let turns = peer.turns.clone();
+            let share = peer.share.clone();
             upgrade
                 .max_message_size(app.args.max_frame_bytes)
                 .max_frame_size(app.args.max_frame_bytes)
-                .on_upgrade(move |ws| session::serve(ws, host, challenge, turns, app))
+                .on_upgrade(move |ws| session::serve(ws, host, challenge, share, app))
         }
         Err(_) if nip11 => match nip11_doc(&app, &peer, &host, wait).await {
             Ok(Some(doc)) => (
@@ -88,7 +88,7 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// The host's NIP-11 document, in one of the address's turns.
 async fn nip11_doc(app: &App, peer: &listener::Peer, host: &str, wait: Duration) -> Result<Option<String>, db::Refusal> {
-    let Some(_turn) = peer.turns.take(wait).await else { return Err(app.db.message("relay_unavailable")) };
+    let Some(_turn) = peer.share.turns.take(wait).await else { return Err(app.db.message("relay_unavailable")) };
     app.db.relay_info(host).await
 }
 
@@ -139,6 +139,7 @@ async fn main() {
         rate: args.connect_rate_per_ip,
         burst: args.connect_burst_per_ip.max(1.0),
         max_busy: args.max_requests_per_ip,
+        max_queued: args.outbound_bytes_per_ip,
     };
     let listener = listener::Gate {
         tcp: bind(listen, "clients").await,

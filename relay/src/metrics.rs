@@ -13,6 +13,7 @@ pub struct Metrics {
     pub events_in: AtomicU64,
     pub events_out: AtomicU64,
     pub slow_consumers: AtomicU64,
+    pub outbound_bytes: AtomicI64,
     pub wakeups: AtomicU64,
     db_calls: AtomicU64,
     db_micros: AtomicU64,
@@ -36,6 +37,7 @@ impl Metrics {
         metric("buzz_relay_events_received_total", "counter", "EVENT messages received.", self.events_in.load(Relaxed).to_string());
         metric("buzz_relay_events_sent_total", "counter", "Events sent to subscribers.", self.events_out.load(Relaxed).to_string());
         metric("buzz_relay_slow_consumers_total", "counter", "Connections closed because their queue was full.", self.slow_consumers.load(Relaxed).to_string());
+        metric("buzz_relay_outbound_bytes", "gauge", "Bytes queued for clients, not yet taken by their sockets.", self.outbound_bytes.load(Relaxed).to_string());
         metric("buzz_relay_wakeups_total", "counter", "Wake-up notifications received.", self.wakeups.load(Relaxed).to_string());
         metric("buzz_relay_db_calls_total", "counter", "Database transactions run.", self.db_calls.load(Relaxed).to_string());
         metric("buzz_relay_db_seconds_total", "counter", "Time spent in database transactions.",

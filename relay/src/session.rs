@@ -18,7 +18,8 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::Refusal;
-use crate::limits::Turns;
+use crate::limits::{Room, Share, Turns};
+use crate::metrics::Metrics;
 use crate::App;
 
 /// A subscription: its filters (a JSON array, as the client sent them), where it stands, and
@@ -39,13 +40,32 @@ enum End {
 
 type Flow = Result<(), End>;
 
-/// The messages waiting for the client, bounded in bytes: a send waits for room, so a large
-/// answer flows at the client's pace; a client that leaves it full for `stall` is dropped.
+/// The messages waiting for the client, bounded in bytes twice: by the connection's own queue
+/// and by its address's room, shared by all the address's connections. A send waits for both,
+/// so a large answer flows at the client's pace; a client that leaves them full for `stall` is
+/// dropped.
 struct Outbox {
-    tx: mpsc::UnboundedSender<(Message, OwnedSemaphorePermit)>,
+    tx: mpsc::UnboundedSender<(Message, Held)>,
     room: Arc<Semaphore>,
     bytes: usize,
+    address: Room,
     stall: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// The room a queued message holds (given back when the socket took it, or the queue went),
+/// and its length in the gauge of queued bytes.
+struct Held {
+    _own: OwnedSemaphorePermit,
+    _address: OwnedSemaphorePermit,
+    len: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.metrics.outbound_bytes.fetch_sub(self.len as i64, Relaxed);
+    }
 }
 
 impl Outbox {
@@ -55,19 +75,33 @@ impl Outbox {
         len.clamp(64, self.bytes) as u32
     }
 
+    fn held(&self, own: OwnedSemaphorePermit, address: OwnedSemaphorePermit, len: usize) -> Held {
+        self.metrics.outbound_bytes.fetch_add(len as i64, Relaxed);
+        Held { _own: own, _address: address, len, metrics: self.metrics.clone() }
+    }
+
     async fn push(&self, m: Message, len: usize) -> Result<(), Stalled> {
-        let permit = match tokio::time::timeout(self.stall, self.room.clone().acquire_many_owned(self.weight(len))).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(Stalled::Closed),
+        let weight = self.weight(len);
+        let room = async {
+            let own = self.room.clone().acquire_many_owned(weight).await.ok()?;
+            let address = self.address.take(weight as usize).await?;
+            Some(self.held(own, address, len))
+        };
+        let held = match tokio::time::timeout(self.stall, room).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(Stalled::Closed),
             Err(_) => return Err(Stalled::Full),
         };
-        self.tx.send((m, permit)).map_err(|_| Stalled::Closed)
+        self.tx.send((m, held)).map_err(|_| Stalled::Closed)
     }
 
     /// Queues `m` only if there is room now (shutdown: no waiting).
     fn try_push(&self, m: Message, len: usize) {
-        if let Ok(permit) = self.room.clone().try_acquire_many_owned(self.weight(len)) {
-            let _ = self.tx.send((m, permit));
+        let weight = self.weight(len);
+        if let Ok(own) = self.room.clone().try_acquire_many_owned(weight) {
+            if let Some(address) = self.address.try_take(weight as usize) {
+                let _ = self.tx.send((m, self.held(own, address, len)));
+            }
         }
     }
 }
@@ -105,27 +139,36 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
-pub async fn serve(ws: WebSocket, host: String, challenge: String, turns: Turns, app: Arc<App>) {
+pub async fn serve(ws: WebSocket, host: String, challenge: String, share: Share, app: Arc<App>) {
     app.metrics.connections.fetch_add(1, Relaxed);
     let (mut sink, mut stream) = ws.split();
     let bytes = app.args.outbound_queue_bytes.clamp(1024, u32::MAX as usize);
-    let (tx, mut outq) = mpsc::unbounded_channel::<(Message, OwnedSemaphorePermit)>();
-    let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, stall: Duration::from_secs(app.args.send_timeout.max(1)) };
+    let (tx, mut outq) = mpsc::unbounded_channel::<(Message, Held)>();
+    let stall = Duration::from_secs(app.args.send_timeout.max(1));
+    let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, address: share.room, stall, metrics: app.metrics.clone() };
+    let metrics = app.metrics.clone();
     let mut writer = tokio::spawn(async move {
-        // Each message's permit is given back once the socket took it.
-        while let Some((m, _permit)) = outq.recv().await {
+        // Each message's room is given back once the socket took it. A client that takes
+        // nothing for `stall` is let go even when nothing more is waiting to be queued: what
+        // it left unread would otherwise hold its address's room for as long as it stays.
+        while let Some((m, _held)) = outq.recv().await {
             let close = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || close {
-                break;
+            match tokio::time::timeout(stall, sink.send(m)).await {
+                Ok(Ok(())) if !close => {}
+                Ok(_) => break,
+                Err(_) => {
+                    metrics.slow_consumers.fetch_add(1, Relaxed);
+                    return;
+                }
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(stall, sink.close()).await;
     });
     let mut conn = Conn {
         app: app.clone(),
         host,
         out,
-        turns,
+        turns: share.turns,
         logins: Vec::new(),
         subs: BTreeMap::new(),
         waiting: BTreeMap::new(),
@@ -416,7 +459,6 @@ impl Conn {
     async fn poll_login(&mut self, token: Option<String>, ids: Vec<String>, advance: bool) -> Flow {
         let Ok(_turn) = self.turn().await else {
             // The address's other requests keep every turn: the timer tries again.
-            self.more = false;
             return Ok(());
         };
         let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();

@@ -42,6 +42,7 @@ pub async fn run(w: &mut World, r: &mut Report) {
     check!(r, "a subscription keeps reading with the login it was opened with", limits::sub_keeps_login(w));
     check!(r, "five failed AUTHs: rate-limited, then the connection closes", limits::auth_failures(w));
     check!(r, "a client that stops reading is let go, socket and all", limits::stalled_reader(w));
+    check!(r, "what one address leaves unread is bounded for the address; a silent reader is let go", limits::queued_per_ip(w));
     check!(r, "connections per address are limited before the database is asked", limits::per_ip(w));
     check!(r, "new connections per address are rate-limited", limits::connect_rate(w));
     check!(r, "a half-sent HTTP request is closed after the handshake timeout", limits::slow_handshake(w));

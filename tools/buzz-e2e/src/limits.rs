@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use nostr_sdk::prelude::*;
 
-use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, MAX_FILTER_BYTES, MAX_REQUESTS_PER_IP, ROLE, SEND_TIMEOUT_SECS, STATEMENT_TIMEOUT_MS};
+use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, MAX_FILTER_BYTES, MAX_REQUESTS_PER_IP, OUTBOUND_BYTES_PER_IP, ROLE, SEND_TIMEOUT_SECS, STATEMENT_TIMEOUT_MS};
 use crate::raw::{tcp_from, Raw};
 
 /// The process's counters are every community's traffic: a client of any host must not read
@@ -34,20 +34,8 @@ pub async fn metrics_private(w: &mut World) -> Result<(), String> {
 /// message-counted queue did), and one larger than --max-answer-bytes is cut short (mutant
 /// "answers uncapped").
 pub async fn big_answer(w: &mut World) -> Result<(), String> {
-    const EVENTS: usize = 100;
     const REQS: usize = 4;
-    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
-    let body = "x".repeat(4000);
-    let mut size = 0;
-    for i in 0..EVENTS {
-        let ev = EventBuilder::new(Kind::Custom(4444), format!("{i} {body}")).sign_with_keys(&w.alice).map_err(e)?;
-        size = ev.as_json().len();
-        let out = a.send_event(&ev).await.map_err(e)?;
-        if out.success.is_empty() {
-            return Err(format!("not accepted: {:?}", out.failed));
-        }
-    }
-    a.shutdown().await;
+    let size = big_events(w).await?;
     let raw = Raw::connect_small_buffer(&w.url_a(), 4096).await?;
     let mut raw = raw.logged_in(&w.url_a(), &w.carol).await?;
     for i in 0..REQS {
@@ -69,14 +57,107 @@ pub async fn big_answer(w: &mut World) -> Result<(), String> {
     }
     let most = MAX_ANSWER_BYTES / size + 1;
     if got.iter().any(|&n| n > most || n + 2 < most) {
-        return Err(format!("{got:?} events of {EVENTS} ({size} bytes each) under a {MAX_ANSWER_BYTES}-byte cap"));
+        return Err(format!("{got:?} events of {BIG_EVENTS} ({size} bytes each) under a {MAX_ANSWER_BYTES}-byte cap"));
     }
     // The connection is still served.
     raw.send(r#"["COUNT","n",{"kinds":[4444]}]"#.into()).await?;
     match raw.next_of("COUNT").await {
-        Some(m) if m[2]["count"] == EVENTS => Ok(()),
+        Some(m) if m[2]["count"] == BIG_EVENTS => Ok(()),
         other => Err(format!("COUNT after the answer: {other:?}")),
     }
+}
+
+const BIG_EVENTS: usize = 100;
+
+/// alpha's BIG_EVENTS events of kind 4444, ≈ 4 kB each (published once): their size.
+async fn big_events(w: &mut World) -> Result<usize, String> {
+    let body = "x".repeat(4000);
+    let sized = |i: usize| EventBuilder::new(Kind::Custom(4444), format!("{i} {body}")).sign_with_keys(&w.alice).map_err(e);
+    let size = sized(0)?.as_json().len();
+    let have: i64 = w.admin.query_one("SELECT count(*) FROM buzz.events WHERE kind = 4444", &[]).await.map_err(e)?.get(0);
+    if have as usize >= BIG_EVENTS {
+        return Ok(size);
+    }
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    for i in 0..BIG_EVENTS {
+        let out = a.send_event(&sized(i)?).await.map_err(e)?;
+        if out.success.is_empty() {
+            return Err(format!("not accepted: {:?}", out.failed));
+        }
+    }
+    a.shutdown().await;
+    Ok(size)
+}
+
+/// What one address leaves unread is bounded for the address, not per connection: six
+/// connections from 127.0.0.8 that read nothing hold at most --outbound-bytes-per-ip queued
+/// (mutant "an address's queues unbounded": 6 × --outbound-queue-bytes), another address is
+/// served meanwhile, and all of it is let go after --send-timeout. A connection whose answer
+/// is all queued, but which takes none of it, is let go too (mutant "a writer waits for its
+/// client forever": it would hold its address's room for as long as it stays).
+pub async fn queued_per_ip(w: &mut World) -> Result<(), String> {
+    big_events(w).await?;
+    let queued = async || w.metric("buzz_relay_outbound_bytes").await.map(|b| b as usize);
+    let mut conns = Vec::new();
+    for _ in 0..6 {
+        let raw = Raw::connect_from(&w.url_a(), Ipv4Addr::new(127, 0, 0, 8), Some(4096)).await?;
+        conns.push(raw.logged_in(&w.url_a(), &w.carol).await?);
+    }
+    // (Only then: answers waiting for room keep the address's turns meanwhile.)
+    for raw in &mut conns {
+        for i in 0..4 {
+            raw.send(format!(r#"["REQ","q{i}",{{"kinds":[4444],"limit":500}}]"#)).await?;
+        }
+    }
+    let mut most = 0;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        most = most.max(queued().await?);
+    }
+    if most > OUTBOUND_BYTES_PER_IP || most < OUTBOUND_BYTES_PER_IP / 2 {
+        return Err(format!("{most} bytes queued for one address (its budget {OUTBOUND_BYTES_PER_IP})"));
+    }
+    let mut other = Raw::login(&w.url_a(), &w.alice).await?;
+    other.send(r#"["COUNT","n",{"kinds":[4444]}]"#.into()).await?;
+    match other.next_of("COUNT").await {
+        Some(m) if m[2]["count"] == BIG_EVENTS => {}
+        got => return Err(format!("another address's COUNT meanwhile: {got:?}")),
+    }
+    wait_queued(w, 0, "the unread connections' queues").await?;
+    drop(conns);
+
+    // Answers of 4 events (≈ 16 kB, a quarter of the connection's queue) until some of it
+    // waits in the relay: all of it is queued, nothing waits for room.
+    let tcp = tcp_from(&w.url_a(), Ipv4Addr::new(127, 0, 0, 9), Some(4096)).await?;
+    let client = tcp.local_addr().map_err(e)?;
+    let mut raw = Raw::over(&w.url_a(), tcp).await?.logged_in(&w.url_a(), &w.carol).await?;
+    let mut reqs = 0;
+    while queued().await? == 0 {
+        if reqs == 100 {
+            return Err("nothing queued after 100 answers".into());
+        }
+        raw.send(r#"["REQ","w",{"kinds":[4444],"limit":4}]"#.into()).await?;
+        reqs += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_queued(w, 0, "a queue with its whole answer in it").await?;
+    if relay_side(w.port, client)? == Some(ESTABLISHED) {
+        return Err("the connection stayed open".into());
+    }
+    Ok(())
+}
+
+/// Waits (up to --send-timeout and a few seconds) for the relay to hold `bytes` queued.
+async fn wait_queued(w: &World, bytes: usize, what: &str) -> Result<(), String> {
+    let mut now = 0;
+    for _ in 0..(SEND_TIMEOUT_SECS * 10 + 50) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = w.metric("buzz_relay_outbound_bytes").await? as usize;
+        if now == bytes {
+            return Ok(());
+        }
+    }
+    Err(format!("{what}: {now} bytes still queued {}s later", SEND_TIMEOUT_SECS + 5))
 }
 
 /// A client that stops reading is disconnected after --send-timeout, and its socket (with
