@@ -101,6 +101,8 @@ BEGIN
     END LOOP;
 END
 $$;
+-- ... except the challenge key: a secret that lives in the database only (schema.sql).
+SELECT pg_catalog.pg_extension_config_dump('buzz.challenge_key', 'WHERE false');
 
 COMMENT ON SCHEMA buzz IS 'buzz_tenancy: community tenancy for multi-tenant Nostr relays';
 
@@ -178,7 +180,8 @@ COMMENT ON TABLE buzz.members IS 'Tenant: admitted pubkeys per community.';
 COMMENT ON TABLE buzz.bans IS 'Tenant: pubkeys revoked from an open community.';
 COMMENT ON TABLE buzz.channels IS 'Tenant: channels; community and id never change.';
 COMMENT ON TABLE buzz.channel_members IS 'Tenant: channel membership, composite FKs to channels and members.';
-COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges, single use.';
+COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges used, kept until they expire (single use).';
+COMMENT ON TABLE buzz.challenge_key IS 'The key NIP-42 challenges are sealed with; owner only, never dumped.';
 COMMENT ON TABLE buzz.http_seen IS 'Tenant: NIP-98 events already used, per community (replay protection across replicas).';
 COMMENT ON TABLE buzz.sessions IS 'Tenant: session tokens, stored as sha256 only.';
 COMMENT ON TYPE buzz.conformance_scope IS 'Internal: what the deployment checks look at for one relay role (its reachable roles, tenant, global, protected tables ...).';

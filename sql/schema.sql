@@ -109,6 +109,17 @@ CREATE TABLE challenges (
     PRIMARY KEY (community_id, challenge)
 );
 
+-- The key NIP-42 challenges are sealed with (src/auth/challenge.rs): one row, made here from
+-- PostgreSQL's strong random source, readable by the owner only. pg_dump leaves it out
+-- (finalize.sql): a restored database makes its own, and refuses the few minutes' worth of
+-- challenges issued before.
+CREATE TABLE challenge_key (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    key bytea NOT NULL CHECK (length(key) = 32)
+);
+INSERT INTO challenge_key (key)
+SELECT sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()));
+
 -- Sessions hang off a membership: revoking the member ends them.
 CREATE TABLE sessions (
     community_id uuid NOT NULL,

@@ -1,5 +1,6 @@
 //! Authentication: NIP-42 challenges and events, and the session tokens they mint.
 
+pub mod challenge;
 pub mod nip42;
 pub mod nip98;
 pub mod sessions;

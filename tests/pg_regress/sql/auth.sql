@@ -13,10 +13,13 @@ SELECT buzz.authenticate('{}');
 -- A database error inside the extension (here: a write in a read-only transaction) reaches
 -- the client as a catalog entry (read_only) with an incident id, never as a raw message
 -- (mutation: removing incident::guard shows "cannot execute DELETE in a read-only transaction").
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/challenge.psql
 BEGIN READ ONLY;
 SELECT buzz.enter('a.example');
 \set VERBOSITY sqlstate
-SELECT buzz.auth_challenge();
+SELECT buzz.authenticate(:'ev');
 \set VERBOSITY terse
 ROLLBACK;
 SELECT regexp_replace(:'LAST_ERROR_MESSAGE', '[0-9a-f]{16}', '<id>') AS client_sees, :'LAST_ERROR_SQLSTATE' AS sqlstate;
@@ -128,22 +131,63 @@ ROLLBACK;
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;
--- Foreign challenge: issued by beta's host, presented on alpha's. Two fences hold: the
--- lookup's community predicate (its mutation is caught by the #[pg_test]
--- challenge_is_consumed_only_in_its_community) and RLS on buzz.challenges (mutation:
--- dropping its policies and that predicate accepts the challenge).
+-- Foreign challenge: issued by beta's host, presented on alpha's. Its seal is over beta
+-- (mutation "challenge seal ignores community" accepts it; the #[pg_test]
+-- challenge_is_consumed_once_only_in_its_community catches it too).
 \set host b.example
 \i :abs_srcdir/include/challenge.psql
 \set ev `:sign auth --sk :alice_sk --challenge :chal --relay wss://a.example/`
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;
--- Expired challenge (the operator ages it; mutation: dropping `expires_at > now()`).
+-- Expired challenge: one of 1 s, used 1.2 s later (mutation "sealed challenges never expire").
 \set host a.example
+RESET ROLE;
+SET buzz_tenancy.challenge_ttl = 1;
+SET ROLE buzz_relay;
 \i :abs_srcdir/include/challenge.psql
 RESET ROLE;
-UPDATE buzz.challenges SET expires_at = now() - interval '1 second' WHERE challenge = :'chal';
+RESET buzz_tenancy.challenge_ttl;
+SELECT pg_sleep(1.2);
 SET ROLE buzz_relay;
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+
+-- Challenges are stateless (issue 15): issuing one takes no transaction id and writes no row
+-- (mutation "challenges stored again": the 0.2.0 path, which inserts one).
+RESET ROLE;
+SELECT count(*) AS stored_before FROM buzz.challenges \gset
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT length(buzz.auth_challenge()) AS challenge_length, pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+RESET ROLE;
+SELECT count(*) - :stored_before AS rows_written FROM buzz.challenges;
+-- The key they are sealed with is the owner's alone.
+SET ROLE buzz_relay;
+\set VERBOSITY sqlstate
+SELECT key FROM buzz.challenge_key;
+\set VERBOSITY terse
+-- A used challenge spelled in capitals is not another challenge (mutation "challenges in any
+-- case": accepting uppercase hex would give each challenge 2^112 spellings, each usable once).
+\set host a.example
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set upper_chal `echo :chal | tr a-f A-F`
+\set ev `:sign auth --sk :alice_sk --challenge :upper_chal --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+-- A made-up challenge of the sealed length, and one whose expiry was moved: never issued.
+\set ev `:sign auth --sk :alice_sk --challenge 00000001a2497da04aba6bab523a33ebbac27594ec09d49a110544d9a040e735c040bce7b7b9c61dec14e7c40e8fdcbed0b0a8933ae562e6d6 --relay wss://a.example/`
+BEGIN; SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'ev');
+ROLLBACK;
+\i :abs_srcdir/include/challenge.psql
+\set moved_chal `echo :chal | sed 's/^........./fffffffff/'`
+\set ev `:sign auth --sk :alice_sk --challenge :moved_chal --relay wss://a.example/`
 BEGIN; SELECT buzz.enter('a.example') \gset
 SELECT buzz.authenticate(:'ev');
 ROLLBACK;

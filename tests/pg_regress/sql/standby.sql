@@ -111,7 +111,7 @@ ROLLBACK;
 
 -- The standby, once it has replayed everything above.
 RESET ROLE;
-SELECT pg_current_wal_lsn() AS lsn \gset
+SELECT pg_current_wal_lsn() AS lsn, current_setting('port') AS primary_port \gset
 \c - - - :standby_port
 SELECT pg_is_in_recovery() AS standby;
 -- (quietly: the position differs from run to run)
@@ -152,14 +152,14 @@ SET ROLE buzz_relay;
 BEGIN;
 SELECT buzz.enter('b.example', :'alice_token');
 ROLLBACK;
+-- A NIP-42 challenge is issued here too (it writes nothing, issue 15) and, signed, logs carol
+-- in on the primary (below): the key replicates with everything else.
+\set host a.example
+\set sk :carol_sk
+\i :abs_srcdir/include/challenge.psql
+\set standby_answer :ev
+SELECT length(:'chal') AS standby_challenge_length;
 -- Writes: one catalog answer each.
-BEGIN;
-SELECT buzz.enter('a.example');
-\set VERBOSITY sqlstate
-SELECT buzz.auth_challenge();
-\set VERBOSITY terse
-ROLLBACK;
-\i :abs_srcdir/include/last_error.psql
 BEGIN;
 SELECT buzz.enter('a.example');
 \set VERBOSITY sqlstate
@@ -209,3 +209,16 @@ BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 SELECT count(*) > 0 AS explained FROM buzz.explain_req('[{"kinds":[1]}]');
 COMMIT;
+
+-- Back on the primary: the standby's challenge is good there, once.
+\c - - - :primary_port
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT length(buzz.authenticate(:'standby_answer')) AS token_length;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'standby_answer');
+ROLLBACK;
+RESET ROLE;

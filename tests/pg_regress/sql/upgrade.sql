@@ -17,6 +17,16 @@ SELECT (SELECT count(*) FROM buzz.events) AS events, (SELECT count(*) FROM buzz.
        (SELECT count(*) FROM relay.events) AS relay_events, (SELECT count(*) FROM relay.users) AS relay_users \gset before_
 \o
 
+-- A NIP-42 challenge issued before the update (the new library on 0.1.0's SQL issues the old,
+-- stored kind) is still good after it.
+SET ROLE buzz_relay;
+\set host a.example
+\set sk :carol_sk
+\i :abs_srcdir/include/challenge.psql
+\set stored_ev :ev
+SELECT length(:'chal') AS stored_challenge_length;
+RESET ROLE;
+
 ALTER EXTENSION buzz_tenancy UPDATE;
 SELECT extversion <> '0.1.0' AS updated FROM pg_extension WHERE extname = 'buzz_tenancy';
 SELECT count(*) = :before_events AS events_kept FROM buzz.events;
@@ -27,6 +37,24 @@ SELECT count(*) = :before_relay_events AS relay_events_kept FROM relay.events;
 SELECT count(*) = :before_relay_users AS relay_users_kept FROM relay.users;
 -- Every community's chain (and the operator's) still verifies.
 \i :abs_srcdir/include/audit_verify.psql
+
+-- The challenge from before the update logs carol in, once; new challenges are sealed (no row).
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT length(buzz.authenticate(:'stored_ev')) AS token_length;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT buzz.authenticate(:'stored_ev');
+ROLLBACK;
+\i :abs_srcdir/include/challenge.psql
+SELECT length(:'chal') AS sealed_challenge_length;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT length(buzz.authenticate(:'ev')) AS token_length;
+COMMIT;
+RESET ROLE;
 
 -- Isolation after the update, with sessions minted before it.
 SET ROLE buzz_relay;

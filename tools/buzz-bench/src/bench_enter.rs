@@ -5,7 +5,8 @@
 //!
 //! * client-observed: the relay role, `BEGIN; SELECT buzz.enter(host, token); COMMIT`, timing
 //!   the enter statement and the whole transaction, interleaved between the databases; plus
-//!   `BEGIN; SELECT 1; COMMIT` as the round-trip floor.
+//!   `BEGIN; SELECT 1; COMMIT` as the round-trip floor, and a connection's NIP-42 challenge
+//!   (`BEGIN; enter(host); auth_challenge(); COMMIT`) with the WAL it writes.
 //! * server-side: a PL/pgSQL loop calling enter N times inside one transaction (no client round
 //!   trips), minus the same loop around `buzz.current_community()`; and, for scale, the loop
 //!   around the plain SPI lookup `SELECT community_id FROM buzz.community_hosts WHERE host = $1`.
@@ -86,8 +87,19 @@ struct Side {
     enter2: postgres::Statement,
     enter1: postgres::Statement,
     one: postgres::Statement,
+    challenge: postgres::Statement,
     host: String,
     token: String,
+}
+
+/// A connection's challenge as the relay asks for it: the whole transaction, µs.
+fn time_challenge(s: &mut Side) -> f64 {
+    let t0 = Instant::now();
+    let mut tx = s.relay.transaction().unwrap();
+    tx.execute(&s.enter1, &[&s.host]).unwrap();
+    let _: String = tx.query_one(&s.challenge, &[]).unwrap().get(0);
+    tx.commit().unwrap();
+    us(t0.elapsed())
 }
 
 fn time_tx(c: &mut Client, stmt: &postgres::Statement, params: &[&(dyn postgres::types::ToSql + Sync)]) -> (f64, f64) {
@@ -110,14 +122,15 @@ pub fn run(n_big: usize, samples: usize, loop_n: i32, role: &str, out: &str) {
             let enter2 = relay.prepare("SELECT buzz.enter($1::text, $2::text)").unwrap();
             let enter1 = relay.prepare("SELECT buzz.enter($1::text)").unwrap();
             let one = relay.prepare("SELECT 1").unwrap();
-            Side { relay, admin: connect("postgres", db), enter2, enter1, one, host, token }
+            let challenge = relay.prepare("SELECT buzz.auth_challenge()").unwrap();
+            Side { relay, admin: connect("postgres", db), enter2, enter1, one, challenge, host, token }
         })
         .collect();
     eprintln!("enter: databases with 1 and {n_big} communities ready in {:.1}s", t.elapsed().as_secs_f64());
 
     // Client-observed, interleaved.
     let mut rng = Rng::new(99);
-    let metrics = ["enter_token_stmt", "enter_token_txn", "enter_host_stmt", "enter_host_txn", "select1_txn"];
+    let metrics = ["enter_token_stmt", "enter_token_txn", "enter_host_stmt", "enter_host_txn", "select1_txn", "challenge_txn"];
     let mut v: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; metrics.len()]; 2];
     let mut miss = vec![];
     for i in 0..samples + 50 {
@@ -127,8 +140,9 @@ pub fn run(n_big: usize, samples: usize, loop_n: i32, role: &str, out: &str) {
             let (a, b) = time_tx(&mut s.relay, &s.enter2, &[&s.host, &s.token]);
             let (c, d) = time_tx(&mut s.relay, &s.enter1, &[&s.host]);
             let (_, e) = time_tx(&mut s.relay, &s.one, &[]);
+            let g = time_challenge(s);
             if i >= 50 {
-                for (m, x) in [a, b, c, d, e].into_iter().enumerate() {
+                for (m, x) in [a, b, c, d, e, g].into_iter().enumerate() {
                     v[side][m].push(x);
                 }
             }
@@ -148,6 +162,18 @@ pub fn run(n_big: usize, samples: usize, loop_n: i32, role: &str, out: &str) {
         client.insert(name.to_string(), json!({"one": s1.json(), "many": sn.json(), "ratio_median": r3(sn.median / s1.median)}));
     }
     let miss = stats(&miss).json();
+
+    // WAL written per challenge (nothing else runs on the cluster meanwhile).
+    const CHALLENGES: usize = 500;
+    let s = &mut sides[0];
+    let lsn = "SELECT pg_current_wal_insert_lsn()::text";
+    let before: String = s.admin.query_one(lsn, &[]).unwrap().get(0);
+    for _ in 0..CHALLENGES {
+        time_challenge(s);
+    }
+    let after: String = s.admin.query_one(lsn, &[]).unwrap().get(0);
+    let wal: f64 = s.admin.query_one("SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::float8", &[&after, &before]).unwrap().get(0);
+    let challenge_wal_bytes = r2(wal / CHALLENGES as f64);
 
     // Server-side loops, interleaved, 5 repetitions each; the median is kept.
     let mut server = serde_json::Map::new();
@@ -179,6 +205,6 @@ pub fn run(n_big: usize, samples: usize, loop_n: i32, role: &str, out: &str) {
     emit(
         out,
         &json!({"bench": "enter", "communities": [1, n_big], "samples": samples, "loop_calls": loop_n,
-                "client": client, "client_enter_host_random_many": miss, "server": server, "setup_secs": r2(t.elapsed().as_secs_f64())}),
+                "client": client, "client_enter_host_random_many": miss, "challenge_wal_bytes": challenge_wal_bytes, "server": server, "setup_secs": r2(t.elapsed().as_secs_f64())}),
     );
 }

@@ -120,6 +120,8 @@ pub fn run(results: &str, outdir: &str) {
             writeln!(md, "| {k} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |", f(&v["one"]["median_us"]), f(&v["many"]["median_us"]),
                      f(&v["ratio_median"]), f(&v["one"]["p90_us"]), f(&v["many"]["p90_us"])).unwrap();
         }
+        writeln!(md, "\nA connection's NIP-42 challenge (`challenge_txn`: BEGIN; enter(host); auth_challenge(); COMMIT) writes {:.0} bytes of WAL.",
+                 f(&e["challenge_wal_bytes"])).unwrap();
         writeln!(md, "\n`enter(host)` on a random one of the N hosts (a first use in this backend, so a host-map cache miss): median {:.1} µs, p90 {:.1} µs.",
                  f(&e["client_enter_host_random_many"]["median_us"]), f(&e["client_enter_host_random_many"]["p90_us"])).unwrap();
         writeln!(md, "\nServer-side (PL/pgSQL loop of {} calls in one transaction, median of 5; net = minus the loop around `buzz.current_community()`), µs per call:\n", e["loop_calls"]).unwrap();
