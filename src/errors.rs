@@ -151,6 +151,8 @@ catalog! {
     FrameTooLarge      = ("frame_too_large", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "frame-too-large: message is too large"),
     TooManySubs        = ("too_many_subscriptions", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many open subscriptions"),
     TooManyAuthFailures = ("too_many_auth_failures", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many failed AUTH attempts"),
+    TooManyLogins      = ("too_many_logins", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many logins on this connection"),
+    TooBusy            = ("too_busy", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "rate-limited: too many requests from this address; slow down"),
     RelayUnavailable   = ("relay_unavailable", C::ERRCODE_CONNECTION_FAILURE, "error: the relay cannot reach its database; try again"),
     RelayShutdown      = ("relay_shutdown", C::ERRCODE_ADMIN_SHUTDOWN, "error: the relay is shutting down"),
 }

@@ -71,6 +71,19 @@ pub struct Args {
     /// much of the pool, nor more than this many answers in memory.
     #[arg(long, env = "BUZZ_RELAY_MAX_REQUESTS_PER_IP", default_value_t = 4)]
     pub max_requests_per_ip: usize,
+    /// Seconds of database time per second one client address may use, all its connections
+    /// together (0: no limit). Each call is charged the time it took; an address in debt waits
+    /// until it is paid back, and is told `rate-limited:` when that is longer than
+    /// --pool-wait-timeout.
+    #[arg(long, env = "BUZZ_RELAY_DB_SECONDS_PER_IP", default_value_t = 1.0)]
+    pub db_seconds_per_ip: f64,
+    /// Seconds of database time an address may use at once, before the rate applies.
+    #[arg(long, env = "BUZZ_RELAY_DB_BURST_SECONDS_PER_IP", default_value_t = 10.0)]
+    pub db_burst_seconds_per_ip: f64,
+    /// Logins (NIP-42 pubkeys) one connection may hold; an AUTH for another pubkey past it is
+    /// refused before the database is asked.
+    #[arg(long, env = "BUZZ_RELAY_MAX_LOGINS", default_value_t = 8)]
+    pub max_logins: usize,
     /// Bytes of filters one connection's open subscriptions may hold together (every poll
     /// runs them all); a REQ past it is answered `CLOSED` like one subscription too many.
     #[arg(long, env = "BUZZ_RELAY_MAX_FILTER_BYTES", default_value_t = 131_072)]

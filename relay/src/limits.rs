@@ -3,7 +3,9 @@
 //! connections' requests take, from the database call until the answer is queued: one address
 //! never holds more than that much of the database pool or of answers in memory, however many
 //! connections it opens. Its connections' outbound queues also draw on one budget of bytes
-//! (`Room`), so what it leaves unread is bounded per address, not per connection.
+//! (`Room`), so what it leaves unread is bounded per address, not per connection, and their
+//! database calls on one budget of database time (`Spend`), so a few addresses with expensive
+//! requests cannot keep the whole pool busy.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -25,6 +27,10 @@ pub struct Policy {
     pub max_busy: usize,
     /// Bytes queued for the address's connections together (0: no limit).
     pub max_queued: usize,
+    /// Seconds of database time per second (0: no limit)...
+    pub db_rate: f64,
+    /// ...and at once.
+    pub db_burst: f64,
 }
 
 /// One address's (see `group`) open connections and connection budget (a token bucket).
@@ -40,6 +46,93 @@ struct Entry {
 pub struct Share {
     pub turns: Turns,
     pub room: Room,
+    pub spend: Spend,
+}
+
+/// Why a request got no turn.
+#[derive(Debug, PartialEq)]
+pub enum Busy {
+    /// The address used up its database time: it waits longer than a request may.
+    Spent,
+    /// The address's other requests kept every turn as long as a request may wait.
+    NoTurn,
+}
+
+/// A request's turn: given back when dropped; the database time it runs is charged.
+pub struct Turn {
+    _permit: OwnedSemaphorePermit,
+    spend: Spend,
+}
+
+impl Turn {
+    /// Runs one database call, charging its time to the address.
+    pub async fn run<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = call.await;
+        self.spend.charge(started.elapsed(), Instant::now());
+        out
+    }
+}
+
+impl Share {
+    pub fn unlimited() -> Share {
+        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0) }
+    }
+
+    /// A turn for one request: once the address's database time is paid back, and one of its
+    /// turns is free, waiting for both at most `wait`.
+    pub async fn turn(&self, wait: Duration) -> Result<Turn, Busy> {
+        let owed = self.spend.owed(Instant::now());
+        if owed > wait {
+            return Err(Busy::Spent);
+        }
+        tokio::time::sleep(owed).await;
+        let permit = self.turns.take(wait.saturating_sub(owed)).await.ok_or(Busy::NoTurn)?;
+        Ok(Turn { _permit: permit, spend: self.spend.clone() })
+    }
+}
+
+/// An address's database time: a bucket of seconds that refills at `rate` per second up to
+/// `burst`, and each call empties by the time it took (it may go below zero: a call's cost is
+/// known only after it). While it is below zero the address's requests wait.
+#[derive(Clone, Debug)]
+pub struct Spend(Arc<Mutex<Bucket>>);
+
+#[derive(Debug)]
+struct Bucket {
+    seconds: f64,
+    at: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Spend {
+    pub fn new(rate: f64, burst: f64) -> Spend {
+        Spend(Arc::new(Mutex::new(Bucket { seconds: burst, at: Instant::now(), rate, burst })))
+    }
+
+    fn refilled(&self, now: Instant) -> std::sync::MutexGuard<'_, Bucket> {
+        let mut b = self.0.lock().unwrap();
+        b.seconds = (b.seconds + now.saturating_duration_since(b.at).as_secs_f64() * b.rate).min(b.burst);
+        b.at = now;
+        b
+    }
+
+    /// How long until the bucket is back at zero (nothing: it is not below).
+    pub fn owed(&self, now: Instant) -> Duration {
+        let b = self.refilled(now);
+        if b.rate <= 0.0 || b.seconds >= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(-b.seconds / b.rate)
+    }
+
+    pub fn charge(&self, took: Duration, now: Instant) {
+        let mut b = self.refilled(now);
+        if b.rate > 0.0 {
+            b.seconds -= took.as_secs_f64();
+        }
+    }
 }
 
 /// An address's turns: at most `Policy::max_busy` requests of its connections in progress.
@@ -142,7 +235,7 @@ impl PerIp {
             open: 0,
             tokens: p.burst,
             at: now,
-            share: Share { turns: Turns::new(p.max_busy), room: Room::new(p.max_queued) },
+            share: Share { turns: Turns::new(p.max_busy), room: Room::new(p.max_queued), spend: Spend::new(p.db_rate, p.db_burst) },
         });
         if p.max_open > 0 && e.open >= p.max_open {
             return Err(Refused::TooMany);
@@ -175,7 +268,7 @@ mod tests {
     use std::time::Duration;
 
     fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
-        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100 })
+        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100, db_rate: 0.5, db_burst: 1.0 })
     }
 
     #[test]
@@ -250,5 +343,38 @@ mod tests {
         assert!(a.share.room.try_take(1).is_none());
         drop(all);
         assert!(a.share.room.try_take(1).is_some());
+    }
+
+    #[test]
+    fn database_time_is_paid_back_before_the_next_call() {
+        let spend = Spend::new(0.5, 1.0);
+        let t0 = Instant::now();
+        assert_eq!(spend.owed(t0), Duration::ZERO);
+        // A 3-second call leaves the address 2 seconds in debt: 4 seconds at 0.5 s/s.
+        spend.charge(Duration::from_secs(3), t0);
+        let owed = spend.owed(t0);
+        assert!(owed > Duration::from_millis(3_990) && owed <= Duration::from_secs(4), "{owed:?}");
+        assert!(spend.owed(t0 + Duration::from_secs(4)) < Duration::from_millis(10));
+        // Idle time refills it to the burst, no further.
+        assert_eq!(spend.owed(t0 + Duration::from_secs(100)), Duration::ZERO);
+        spend.charge(Duration::from_millis(1_500), t0 + Duration::from_secs(100));
+        assert!(spend.owed(t0 + Duration::from_secs(100)) > Duration::from_millis(900));
+        // No rate: no limit.
+        let free = Spend::new(0.0, 0.0);
+        free.charge(Duration::from_secs(60), t0);
+        assert_eq!(free.owed(t0), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn an_address_in_debt_waits_or_is_refused() {
+        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0) };
+        let wait = Duration::from_millis(200);
+        let turn = share.turn(wait).await.unwrap();
+        turn.run(tokio::time::sleep(Duration::from_millis(50))).await;
+        drop(turn);
+        // 50 ms of debt at 10 s/s: paid back in 5 ms, within the wait.
+        assert!(share.turn(wait).await.is_ok());
+        share.spend.charge(Duration::from_secs(5), Instant::now());
+        assert_eq!(share.turn(wait).await.err(), Some(Busy::Spent));
     }
 }

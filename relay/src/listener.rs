@@ -99,7 +99,7 @@ impl Listener for Gate {
 
     fn local_addr(&self) -> io::Result<Peer> {
         self.tcp.local_addr()?;
-        Ok(Peer { upgraded: Arc::default(), share: Share { turns: crate::limits::Turns::new(0), room: crate::limits::Room::new(0) } })
+        Ok(Peer { upgraded: Arc::default(), share: Share::unlimited() })
     }
 }
 

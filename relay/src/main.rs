@@ -32,6 +32,10 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// The longest host passed on: a DNS name (253) and a port. A longer one cannot name a
+/// community; it is refused before it costs memory (the NIP-11 cache) or a database call.
+const MAX_HOST: usize = 253 + 6;
+
 /// The host the client asked for, as received: `Host`, or HTTP/2's `:authority`.
 fn host_of(req: &Request) -> Option<String> {
     req.headers()
@@ -39,6 +43,7 @@ fn host_of(req: &Request) -> Option<String> {
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+        .filter(|h| h.len() <= MAX_HOST)
 }
 
 fn wants_nip11(headers: &HeaderMap) -> bool {
@@ -57,9 +62,9 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
     let wait = Duration::from_secs(app.args.pool_wait_timeout.max(1));
     match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => {
-            let Some(turn) = peer.share.turns.take(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+            let Ok(turn) = peer.share.turn(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
             // The challenge is also how an unknown host is found out, before the upgrade.
-            let challenge = match app.db.challenge(&host).await {
+            let challenge = match turn.run(app.db.challenge(&host)).await {
                 Ok(c) => c,
                 Err(r) if r.0.starts_with("error:") => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 Err(_) => return StatusCode::NOT_FOUND.into_response(),
@@ -88,8 +93,8 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// The host's NIP-11 document, in one of the address's turns.
 async fn nip11_doc(app: &App, peer: &listener::Peer, host: &str, wait: Duration) -> Result<Option<String>, db::Refusal> {
-    let Some(_turn) = peer.share.turns.take(wait).await else { return Err(app.db.message("relay_unavailable")) };
-    app.db.relay_info(host).await
+    let Ok(turn) = peer.share.turn(wait).await else { return Err(app.db.message("relay_unavailable")) };
+    turn.run(app.db.relay_info(host)).await
 }
 
 async fn metrics_text(State(metrics): State<Arc<metrics::Metrics>>) -> Response {
@@ -140,6 +145,8 @@ async fn main() {
         burst: args.connect_burst_per_ip.max(1.0),
         max_busy: args.max_requests_per_ip,
         max_queued: args.outbound_bytes_per_ip,
+        db_rate: args.db_seconds_per_ip,
+        db_burst: args.db_burst_seconds_per_ip,
     };
     let listener = listener::Gate {
         tcp: bind(listen, "clients").await,

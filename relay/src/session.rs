@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::Refusal;
-use crate::limits::{Room, Share, Turns};
+use crate::limits::{Busy, Room, Share, Turn};
 use crate::metrics::Metrics;
 use crate::App;
 
@@ -115,9 +115,9 @@ struct Conn {
     app: Arc<App>,
     host: String,
     out: Outbox,
-    /// The client address's turns: every request takes one, from its database call until its
-    /// answer is queued.
-    turns: Turns,
+    /// What the client's address shares: every request takes one of its turns, from its
+    /// database call until its answer is queued, and its database time is charged there.
+    share: Share,
     /// (pubkey, session token) per NIP-42 login, the latest last.
     logins: Vec<(String, String)>,
     subs: BTreeMap<String, Sub>,
@@ -145,7 +145,7 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, share: Share,
     let bytes = app.args.outbound_queue_bytes.clamp(1024, u32::MAX as usize);
     let (tx, mut outq) = mpsc::unbounded_channel::<(Message, Held)>();
     let stall = Duration::from_secs(app.args.send_timeout.max(1));
-    let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, address: share.room, stall, metrics: app.metrics.clone() };
+    let out = Outbox { tx, room: Arc::new(Semaphore::new(bytes)), bytes, address: share.room.clone(), stall, metrics: app.metrics.clone() };
     let metrics = app.metrics.clone();
     let mut writer = tokio::spawn(async move {
         // Each message's room is given back once the socket took it. A client that takes
@@ -168,7 +168,7 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, share: Share,
         app: app.clone(),
         host,
         out,
-        turns: share.turns,
+        share,
         logins: Vec::new(),
         subs: BTreeMap::new(),
         waiting: BTreeMap::new(),
@@ -247,8 +247,11 @@ async fn changed(wake: &mut Option<watch::Receiver<u64>>) {
 
 impl Conn {
     /// Queues a message, waiting for room; a client that lets its queue stay full is dropped.
-    async fn send(&self, text: String) -> Flow {
-        let len = text.len();
+    async fn send(&self, mut text: String) -> Flow {
+        // What the message holds in memory is what it is charged: `format!` leaves up to twice
+        // the length allocated.
+        text.shrink_to_fit();
+        let len = text.capacity();
         match self.out.push(Message::Text(text.into()), len).await {
             Ok(()) => Ok(()),
             Err(Stalled::Full) => {
@@ -269,10 +272,16 @@ impl Conn {
     }
 
     /// One of the address's turns, for one request and its answer. An address whose other
-    /// requests keep every turn past --pool-wait-timeout is answered as if the pool were.
-    async fn turn(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+    /// requests keep every turn past --pool-wait-timeout is answered as if the pool were; one
+    /// that used up its database time for longer than that is told to slow down.
+    async fn turn(&self) -> Result<Turn, Refusal> {
         let wait = Duration::from_secs(self.app.args.pool_wait_timeout.max(1));
-        self.turns.take(wait).await.ok_or_else(|| self.app.db.message("relay_unavailable"))
+        self.share.turn(wait).await.map_err(|busy| {
+            self.app.db.message(match busy {
+                Busy::Spent => "too_busy",
+                Busy::NoTurn => "relay_unavailable",
+            })
+        })
     }
 
     /// The token a new subscription reads with: the latest login.
@@ -326,7 +335,7 @@ impl Conn {
         let id = head.id.unwrap_or_default();
         let turn = self.turn().await;
         let answer = match &turn {
-            Ok(_) => self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event).await,
+            Ok(turn) => turn.run(self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event)).await,
             Err(r) => Err(r.clone()),
         };
         let (ok, msg) = answer.unwrap_or_else(|r| (false, r.0));
@@ -336,12 +345,18 @@ impl Conn {
     async fn auth(&mut self, event: &str) -> Flow {
         let head: Head = serde_json::from_str(event).unwrap_or(Head { id: None, pubkey: None });
         let id = head.id.unwrap_or_default();
+        // Each login is a session the connection keeps, and its subscriptions' own polls.
+        let known = self.logins.iter().any(|(pk, _)| Some(pk) == head.pubkey.as_ref());
+        if !known && self.logins.len() >= self.app.args.max_logins.max(1) {
+            let r = self.app.db.message("too_many_logins");
+            return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await;
+        }
         let turn = match self.turn().await {
             Ok(t) => t,
             // Nothing was tried: the challenge is still good, and no failure is counted.
             Err(r) => return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await,
         };
-        match self.app.db.authenticate(&self.host, event).await {
+        match turn.run(self.app.db.authenticate(&self.host, event)).await {
             Ok(token) => {
                 let pubkey = head.pubkey.unwrap_or_default();
                 self.logins.retain(|(pk, _)| *pk != pubkey);
@@ -363,7 +378,7 @@ impl Conn {
                     let _ = self.notice("too_many_auth_failures").await;
                     return Err(End::Gone);
                 }
-                match self.app.db.challenge(&self.host).await {
+                match turn.run(self.app.db.challenge(&self.host)).await {
                     Ok(c) => self.send(format!(r#"["AUTH",{}]"#, json_str(&c))).await,
                     Err(_) => Ok(()),
                 }
@@ -395,12 +410,12 @@ impl Conn {
 
     /// Runs a subscription's stored answer and, if it may read, keeps it for live delivery.
     async fn open(&mut self, id: String, filters: String) -> Flow {
-        let _turn = match self.turn().await {
+        let turn = match self.turn().await {
             Ok(t) => t,
             Err(r) => return self.closed(&id, &r).await,
         };
         let token = self.reader().map(str::to_owned);
-        match self.app.db.req(&self.host, token.as_deref(), &filters).await {
+        match turn.run(self.app.db.req(&self.host, token.as_deref(), &filters)).await {
             Ok((events, cursor, channel)) => {
                 for e in &events {
                     self.send(format!(r#"["EVENT",{},{}]"#, json_str(&id), e)).await?;
@@ -431,7 +446,7 @@ impl Conn {
     async fn count(&mut self, id: String, parts: &[&RawValue]) -> Flow {
         let turn = self.turn().await;
         let answer = match (self.filters(parts), &turn) {
-            (Ok(f), Ok(_)) => self.app.db.count(&self.host, self.reader(), &f).await,
+            (Ok(f), Ok(turn)) => turn.run(self.app.db.count(&self.host, self.reader(), &f)).await,
             (Err(r), _) => Err(r),
             (_, Err(r)) => Err(r.clone()),
         };
@@ -457,12 +472,13 @@ impl Conn {
     }
 
     async fn poll_login(&mut self, token: Option<String>, ids: Vec<String>, advance: bool) -> Flow {
-        let Ok(_turn) = self.turn().await else {
-            // The address's other requests keep every turn: the timer tries again.
+        let Ok(turn) = self.turn().await else {
+            // The address's other requests keep every turn, or it used up its database time:
+            // the timer tries again.
             return Ok(());
         };
         let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();
-        match self.app.db.poll(&self.host, token.as_deref(), &list, advance).await {
+        match turn.run(self.app.db.poll(&self.host, token.as_deref(), &list, advance)).await {
             Ok(polled) => {
                 self.more |= polled.more;
                 for (id, rows) in ids.iter().zip(polled.subs) {

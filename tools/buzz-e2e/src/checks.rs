@@ -51,6 +51,9 @@ pub async fn run(w: &mut World, r: &mut Report) {
     check!(r, "one address holds a few of the pool's connections; a statement past the timeout is canceled", limits::turns_per_ip(w));
     check!(r, "a connection's filters are capped in bytes", limits::filter_bytes(w));
     check!(r, "NIP-11 documents are kept a few seconds", limits::nip11_cached(w));
+    check!(r, "a Host longer than a host name is refused before the database is asked", limits::long_host(w));
+    check!(r, "a connection holds a few logins; one more is refused before the database is asked", limits::logins_per_connection(w));
+    check!(r, "an address pays for its database time; in debt it is told to slow down, others are served", limits::db_time_per_ip(w));
     check!(r, "1,000 concurrent subscriptions each receive a new event once", thousand(w));
     check!(r, "a client that disconnects mid-subscription is forgotten", disconnect(w));
     check!(r, "PostgreSQL restarted under the relay: acknowledged events kept, clients recover", restart(w));

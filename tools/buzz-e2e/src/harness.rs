@@ -16,6 +16,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// The relay's limits in these checks.
 pub const OUTBOUND_QUEUE_BYTES: usize = 65_536;
 pub const OUTBOUND_BYTES_PER_IP: usize = 131_072;
+pub const MAX_LOGINS: usize = 2;
 pub const MAX_ANSWER_BYTES: usize = 262_144;
 pub const MAX_CONNECTIONS_PER_IP: usize = 100;
 pub const CONNECT_RATE_PER_IP: usize = 50;
@@ -76,6 +77,21 @@ pub fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(e)?;
+    Ok(l.local_addr().map_err(e)?.port())
+}
+
+async fn listening(port: u16) -> Result<(), String> {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the relay did not start listening".into())
+}
+
 pub async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, String> {
     let (client, conn) = tokio_postgres::connect(conninfo, NoTls).await.map_err(e)?;
     tokio::spawn(conn);
@@ -96,10 +112,6 @@ impl World {
         root.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.map_err(e)?;
         root.batch_execute(&format!("CREATE DATABASE {DB}")).await.map_err(e)?;
         let db = connect(&format!("{admin} dbname={DB}")).await?;
-        let free_port = || -> Result<u16, String> {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(e)?;
-            Ok(l.local_addr().map_err(e)?.port())
-        };
         let (port, metrics_port) = (free_port()?, free_port()?);
         let (alice, bob, carol) = (Keys::generate(), Keys::generate(), Keys::generate());
         db.batch_execute(&format!(
@@ -130,40 +142,66 @@ impl World {
         Ok(w)
     }
 
-    pub async fn start_relay(&mut self) -> Result<(), String> {
+    /// The relay's command line: listening on `port` (and `metrics_port`), with the checks'
+    /// limits, each of `overrides` (flag, value) in place of the default one.
+    fn relay_command(&self, port: u16, metrics_port: u16, overrides: &[(&str, String)]) -> Result<Command, String> {
+        let mut flags: Vec<(&str, String)> = vec![
+            ("--listen", format!("127.0.0.1:{port}")),
+            ("--database-url", self.pool_db.clone()),
+            ("--listen-database-url", self.relay_db.clone()),
+            ("--metrics-listen", format!("127.0.0.1:{metrics_port}")),
+            ("--poll-interval", "2".into()),
+            ("--max-frame-bytes", "65536".into()),
+            ("--drain-secs", "3".into()),
+            // Small enough for the checks to pass them: a queue, an answer, connections per address.
+            ("--outbound-queue-bytes", OUTBOUND_QUEUE_BYTES.to_string()),
+            ("--max-answer-bytes", MAX_ANSWER_BYTES.to_string()),
+            ("--max-connections-per-ip", MAX_CONNECTIONS_PER_IP.to_string()),
+            ("--connect-rate-per-ip", CONNECT_RATE_PER_IP.to_string()),
+            ("--connect-burst-per-ip", CONNECT_BURST_PER_IP.to_string()),
+            ("--send-timeout", SEND_TIMEOUT_SECS.to_string()),
+            ("--handshake-timeout", HANDSHAKE_TIMEOUT_SECS.to_string()),
+            ("--max-requests-per-ip", MAX_REQUESTS_PER_IP.to_string()),
+            ("--max-filter-bytes", MAX_FILTER_BYTES.to_string()),
+            ("--statement-timeout-ms", STATEMENT_TIMEOUT_MS.to_string()),
+            ("--outbound-bytes-per-ip", OUTBOUND_BYTES_PER_IP.to_string()),
+            ("--max-logins", MAX_LOGINS.to_string()),
+            // Generous: every check but one runs from 127.0.0.1 (that one uses its own relay).
+            ("--db-seconds-per-ip", "5".into()),
+            ("--db-burst-seconds-per-ip", "60".into()),
+        ];
+        for (flag, value) in overrides {
+            match flags.iter_mut().find(|(f, _)| f == flag) {
+                Some(slot) => slot.1 = value.clone(),
+                None => flags.push((flag, value.clone())),
+            }
+        }
         // The relay logs to stdout.
         let log = match &self.relay_log {
             Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(e)?),
             None => Stdio::null(),
         };
-        let child = Command::new(&self.relay_bin)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--database-url", &self.pool_db])
-            .args(["--listen-database-url", &self.relay_db])
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
-            .args(["--poll-interval", "2", "--max-frame-bytes", "65536", "--drain-secs", "3"])
-            // Small enough for the checks to pass them: a queue, an answer, connections per address.
-            .args(["--outbound-queue-bytes", &OUTBOUND_QUEUE_BYTES.to_string(), "--max-answer-bytes", &MAX_ANSWER_BYTES.to_string()])
-            .args(["--max-connections-per-ip", &MAX_CONNECTIONS_PER_IP.to_string()])
-            .args(["--connect-rate-per-ip", &CONNECT_RATE_PER_IP.to_string(), "--connect-burst-per-ip", &CONNECT_BURST_PER_IP.to_string()])
-            .args(["--send-timeout", &SEND_TIMEOUT_SECS.to_string(), "--handshake-timeout", &HANDSHAKE_TIMEOUT_SECS.to_string()])
-            .args(["--max-requests-per-ip", &MAX_REQUESTS_PER_IP.to_string(), "--max-filter-bytes", &MAX_FILTER_BYTES.to_string()])
-            .args(["--statement-timeout-ms", &STATEMENT_TIMEOUT_MS.to_string()])
-            .args(["--outbound-bytes-per-ip", &OUTBOUND_BYTES_PER_IP.to_string()])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|x| format!("{}: {x}", self.relay_bin))?;
-        self.relay = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut cmd = Command::new(&self.relay_bin);
+        for (flag, value) in flags {
+            cmd.args([flag, value.as_str()]);
         }
-        Err("the relay did not start listening".into())
+        cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log).stderr(Stdio::inherit()).kill_on_drop(true);
+        Ok(cmd)
+    }
+
+    pub async fn start_relay(&mut self) -> Result<(), String> {
+        let child = self.relay_command(self.port, self.metrics_port, &[])?.spawn().map_err(|x| format!("{}: {x}", self.relay_bin))?;
+        self.relay = Some(child);
+        listening(self.port).await
+    }
+
+    /// Another relay process on the same database, with `overrides`: its port (killed when
+    /// the child is dropped).
+    pub async fn extra_relay(&self, overrides: &[(&str, String)]) -> Result<(Child, u16), String> {
+        let (port, metrics_port) = (free_port()?, free_port()?);
+        let child = self.relay_command(port, metrics_port, overrides)?.spawn().map_err(|x| format!("{}: {x}", self.relay_bin))?;
+        listening(port).await?;
+        Ok((child, port))
     }
 
     /// SIGTERM, then the exit status (None if it had to be killed).

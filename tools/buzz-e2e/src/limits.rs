@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use nostr_sdk::prelude::*;
 
-use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, MAX_FILTER_BYTES, MAX_REQUESTS_PER_IP, OUTBOUND_BYTES_PER_IP, ROLE, SEND_TIMEOUT_SECS, STATEMENT_TIMEOUT_MS};
+use crate::harness::{client, e, World, CONNECT_BURST_PER_IP, HANDSHAKE_TIMEOUT_SECS, MAX_ANSWER_BYTES, MAX_CONNECTIONS_PER_IP, MAX_FILTER_BYTES, MAX_LOGINS, MAX_REQUESTS_PER_IP, OUTBOUND_BYTES_PER_IP, ROLE, SEND_TIMEOUT_SECS, STATEMENT_TIMEOUT_MS};
 use crate::raw::{tcp_from, Raw};
 
 /// The process's counters are every community's traffic: a client of any host must not read
@@ -482,4 +482,94 @@ pub async fn nip11_cached(w: &mut World) -> Result<(), String> {
         return Err(format!("20 GETs cost {calls} database calls"));
     }
     Ok(())
+}
+
+/// A Host longer than a DNS name and a port is refused (400) before it costs the relay memory
+/// (the NIP-11 cache keeps one entry per Host) or the database a call. Mutant "hosts of any
+/// length": it is looked up (404, one more database call).
+pub async fn long_host(w: &mut World) -> Result<(), String> {
+    let calls = w.metric("buzz_relay_db_calls_total").await?;
+    let host = format!("{}.example:{}", "a".repeat(300), w.port);
+    let (status, _) = w.http_get(&host, "/", "application/nostr+json").await?;
+    let after = w.metric("buzz_relay_db_calls_total").await?;
+    if status != 400 || after != calls {
+        return Err(format!("a {}-byte Host: HTTP {status}, {} database calls", host.len(), after - calls));
+    }
+    Ok(())
+}
+
+/// A connection holds at most --max-logins logins (each is a session it keeps, and its
+/// subscriptions' own polls): an AUTH for one more pubkey is refused before the database is
+/// asked, so its challenge stays good. Mutant "logins per connection unbounded".
+pub async fn logins_per_connection(w: &mut World) -> Result<(), String> {
+    let dave = Keys::generate();
+    w.admin.execute("SELECT buzz.admit('alpha', $1)", &[&dave.public_key().to_hex()]).await.map_err(e)?;
+    let url = w.url_a();
+    let mut raw = Raw::login(&url, &w.alice).await?;
+    // The used challenge is refused, with a fresh one to sign (NIP-42: one login per challenge).
+    let fresh = async |raw: &mut Raw| -> Result<String, String> {
+        let used = EventBuilder::auth("used", RelayUrl::parse(&url).map_err(e)?).sign_with_keys(&w.carol).map_err(e)?;
+        raw.send(format!(r#"["AUTH",{}]"#, used.as_json())).await?;
+        raw.next_of("OK").await.ok_or("no OK")?;
+        raw.challenge().await
+    };
+    let chal = fresh(&mut raw).await?;
+    if raw.sign_in(&url, &chal, &w.carol).await?[2] != true {
+        return Err("the second login was refused".into());
+    }
+    let too_many: String = w.admin.query_one("SELECT message FROM buzz.error_catalog() WHERE code = 'too_many_logins'", &[]).await.map_err(e)?.get(0);
+    let chal = fresh(&mut raw).await?;
+    let third = raw.sign_in(&url, &chal, &dave).await?;
+    if third[2] != false || third[3] != too_many.as_str() {
+        return Err(format!("a third login on one connection ({MAX_LOGINS} allowed): {third}"));
+    }
+    // Nothing was tried: the same challenge still logs in one of the connection's pubkeys again.
+    match raw.sign_in(&url, &chal, &w.alice).await?[2] == true {
+        true => Ok(()),
+        false => Err("the challenge of the refused login was used up".into()),
+    }
+}
+
+/// An address pays for the database time its requests take: past --db-burst-seconds-per-ip it
+/// waits, and is told `rate-limited:` at once when the wait would be longer than a request
+/// may wait; another address is served meanwhile. On a relay of its own (a budget of 1 s,
+/// 0.2 s/s) two publishes from 127.0.0.10, blocked by a lock until the statement timeout
+/// (1.5 s each), leave it 2 s in debt: 10 s to pay back. Mutant "database time is free".
+pub async fn db_time_per_ip(w: &mut World) -> Result<(), String> {
+    let overrides = [
+        ("--db-seconds-per-ip", "0.2".to_owned()),
+        ("--db-burst-seconds-per-ip", "1".to_owned()),
+        ("--statement-timeout-ms", "1500".to_owned()),
+    ];
+    let (_relay, port) = w.extra_relay(&overrides).await?;
+    w.admin.execute("SELECT buzz.add_host('alpha', $1)", &[&format!("localhost:{port}")]).await.map_err(e)?;
+    let url = format!("ws://localhost:{port}");
+    let mut heavy = Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, 10), None).await?.logged_in(&url, &w.alice).await?;
+    let locker = w.superuser().await?;
+    locker.batch_execute("BEGIN; LOCK TABLE buzz.events IN EXCLUSIVE MODE").await.map_err(e)?;
+    for i in 0..2 {
+        let ev = EventBuilder::text_note(format!("blocked {i}")).sign_with_keys(&w.alice).map_err(e)?;
+        heavy.send(format!(r#"["EVENT",{}]"#, ev.as_json())).await?;
+    }
+    let mut oks = Vec::new();
+    for _ in 0..2 {
+        oks.push(heavy.next_of("OK").await);
+    }
+    locker.batch_execute("COMMIT").await.map_err(e)?;
+    if oks.iter().any(|ok| !matches!(ok, Some(ok) if ok[2] == false)) {
+        return Err(format!("blocked publishes: {oks:?}"));
+    }
+    let busy: String = w.admin.query_one("SELECT message FROM buzz.error_catalog() WHERE code = 'too_busy'", &[]).await.map_err(e)?.get(0);
+    let started = std::time::Instant::now();
+    heavy.send(r#"["COUNT","c",{"kinds":[1]}]"#.into()).await?;
+    let answer = heavy.next().await;
+    if !matches!(&answer, Some(m) if m[0] == "CLOSED" && m[2] == busy.as_str()) || started.elapsed() > Duration::from_secs(1) {
+        return Err(format!("the indebted address's COUNT after {:?}: {answer:?}", started.elapsed()));
+    }
+    let mut other = Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, 11), None).await?.logged_in(&url, &w.alice).await?;
+    other.send(r#"["COUNT","c",{"kinds":[1]}]"#.into()).await?;
+    match other.next_of("COUNT").await {
+        Some(_) => Ok(()),
+        None => Err("another address was not served".into()),
+    }
 }
