@@ -6,6 +6,10 @@
 --     database's (buzz.challenge_key, new) and writes nothing; buzz.challenges now holds the
 --     challenges used, until they expire. Until this script runs, the 0.3.0 library issues
 --     0.2.0's stored challenges; it accepts both kinds.
+--   - enter(host, token) keeps the sessions it found in a per-backend cache; the new triggers
+--     session_cache on sessions and members empty every backend's cache on any change that
+--     could end a session. Until this script runs, the library caches nothing: without the
+--     triggers nothing would tell it a session ended.
 \echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.3.0'" to load this file. \quit
 
 CREATE TABLE buzz.challenge_key (
@@ -15,6 +19,31 @@ CREATE TABLE buzz.challenge_key (
 INSERT INTO buzz.challenge_key (key)
 SELECT sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()));
 ALTER TABLE buzz.challenge_key OWNER TO buzz_owner;
+REVOKE ALL ON TABLE buzz.challenge_key FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('buzz.challenge_key', 'WHERE false');
 COMMENT ON TABLE buzz.challenges IS 'Tenant: NIP-42 challenges used, kept until they expire (single use).';
 COMMENT ON TABLE buzz.challenge_key IS 'The key NIP-42 challenges are sealed with; owner only, never dumped.';
+
+-- A per-backend cache of sessions for enter(host, token), emptied everywhere by any change
+-- that could end a session (src/auth/sessions.rs).
+CREATE FUNCTION buzz.invalidate_session_cache() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'invalidate_session_cache_wrapper';
+ALTER FUNCTION buzz.invalidate_session_cache() OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.invalidate_session_cache() FROM PUBLIC;
+COMMENT ON FUNCTION buzz.invalidate_session_cache() IS 'Internal: queue a relcache invalidation of buzz.sessions (session cache).';
+CREATE FUNCTION buzz.sessions_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM buzz.invalidate_session_cache();
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION buzz.sessions_changed() OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.sessions_changed() FROM PUBLIC;
+COMMENT ON FUNCTION buzz.sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
+CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
+CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();

@@ -171,6 +171,22 @@ COMMENT ON FUNCTION host_map_changed() IS 'Trigger: queue a host-cache invalidat
 CREATE TRIGGER host_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON community_hosts
     FOR EACH STATEMENT EXECUTE FUNCTION host_map_changed();
 
+-- Every change that could end a session (an UPDATE, DELETE or TRUNCATE of sessions or of
+-- members: end_session, revocation, a member list) empties every backend's session cache
+-- (src/auth/sessions.rs) before its next transaction. New rows need nothing: no cache has them.
+CREATE FUNCTION sessions_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM buzz.invalidate_session_cache();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
+CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
+CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON members
+    FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
+
 -- The canonical event log. `event` is the event's exact NIP-01 JSON as served by buzz.req;
 -- the other columns are projections of it for filtering. d_tag is '' for replaceable kinds,
 -- the d value for addressable kinds and NULL otherwise, so one partial unique index keeps one

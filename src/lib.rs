@@ -25,6 +25,7 @@ mod member_list;
 mod nostr;
 mod pg;
 mod relay_info;
+mod relcache_watch;
 mod resolve;
 mod sanitize;
 mod spi_cache;
@@ -49,7 +50,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     context::init();
     enter::init();
-    resolve::init();
+    relcache_watch::init();
     sanitize::init();
     statement_guard::init();
 }

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use crate::errors::{raise, Error, OrRaise};
+use crate::relcache_watch::{self, Table};
 
 const MAX_HOST_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
@@ -73,42 +74,21 @@ pub fn relay_url_host(url: &str) -> Result<String, Error> {
 // The host map cache (DESIGN §8, §12.8). A per-backend map of committed host → community
 // mappings, so `enter` costs a hash lookup instead of an SPI query. Every change to
 // buzz.community_hosts fires a statement trigger that queues a relcache invalidation for the
-// table; PostgreSQL delivers it to every backend before its next transaction (and to this
-// backend at the next command, or on rollback), and the callback below bumps a generation
-// that empties the map. Unknown hosts are never cached.
+// table, which empties the map everywhere (relcache_watch). Unknown hosts are never cached.
 thread_local! {
     static HOSTS: RefCell<HashMap<String, Uuid>> = RefCell::new(HashMap::new());
-    /// Generation the map was filled under; a mismatch with INVALIDATIONS empties it.
+    /// Generation the map was filled under; a mismatch with the table's empties it.
     static HOSTS_GENERATION: Cell<u64> = const { Cell::new(0) };
-    static INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
-    /// OID of buzz.community_hosts once known (InvalidOid before).
-    static HOSTS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-}
-
-/// Relcache callback.
-///
-/// SAFETY: PostgreSQL calls it with a relation oid (or InvalidOid); it only touches this
-/// module's Cells, so it is sound whenever it is called.
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let ours = HOSTS_RELID.with(Cell::get);
-    if relid == pg_sys::InvalidOid || ours == pg_sys::InvalidOid || relid == ours {
-        INVALIDATIONS.with(|c| c.set(c.get() + 1));
-    }
 }
 
 /// How many times this backend has seen the host map change: caches keyed by community (the
 /// delivery keys) start over when it moves, as the host map does.
 pub fn invalidations() -> u64 {
-    INVALIDATIONS.with(Cell::get)
-}
-
-pub fn init() {
-    // SAFETY: called once from _PG_init; the callback above needs no argument.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+    relcache_watch::generation(Table::Hosts)
 }
 
 fn cached(host: &str) -> Option<Uuid> {
-    let generation = INVALIDATIONS.with(Cell::get);
+    let generation = invalidations();
     HOSTS.with(|m| {
         let mut m = m.borrow_mut();
         if HOSTS_GENERATION.with(Cell::get) != generation {
@@ -120,20 +100,20 @@ fn cached(host: &str) -> Option<Uuid> {
 }
 
 fn lookup(host: &str) -> Option<Uuid> {
-    let before = INVALIDATIONS.with(Cell::get);
+    let before = invalidations();
     let row = crate::spi_cache::read_two::<Uuid, pg_sys::Oid>(
         "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
         &[host.into()],
     );
     let (Some(community), Some(relid)) = row.or_raise() else { return None };
-    HOSTS_RELID.with(|r| r.set(relid));
+    relcache_watch::note_relid(Table::Hosts, relid);
     // Cache only what is current: never this transaction's own uncommitted changes (a
     // trigger-queued invalidation would bump the counter first), nothing an invalidation raced
     // with, and nothing read under REPEATABLE READ / SERIALIZABLE — that snapshot can predate
     // an invalidation this backend already accepted, and a stale entry would then outlive the
     // transaction (a removed host still entering, a remapped one reaching its old community).
     let snapshot_is_current = !crate::pg::snapshot_is_fixed();
-    if snapshot_is_current && INVALIDATIONS.with(Cell::get) == before && HOSTS_GENERATION.with(Cell::get) == before {
+    if snapshot_is_current && invalidations() == before && HOSTS_GENERATION.with(Cell::get) == before {
         HOSTS.with(|m| m.borrow_mut().insert(host.to_owned(), community));
     }
     Some(community)

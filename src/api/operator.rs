@@ -120,3 +120,10 @@ fn setup_worker_role(role: &str) {
 fn invalidate_host_cache() {
     crate::resolve::invalidate_host_cache()
 }
+
+/// `buzz.invalidate_session_cache()`: queue a relcache invalidation of buzz.sessions (called
+/// by the statement triggers on sessions and members; delivered to every backend at commit).
+#[pg_extern(volatile, parallel_unsafe)]
+fn invalidate_session_cache() {
+    crate::auth::sessions::invalidate_cache()
+}

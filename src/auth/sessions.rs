@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::context;
 use crate::errors::OrRaise;
 use crate::gucs;
+use crate::relcache_watch::{self, Table};
 
 fn token_hash(token: &str) -> Option<Vec<u8>> {
     let raw: [u8; 32] = hex::decode(token).ok()?.try_into().ok()?;
@@ -30,12 +31,114 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
 /// unknown, expired and foreign tokens are all simply "no session".
 pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, pgrx::spi::Error> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
-    crate::spi_cache::read_one::<String>(
-        "SELECT s.pubkey FROM buzz.sessions s
+    if let Some(actor) = cache::get(community, &hash) {
+        return Ok(Some(actor));
+    }
+    let before = relcache_watch::generation(Table::Sessions);
+    let cacheable = cache::enabled()?;
+    let (pubkey, expires_us) = crate::spi_cache::read_two::<String, i64>(
+        "SELECT s.pubkey, (extract(epoch FROM s.expires_at) * 1000000)::int8 FROM buzz.sessions s
            JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
           WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > clock_timestamp()",
-        &[community.into(), hash.into()],
-    )
+        &[community.into(), hash.clone().into()],
+    )?;
+    let Some(pubkey) = pubkey else { return Ok(None) };
+    // Cache only what is current (as the host map does): nothing read under a snapshot older
+    // than an invalidation this backend accepted, nothing an invalidation raced with.
+    if cacheable && !crate::pg::snapshot_is_fixed() && relcache_watch::generation(Table::Sessions) == before {
+        cache::put(community, hash, pubkey.clone(), expires_us.unwrap_or(0), before);
+    }
+    Ok(Some(pubkey))
+}
+
+/// `buzz.invalidate_session_cache` (declared in src/api/operator.rs).
+pub(crate) fn invalidate_cache() {
+    let relid = crate::spi_cache::read_one::<pgrx::pg_sys::Oid>("SELECT 'buzz.sessions'::regclass::oid", &[])
+        .or_raise()
+        .unwrap_or_else(|| crate::errors::raise(crate::errors::Error::Internal));
+    crate::pg::invalidate_relcache(relid);
+}
+
+/// A per-backend map of the sessions this backend has entered with (issue 15): `enter(host,
+/// token)` then costs a hash and a map lookup instead of an SPI query. Ending a session, a
+/// sweep of expired ones and revoking a member (any UPDATE, DELETE or TRUNCATE of sessions or
+/// members) fire statement triggers that empty every backend's map before its next
+/// transaction (relcache_watch); a new session needs nothing, it is not in any map yet. Expiry
+/// is checked against the clock at every use.
+mod cache {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+
+    use pgrx::Uuid;
+
+    use crate::relcache_watch::{self, Table};
+
+    /// Past this many entries the map starts over (a backend serves a few communities' users).
+    const MAX_ENTRIES: usize = 10_000;
+
+    struct Entry {
+        pubkey: String,
+        expires_us: i64,
+    }
+
+    thread_local! {
+        static MAP: RefCell<HashMap<(Uuid, Vec<u8>), Entry>> = RefCell::new(HashMap::new());
+        static GENERATION: Cell<u64> = const { Cell::new(0) };
+        /// Whether this database has the triggers that empty the map (its SQL is 0.3.0 or
+        /// later); asked once per backend. Without them nothing is cached.
+        static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+
+    /// Whether lookups may be kept: the triggers exist (and the table's OID is known, so that
+    /// only its invalidations empty the map).
+    pub fn enabled() -> Result<bool, pgrx::spi::Error> {
+        if let Some(on) = ENABLED.with(Cell::get) {
+            return Ok(on);
+        }
+        let (relid, triggers) = crate::spi_cache::read_two::<pgrx::pg_sys::Oid, i64>(
+            "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
+                             WHERE t.tgname = 'session_cache' AND t.tgrelid IN (c.oid, 'buzz.members'::regclass))
+               FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.sessions'::regclass",
+            &[],
+        )?;
+        let on = triggers == Some(2) && relid.is_some();
+        if on {
+            relcache_watch::note_relid(Table::Sessions, relid.unwrap_or(pgrx::pg_sys::InvalidOid));
+        }
+        ENABLED.with(|e| e.set(Some(on)));
+        Ok(on)
+    }
+
+    fn now_us() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    }
+
+    pub fn get(community: Uuid, hash: &[u8]) -> Option<String> {
+        let generation = relcache_watch::generation(Table::Sessions);
+        MAP.with(|m| {
+            let mut m = m.borrow_mut();
+            if GENERATION.with(Cell::get) != generation {
+                m.clear();
+                GENERATION.with(|g| g.set(generation));
+            }
+            let e = m.get(&(community, hash.to_vec()))?;
+            (e.expires_us > now_us()).then(|| e.pubkey.clone())
+        })
+    }
+
+    /// Keeps a lookup made under `generation` (nothing, if the map has moved on since).
+    pub fn put(community: Uuid, hash: Vec<u8>, pubkey: String, expires_us: i64, generation: u64) {
+        MAP.with(|m| {
+            let mut m = m.borrow_mut();
+            if GENERATION.with(Cell::get) != generation {
+                return;
+            }
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert((community, hash), Entry { pubkey, expires_us });
+        })
+    }
 }
 
 /// `buzz.end_session` (declared in src/api/relay.rs).

@@ -23,6 +23,7 @@ mod pooler;
 mod prng;
 mod report;
 mod sanitize;
+mod sessions;
 mod setup;
 
 use std::process::exit;
@@ -87,6 +88,7 @@ fn main() {
                 nip98::run(&pg, &mut report);
                 audit::run(&pg, &mut report);
                 hosts::run(&pg, &mut report);
+                sessions::run(&pg, &mut report);
             }
             if matches!(args.command.as_str(), "noninterference" | "all") {
                 noninterference::run(&pg, args.seed, args.ops, &mut report);

@@ -1,0 +1,60 @@
+//! Per-backend caches of tables that change rarely (the host map, sessions) are emptied when
+//! their table changes (DESIGN §12.8). A statement trigger on the table queues a relcache
+//! invalidation of it; PostgreSQL delivers it to every backend before that backend's next
+//! transaction (and to the changing backend at its next command, or on rollback), and the
+//! callback below moves the table's generation. A cache keeps the generation it was filled
+//! under and starts over when it moved.
+
+use std::cell::Cell;
+
+use pgrx::pg_sys;
+
+/// The watched tables.
+#[derive(Clone, Copy)]
+pub enum Table {
+    /// buzz.community_hosts (the host map).
+    Hosts = 0,
+    /// buzz.sessions (also moved by changes to buzz.members: see the triggers in schema.sql).
+    Sessions = 1,
+}
+
+const TABLES: usize = 2;
+
+thread_local! {
+    /// Each table's OID once known (InvalidOid before: then every invalidation counts).
+    static RELIDS: [Cell<pg_sys::Oid>; TABLES] = const { [Cell::new(pg_sys::InvalidOid), Cell::new(pg_sys::InvalidOid)] };
+    /// How many invalidations of each table this backend has seen.
+    static GENERATIONS: [Cell<u64>; TABLES] = const { [Cell::new(0), Cell::new(0)] };
+}
+
+/// Relcache callback.
+///
+/// SAFETY: PostgreSQL calls it with a relation oid (or InvalidOid: everything); it only touches
+/// this module's Cells, so it is sound whenever it is called.
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    RELIDS.with(|relids| {
+        GENERATIONS.with(|generations| {
+            for (ours, generation) in relids.iter().zip(generations) {
+                let ours = ours.get();
+                if relid == pg_sys::InvalidOid || ours == pg_sys::InvalidOid || relid == ours {
+                    generation.set(generation.get() + 1);
+                }
+            }
+        })
+    });
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init; the callback above needs no argument.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+/// The table's current generation.
+pub fn generation(table: Table) -> u64 {
+    GENERATIONS.with(|g| g[table as usize].get())
+}
+
+/// Records the table's OID (read with a cache's first lookup).
+pub fn note_relid(table: Table, relid: pg_sys::Oid) {
+    RELIDS.with(|r| r[table as usize].set(relid));
+}

@@ -1,0 +1,106 @@
+//! The session cache (issue 15): `enter(host, token)` keeps the sessions a backend found, and
+//! every change that could end one reaches every backend before its next transaction. Two
+//! relay connections (two backends): the first enters with a token (twice: the second time
+//! from its cache), the second ends the session (or the operator revokes the member, or the
+//! session expires), and the first's very next transaction is refused.
+//! Mutants "no session cache invalidation" (the triggers gone) and "cached sessions never
+//! expire" turn these red.
+
+use postgres::Client;
+
+use crate::prng::Rng;
+use crate::report::Report;
+use crate::setup::{self, err, Keys, Pg, Scratch};
+
+const HOST: &str = "cache.example";
+const SESSION_INVALID: &str = "auth-required: invalid or expired session";
+
+pub fn run(pg: &Pg, report: &mut Report) {
+    let mut f = match Fixture::new(pg) {
+        Ok(f) => f,
+        Err(e) => return report.check("sessions: setup", Err(e)),
+    };
+    report.check("sessions: a session ended by another backend is refused in the next transaction", f.ended_elsewhere());
+    report.check("sessions: a member revoked by the operator is refused in the next transaction", f.revoked());
+    report.check("sessions: a cached session is refused once it expires", f.expired());
+}
+
+struct Fixture {
+    admin: Client,
+    cached: Client,
+    other: Client,
+    keys: Keys,
+    _db: Scratch,
+}
+
+impl Fixture {
+    fn new(pg: &Pg) -> Result<Fixture, String> {
+        let db = Scratch::create(pg, "sessions")?;
+        let mut admin = db.admin()?;
+        setup::create_community(&mut admin, "cache", HOST, "allowlist")?;
+        let keys = Keys::generate(&mut Rng::new(15), 3);
+        for pk in &keys.pks {
+            setup::admit(&mut admin, "cache", pk, "member")?;
+        }
+        Ok(Fixture { admin, cached: db.relay()?, other: db.relay()?, keys, _db: db })
+    }
+
+    /// A fresh session of key `k`, entered twice by the first connection (so it is cached).
+    fn cached_session(&mut self, k: usize) -> Result<String, String> {
+        let token = setup::login(&mut self.other, &self.keys, k, HOST)?;
+        for _ in 0..2 {
+            setup::txn(&mut self.cached, HOST, Some(&token), |_| Ok(()))?;
+        }
+        Ok(token)
+    }
+
+    /// The first connection's next transaction with `token`: refused as an invalid session.
+    fn refused(&mut self, token: &str) -> Result<(), String> {
+        match setup::begin_enter(&mut self.cached, HOST, Some(token)) {
+            Err(e) if e.contains(SESSION_INVALID) => Ok(()),
+            Err(e) => Err(format!("refused with another answer: {e}")),
+            Ok(()) => {
+                setup::rollback(&mut self.cached);
+                Err("the ended session still entered from the other backend".into())
+            }
+        }
+    }
+
+    fn ended_elsewhere(&mut self) -> Result<(), String> {
+        let token = self.cached_session(0)?;
+        let ended: bool = setup::txn(&mut self.other, HOST, Some(&token), |c| {
+            c.query_one("SELECT buzz.end_session($1)", &[&token]).map(|r| r.get(0)).map_err(|e| err(&e))
+        })?;
+        if !ended {
+            return Err("end_session found no session".into());
+        }
+        self.refused(&token)
+    }
+
+    fn revoked(&mut self) -> Result<(), String> {
+        let token = self.cached_session(1)?;
+        let pk = self.keys.pks[1].clone();
+        self.admin.execute("SELECT buzz.revoke('cache', $1)", &[&pk]).map_err(|e| err(&e))?;
+        self.refused(&token)
+    }
+
+    fn expired(&mut self) -> Result<(), String> {
+        // A session that lasts 1.5 s, written by the operator (the minimum session_ttl is a
+        // minute). Being new, it empties no cache: only the clock can end it there.
+        let token = "c0ffee".repeat(10) + "c0ff";
+        let pk = self.keys.pks[2].clone();
+        self.admin
+            .execute(
+                "INSERT INTO buzz.sessions (community_id, token_hash, pubkey, expires_at)
+                 SELECT id, sha256(decode($1, 'hex')), $2, clock_timestamp() + interval '1.5 seconds'
+                   FROM buzz.communities WHERE slug = 'cache'",
+                &[&token, &pk],
+            )
+            .map_err(|e| err(&e))?;
+        for _ in 0..2 {
+            setup::txn(&mut self.cached, HOST, Some(&token), |_| Ok(()))?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1_600));
+        self.refused(&token)
+    }
+}
