@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// How many connections an address may open and how fast.
 #[derive(Clone, Copy)]
@@ -47,6 +49,9 @@ pub struct Share {
     pub turns: Turns,
     pub room: Room,
     pub spend: Spend,
+    /// The address's database calls running now (how `Fair` ranks it).
+    running: Arc<AtomicUsize>,
+    fair: Arc<Fair>,
 }
 
 /// Why a request got no turn.
@@ -61,22 +66,26 @@ pub enum Busy {
 /// A request's turn: given back when dropped; the database time it runs is charged.
 pub struct Turn {
     _permit: OwnedSemaphorePermit,
-    spend: Spend,
+    share: Share,
+    wait: Duration,
 }
 
 impl Turn {
-    /// Runs one database call, charging its time to the address.
-    pub async fn run<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+    /// Runs one database call in one of the pool's connections (`Fair`), charging the address
+    /// the time it ran (not the time it waited for the connection: that is other addresses'
+    /// doing). `busy`: the answer when no connection came within the wait.
+    pub async fn run<T>(&self, call: impl std::future::Future<Output = T>, busy: impl FnOnce() -> T) -> T {
+        let Some(_slot) = self.share.fair.acquire(&self.share.running, self.wait).await else { return busy() };
         let started = Instant::now();
         let out = call.await;
-        self.spend.charge(started.elapsed(), Instant::now());
+        self.share.spend.charge(started.elapsed(), Instant::now());
         out
     }
 }
 
 impl Share {
     pub fn unlimited() -> Share {
-        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0) }
+        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0), running: Arc::default(), fair: Fair::new(0) }
     }
 
     /// A turn for one request: once the address's database time is paid back, and one of its
@@ -88,7 +97,7 @@ impl Share {
         }
         tokio::time::sleep(owed).await;
         let permit = self.turns.take(wait.saturating_sub(owed)).await.ok_or(Busy::NoTurn)?;
-        Ok(Turn { _permit: permit, spend: self.spend.clone() })
+        Ok(Turn { _permit: permit, share: self.clone(), wait })
     }
 }
 
@@ -151,6 +160,103 @@ impl Turns {
     }
 }
 
+/// The database pool's connections, handed out fairly. While one is free a call takes it at
+/// once; when all are busy, the next one freed goes to the waiting call whose address has the
+/// fewest calls running (then the fewest waiting, then the longest waiting), not to the oldest
+/// waiter:
+/// a few addresses that keep many calls queued cannot keep an address with none running
+/// waiting behind them.
+#[derive(Debug)]
+pub struct Fair {
+    state: Mutex<FairState>,
+}
+
+#[derive(Debug)]
+struct FairState {
+    free: usize,
+    next: u64,
+    waiting: Vec<Waiter>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    running: Arc<AtomicUsize>,
+    seq: u64,
+    handed: oneshot::Sender<()>,
+}
+
+/// A pool connection's place, held for one call; given back (to the next waiter) when dropped.
+pub struct Place {
+    fair: Arc<Fair>,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Relaxed);
+        self.fair.release();
+    }
+}
+
+impl Fair {
+    /// `size` places (0: as many as asked for).
+    pub fn new(size: usize) -> Arc<Fair> {
+        let free = if size == 0 { usize::MAX } else { size };
+        Arc::new(Fair { state: Mutex::new(FairState { free, next: 0, waiting: Vec::new() }) })
+    }
+
+    /// A place for a call of the address whose running calls `running` counts, waiting at most
+    /// `wait`.
+    pub async fn acquire(self: &Arc<Self>, running: &Arc<AtomicUsize>, wait: Duration) -> Option<Place> {
+        let slot = || Place { fair: self.clone(), running: running.clone() };
+        let (seq, mut handed) = {
+            let mut st = self.state.lock().unwrap();
+            if st.free > 0 && st.waiting.is_empty() {
+                st.free -= 1;
+                running.fetch_add(1, Relaxed);
+                return Some(slot());
+            }
+            let (tx, rx) = oneshot::channel();
+            st.next += 1;
+            let seq = st.next;
+            st.waiting.push(Waiter { running: running.clone(), seq, handed: tx });
+            (seq, rx)
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(wait, &mut handed).await {
+            return Some(slot());
+        }
+        // Timed out. Leave the queue, unless a place was handed over meanwhile (under the
+        // lock `release` holds while handing over): then it is ours to give back or use.
+        let mut st = self.state.lock().unwrap();
+        if let Some(i) = st.waiting.iter().position(|w| w.seq == seq) {
+            st.waiting.swap_remove(i);
+            return None;
+        }
+        drop(st);
+        handed.try_recv().ok().map(|()| slot())
+    }
+
+    fn release(&self) {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            // Fewest running, then fewest waiting, then the longest waiting.
+            let queued = |w: &Waiter| st.waiting.iter().filter(|o| Arc::ptr_eq(&o.running, &w.running)).count();
+            let key = |w: &Waiter| (w.running.load(Relaxed), queued(w), w.seq);
+            let Some(i) = (0..st.waiting.len()).min_by_key(|&i| key(&st.waiting[i])) else {
+                st.free = st.free.saturating_add(1);
+                return;
+            };
+            let w = st.waiting.swap_remove(i);
+            w.running.fetch_add(1, Relaxed);
+            if w.handed.send(()).is_ok() {
+                return;
+            }
+            // Its call gave up waiting (and left): the next one.
+            w.running.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
 /// An address's budget of queued bytes: a message holds its length's worth while it waits for
 /// the client.
 #[derive(Clone, Debug)]
@@ -180,6 +286,7 @@ impl Room {
 pub struct PerIp {
     policy: Policy,
     table: Mutex<Table>,
+    fair: Arc<Fair>,
 }
 
 #[derive(Default)]
@@ -216,8 +323,9 @@ pub fn group(ip: IpAddr) -> IpAddr {
 }
 
 impl PerIp {
-    pub fn new(policy: Policy) -> Arc<PerIp> {
-        Arc::new(PerIp { policy, table: Mutex::default() })
+    /// `pool`: the database pool's size, shared fairly among the addresses (0: no limit).
+    pub fn new(policy: Policy, pool: usize) -> Arc<PerIp> {
+        Arc::new(PerIp { policy, table: Mutex::default(), fair: Fair::new(pool) })
     }
 
     /// A slot for one more connection from `ip`, unless its address has too many open or has
@@ -235,7 +343,13 @@ impl PerIp {
             open: 0,
             tokens: p.burst,
             at: now,
-            share: Share { turns: Turns::new(p.max_busy), room: Room::new(p.max_queued), spend: Spend::new(p.db_rate, p.db_burst) },
+            share: Share {
+                turns: Turns::new(p.max_busy),
+                room: Room::new(p.max_queued),
+                spend: Spend::new(p.db_rate, p.db_burst),
+                running: Arc::default(),
+                fair: table.fair.clone(),
+            },
         });
         if p.max_open > 0 && e.open >= p.max_open {
             return Err(Refused::TooMany);
@@ -268,7 +382,7 @@ mod tests {
     use std::time::Duration;
 
     fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
-        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100, db_rate: 0.5, db_burst: 1.0 })
+        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100, db_rate: 0.5, db_burst: 1.0 }, 0)
     }
 
     #[test]
@@ -367,14 +481,52 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_in_debt_waits_or_is_refused() {
-        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0) };
+        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0), running: Arc::default(), fair: Fair::new(0) };
         let wait = Duration::from_millis(200);
         let turn = share.turn(wait).await.unwrap();
-        turn.run(tokio::time::sleep(Duration::from_millis(50))).await;
+        turn.run(tokio::time::sleep(Duration::from_millis(50)), || ()).await;
         drop(turn);
         // 50 ms of debt at 10 s/s: paid back in 5 ms, within the wait.
         assert!(share.turn(wait).await.is_ok());
         share.spend.charge(Duration::from_secs(5), Instant::now());
         assert_eq!(share.turn(wait).await.err(), Some(Busy::Spent));
+    }
+
+    #[tokio::test]
+    async fn a_freed_connection_goes_to_the_address_with_the_fewest_calls() {
+        let fair = Fair::new(1);
+        let (busy, idle) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let wait = Duration::from_secs(5);
+        let held = fair.acquire(&busy, wait).await.unwrap();
+        // The busy address queues three more calls, then the idle one queues its first.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (who, running) in [("busy", &busy), ("busy", &busy), ("busy", &busy), ("idle", &idle)] {
+            let (fair, running, order) = (fair.clone(), running.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let place = fair.acquire(&running, wait).await.unwrap();
+                order.lock().unwrap().push(who);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(place);
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, ["idle", "busy", "busy", "busy"]);
+        assert_eq!((busy.load(Relaxed), idle.load(Relaxed)), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_gives_up_waiting_leaves_no_place_behind() {
+        let fair = Fair::new(1);
+        let a = Arc::new(AtomicUsize::new(0));
+        let held = fair.acquire(&a, Duration::from_secs(1)).await.unwrap();
+        assert!(fair.acquire(&a, Duration::from_millis(20)).await.is_none());
+        drop(held);
+        assert!(fair.acquire(&a, Duration::from_millis(20)).await.is_some(), "the place came back");
     }
 }

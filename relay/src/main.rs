@@ -64,7 +64,7 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(upgrade) => {
             let Ok(turn) = peer.share.turn(wait).await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
             // The challenge is also how an unknown host is found out, before the upgrade.
-            let challenge = match turn.run(app.db.challenge(&host)).await {
+            let challenge = match turn.run(app.db.challenge(&host), || Err(app.db.message("relay_unavailable"))).await {
                 Ok(c) => c,
                 Err(r) if r.0.starts_with("error:") => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
                 Err(_) => return StatusCode::NOT_FOUND.into_response(),
@@ -94,7 +94,7 @@ async fn root(State(app): State<Arc<App>>, req: Request) -> Response {
 /// The host's NIP-11 document, in one of the address's turns.
 async fn nip11_doc(app: &App, peer: &listener::Peer, host: &str, wait: Duration) -> Result<Option<String>, db::Refusal> {
     let Ok(turn) = peer.share.turn(wait).await else { return Err(app.db.message("relay_unavailable")) };
-    turn.run(app.db.relay_info(host)).await
+    turn.run(app.db.relay_info(host), || Err(app.db.message("relay_unavailable"))).await
 }
 
 async fn metrics_text(State(metrics): State<Arc<metrics::Metrics>>) -> Response {
@@ -150,7 +150,7 @@ async fn main() {
     };
     let listener = listener::Gate {
         tcp: bind(listen, "clients").await,
-        per_ip: limits::PerIp::new(policy),
+        per_ip: limits::PerIp::new(policy, args.pool_size),
         metrics: metrics.clone(),
         handshake: Duration::from_secs(args.handshake_timeout.max(1)),
         send_buffer: args.socket_send_buffer_bytes,

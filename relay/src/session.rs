@@ -284,6 +284,10 @@ impl Conn {
         })
     }
 
+    fn unavailable(&self) -> Refusal {
+        self.app.db.message("relay_unavailable")
+    }
+
     /// The token a new subscription reads with: the latest login.
     fn reader(&self) -> Option<&str> {
         self.logins.last().map(|(_, t)| t.as_str())
@@ -335,7 +339,7 @@ impl Conn {
         let id = head.id.unwrap_or_default();
         let turn = self.turn().await;
         let answer = match &turn {
-            Ok(turn) => turn.run(self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event)).await,
+            Ok(turn) => turn.run(self.app.db.publish(&self.host, self.author(head.pubkey.as_deref()), event), || Err(self.unavailable())).await,
             Err(r) => Err(r.clone()),
         };
         let (ok, msg) = answer.unwrap_or_else(|r| (false, r.0));
@@ -356,7 +360,7 @@ impl Conn {
             // Nothing was tried: the challenge is still good, and no failure is counted.
             Err(r) => return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await,
         };
-        match turn.run(self.app.db.authenticate(&self.host, event)).await {
+        match turn.run(self.app.db.authenticate(&self.host, event), || Err(self.unavailable())).await {
             Ok(token) => {
                 let pubkey = head.pubkey.unwrap_or_default();
                 self.logins.retain(|(pk, _)| *pk != pubkey);
@@ -378,7 +382,7 @@ impl Conn {
                     let _ = self.notice("too_many_auth_failures").await;
                     return Err(End::Gone);
                 }
-                match turn.run(self.app.db.challenge(&self.host)).await {
+                match turn.run(self.app.db.challenge(&self.host), || Err(self.unavailable())).await {
                     Ok(c) => self.send(format!(r#"["AUTH",{}]"#, json_str(&c))).await,
                     Err(_) => Ok(()),
                 }
@@ -415,7 +419,7 @@ impl Conn {
             Err(r) => return self.closed(&id, &r).await,
         };
         let token = self.reader().map(str::to_owned);
-        match turn.run(self.app.db.req(&self.host, token.as_deref(), &filters)).await {
+        match turn.run(self.app.db.req(&self.host, token.as_deref(), &filters), || Err(self.unavailable())).await {
             Ok((events, cursor, channel)) => {
                 for e in &events {
                     self.send(format!(r#"["EVENT",{},{}]"#, json_str(&id), e)).await?;
@@ -446,7 +450,7 @@ impl Conn {
     async fn count(&mut self, id: String, parts: &[&RawValue]) -> Flow {
         let turn = self.turn().await;
         let answer = match (self.filters(parts), &turn) {
-            (Ok(f), Ok(turn)) => turn.run(self.app.db.count(&self.host, self.reader(), &f)).await,
+            (Ok(f), Ok(turn)) => turn.run(self.app.db.count(&self.host, self.reader(), &f), || Err(self.unavailable())).await,
             (Err(r), _) => Err(r),
             (_, Err(r)) => Err(r.clone()),
         };
@@ -478,7 +482,7 @@ impl Conn {
             return Ok(());
         };
         let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();
-        match turn.run(self.app.db.poll(&self.host, token.as_deref(), &list, advance)).await {
+        match turn.run(self.app.db.poll(&self.host, token.as_deref(), &list, advance), || Err(self.unavailable())).await {
             Ok(polled) => {
                 self.more |= polled.more;
                 for (id, rows) in ids.iter().zip(polled.subs) {

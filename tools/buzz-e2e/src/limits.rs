@@ -573,3 +573,41 @@ pub async fn db_time_per_ip(w: &mut World) -> Result<(), String> {
         None => Err("another address was not served".into()),
     }
 }
+
+/// When every pool connection is busy, the next one freed goes to the address with the fewest
+/// calls running, not to the longest queue. On a relay of its own (a pool of 2, a 2 s statement
+/// timeout), two addresses each queue three publishes (on three connections) that a lock
+/// blocks; an address with
+/// nothing running asks for a COUNT after them and is answered when the first two time out
+/// (≈ 2 s), not after the four queued ahead of it (≈ 4 s). Mutant "pool first come, first served".
+pub async fn fair_pool(w: &mut World) -> Result<(), String> {
+    let overrides = [("--pool-size", "2".to_owned()), ("--statement-timeout-ms", "2000".to_owned()), ("--max-requests-per-ip", "3".to_owned())];
+    let (_relay, port) = w.extra_relay(&overrides).await?;
+    w.admin.execute("SELECT buzz.add_host('alpha', $1)", &[&format!("localhost:{port}")]).await.map_err(e)?;
+    let url = format!("ws://localhost:{port}");
+    // Three connections each (a connection has one request in progress at a time).
+    let mut busy = Vec::new();
+    for last in [12, 12, 12, 13, 13, 13] {
+        busy.push(Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, last), None).await?.logged_in(&url, &w.alice).await?);
+    }
+    let mut idle = Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, 14), None).await?.logged_in(&url, &w.carol).await?;
+    let locker = w.superuser().await?;
+    locker.batch_execute("BEGIN; LOCK TABLE buzz.events IN EXCLUSIVE MODE").await.map_err(e)?;
+    for (n, c) in busy.iter_mut().enumerate() {
+        let ev = EventBuilder::text_note(format!("queued {n}")).sign_with_keys(&w.alice).map_err(e)?;
+        c.send(format!(r#"["EVENT",{}]"#, ev.as_json())).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    idle.send(r#"["COUNT","c",{"kinds":[1]}]"#.into()).await?;
+    let answer = idle.next_of("COUNT").await;
+    let took = started.elapsed();
+    locker.batch_execute("COMMIT").await.map_err(e)?;
+    for c in busy.iter_mut() {
+        c.next_of("OK").await;
+    }
+    if answer.is_none() || took > Duration::from_millis(3_000) {
+        return Err(format!("the idle address's COUNT: {answer:?} after {took:?}"));
+    }
+    Ok(())
+}
