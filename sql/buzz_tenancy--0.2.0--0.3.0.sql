@@ -10,6 +10,8 @@
 --     session_cache on sessions and members empty every backend's cache on any change that
 --     could end a session. Until this script runs, the library caches nothing: without the
 --     triggers nothing would tell it a session ended.
+--   - each login deletes its community's expired sessions (index sessions_expiry, new) and
+--     keeps at most 256 live sessions per pubkey.
 \echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.3.0'" to load this file. \quit
 
 CREATE TABLE buzz.challenge_key (
@@ -43,7 +45,24 @@ $$;
 ALTER FUNCTION buzz.sessions_changed() OWNER TO buzz_owner;
 REVOKE EXECUTE ON FUNCTION buzz.sessions_changed() FROM PUBLIC;
 COMMENT ON FUNCTION buzz.sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
-CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.sessions
+CREATE TRIGGER session_cache AFTER UPDATE OR TRUNCATE ON buzz.sessions
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
+CREATE FUNCTION buzz.sessions_deleted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM gone WHERE expires_at > clock_timestamp()) THEN
+        PERFORM buzz.invalidate_session_cache();
+    END IF;
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION buzz.sessions_deleted() OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.sessions_deleted() FROM PUBLIC;
+COMMENT ON FUNCTION buzz.sessions_deleted() IS 'Trigger: queue a session-cache invalidation for every backend when a live session is deleted.';
+CREATE TRIGGER session_cache_delete AFTER DELETE ON buzz.sessions REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_deleted();
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
+
+-- Logins sweep their community's expired sessions and keep at most 256 live ones per pubkey.
+CREATE INDEX sessions_expiry ON buzz.sessions (community_id, expires_at);

@@ -131,6 +131,8 @@ CREATE TABLE sessions (
     FOREIGN KEY (community_id, pubkey) REFERENCES members (community_id, pubkey) ON DELETE CASCADE
 );
 CREATE INDEX sessions_pubkey ON sessions (community_id, pubkey);
+-- Expired sessions are swept at each login (src/auth/sessions.rs).
+CREATE INDEX sessions_expiry ON sessions (community_id, expires_at);
 
 -- A row's community (and the key columns named as trigger arguments) never change, for
 -- anyone, superusers included: nobody can re-tenant a channel or a membership.
@@ -182,8 +184,22 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
-CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON sessions
+CREATE TRIGGER session_cache AFTER UPDATE OR TRUNCATE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
+-- A DELETE only matters if it took a session that had not expired yet (each login sweeps the
+-- expired ones: that must not empty every cache).
+CREATE FUNCTION sessions_deleted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM gone WHERE expires_at > clock_timestamp()) THEN
+        PERFORM buzz.invalidate_session_cache();
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION sessions_deleted() IS 'Trigger: queue a session-cache invalidation for every backend when a live session is deleted.';
+CREATE TRIGGER session_cache_delete AFTER DELETE ON sessions REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION sessions_deleted();
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON members
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
 

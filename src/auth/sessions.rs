@@ -14,14 +14,34 @@ fn token_hash(token: &str) -> Option<Vec<u8>> {
     Some(Sha256::digest(raw).to_vec())
 }
 
-/// Mint a session for `pubkey` in `community`; returns the token (hex).
+/// Live sessions one pubkey keeps in a community: a login past it ends the oldest (a client
+/// that logs in on every connection has this many connections' worth).
+const MAX_SESSIONS_PER_PUBKEY: i64 = 256;
+
+/// Mint a session for `pubkey` in `community`; returns the token (hex). Logins also keep the
+/// table bounded: the community's expired sessions go (deleting them empties no cache, see
+/// the session_cache_delete trigger), and so do the pubkey's oldest past
+/// MAX_SESSIONS_PER_PUBKEY.
 pub fn mint(community: Uuid, pubkey: &str) -> String {
     let token: [u8; 32] = super::random_bytes();
     let hash = Sha256::digest(token).to_vec();
     crate::spi_cache::run(
+        "DELETE FROM buzz.sessions WHERE community_id = $1 AND expires_at <= clock_timestamp()",
+        &[community.into()],
+    )
+    .or_raise();
+    crate::spi_cache::run(
         "INSERT INTO buzz.sessions (community_id, token_hash, pubkey, expires_at)
          VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))",
         &[community.into(), hash.into(), pubkey.into(), f64::from(gucs::SESSION_TTL.get()).into()],
+    )
+    .or_raise();
+    crate::spi_cache::run(
+        "DELETE FROM buzz.sessions
+          WHERE community_id = $1 AND pubkey = $2
+            AND token_hash IN (SELECT token_hash FROM buzz.sessions WHERE community_id = $1 AND pubkey = $2
+                                ORDER BY expires_at DESC, token_hash OFFSET $3)",
+        &[community.into(), pubkey.into(), MAX_SESSIONS_PER_PUBKEY.into()],
     )
     .or_raise();
     hex::encode(token)
@@ -97,11 +117,12 @@ mod cache {
         }
         let (relid, triggers) = crate::spi_cache::read_two::<pgrx::pg_sys::Oid, i64>(
             "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
-                             WHERE t.tgname = 'session_cache' AND t.tgrelid IN (c.oid, 'buzz.members'::regclass))
+                             WHERE t.tgname IN ('session_cache', 'session_cache_delete')
+                               AND t.tgrelid IN (c.oid, 'buzz.members'::regclass))
                FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.sessions'::regclass",
             &[],
         )?;
-        let on = triggers == Some(2) && relid.is_some();
+        let on = triggers == Some(3) && relid.is_some();
         if on {
             relcache_watch::note_relid(Table::Sessions, relid.unwrap_or(pgrx::pg_sys::InvalidOid));
         }

@@ -23,6 +23,9 @@ pub fn run(pg: &Pg, report: &mut Report) {
     report.check("sessions: a session ended by another backend is refused in the next transaction", f.ended_elsewhere());
     report.check("sessions: a member revoked by the operator is refused in the next transaction", f.revoked());
     report.check("sessions: a cached session is refused once it expires", f.expired());
+    report.check("sessions: a session the operator ages (UPDATE) is refused in the next transaction", f.aged());
+    report.check("sessions: a login sweeps its community's expired sessions", f.swept());
+    report.check("sessions: one pubkey keeps at most 256 live sessions; a login past it ends the oldest", f.capped());
 }
 
 struct Fixture {
@@ -38,7 +41,7 @@ impl Fixture {
         let db = Scratch::create(pg, "sessions")?;
         let mut admin = db.admin()?;
         setup::create_community(&mut admin, "cache", HOST, "allowlist")?;
-        let keys = Keys::generate(&mut Rng::new(15), 3);
+        let keys = Keys::generate(&mut Rng::new(15), 6);
         for pk in &keys.pks {
             setup::admit(&mut admin, "cache", pk, "member")?;
         }
@@ -102,5 +105,58 @@ impl Fixture {
         }
         std::thread::sleep(std::time::Duration::from_millis(1_600));
         self.refused(&token)
+    }
+
+    /// Mutant "no session cache invalidation" (the UPDATE/TRUNCATE trigger).
+    fn aged(&mut self) -> Result<(), String> {
+        let token = self.cached_session(5)?;
+        let pk = self.keys.pks[5].clone();
+        self.admin
+            .execute("UPDATE buzz.sessions SET expires_at = clock_timestamp() - interval '1 second' WHERE pubkey = $1", &[&pk])
+            .map_err(|e| err(&e))?;
+        self.refused(&token)
+    }
+
+    fn live(&mut self, pk: &str) -> Result<i64, String> {
+        self.admin
+            .query_one("SELECT count(*) FROM buzz.sessions WHERE pubkey = $1 AND expires_at > clock_timestamp()", &[&pk])
+            .map(|r| r.get(0))
+            .map_err(|e| err(&e))
+    }
+
+    /// Mutant "expired sessions never swept".
+    fn swept(&mut self) -> Result<(), String> {
+        let pk = self.keys.pks[3].clone();
+        self.admin
+            .execute(
+                "INSERT INTO buzz.sessions (community_id, token_hash, pubkey, expires_at)
+                 SELECT id, sha256(convert_to('expired ' || g, 'UTF8')), $1, clock_timestamp() - interval '1 minute'
+                   FROM buzz.communities, generate_series(1, 3) g WHERE slug = 'cache'",
+                &[&pk],
+            )
+            .map_err(|e| err(&e))?;
+        setup::login(&mut self.other, &self.keys, 4, HOST)?;
+        let left: i64 = self
+            .admin
+            .query_one("SELECT count(*) FROM buzz.sessions WHERE expires_at <= clock_timestamp()", &[])
+            .map(|r| r.get(0))
+            .map_err(|e| err(&e))?;
+        match left {
+            0 => Ok(()),
+            n => Err(format!("{n} expired sessions left after a login")),
+        }
+    }
+
+    /// Mutant "sessions per pubkey unbounded".
+    fn capped(&mut self) -> Result<(), String> {
+        let pk = self.keys.pks[4].clone();
+        let first = setup::login(&mut self.other, &self.keys, 4, HOST)?;
+        for _ in 0..256 {
+            setup::login(&mut self.other, &self.keys, 4, HOST)?;
+        }
+        match self.live(&pk)? {
+            256 => self.refused(&first),
+            n => Err(format!("{n} live sessions of one pubkey")),
+        }
     }
 }
