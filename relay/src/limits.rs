@@ -49,8 +49,8 @@ pub struct Share {
     pub turns: Turns,
     pub room: Room,
     pub spend: Spend,
-    /// The address's database calls running now (how `Fair` ranks it).
-    running: Arc<AtomicUsize>,
+    /// The address's database calls, running and waiting (how `Fair` ranks it).
+    load: Arc<Load>,
     fair: Arc<Fair>,
 }
 
@@ -75,7 +75,7 @@ impl Turn {
     /// the time it ran (not the time it waited for the connection: that is other addresses'
     /// doing). `busy`: the answer when no connection came within the wait.
     pub async fn run<T>(&self, call: impl std::future::Future<Output = T>, busy: impl FnOnce() -> T) -> T {
-        let Some(_slot) = self.share.fair.acquire(&self.share.running, self.wait).await else { return busy() };
+        let Some(_slot) = self.share.fair.acquire(&self.share.load, self.wait).await else { return busy() };
         let started = Instant::now();
         let out = call.await;
         self.share.spend.charge(started.elapsed(), Instant::now());
@@ -85,7 +85,7 @@ impl Turn {
 
 impl Share {
     pub fn unlimited() -> Share {
-        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0), running: Arc::default(), fair: Fair::new(0) }
+        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0), load: Arc::default(), fair: Fair::new(0) }
     }
 
     /// A turn for one request: once the address's database time is paid back, and one of its
@@ -180,20 +180,27 @@ struct FairState {
 
 #[derive(Debug)]
 struct Waiter {
-    running: Arc<AtomicUsize>,
+    load: Arc<Load>,
     seq: u64,
     handed: oneshot::Sender<()>,
+}
+
+/// An address's calls on the pool: running, and waiting for a connection.
+#[derive(Debug, Default)]
+pub struct Load {
+    running: AtomicUsize,
+    waiting: AtomicUsize,
 }
 
 /// A pool connection's place, held for one call; given back (to the next waiter) when dropped.
 pub struct Place {
     fair: Arc<Fair>,
-    running: Arc<AtomicUsize>,
+    load: Arc<Load>,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.running.fetch_sub(1, Relaxed);
+        self.load.running.fetch_sub(1, Relaxed);
         self.fair.release();
     }
 }
@@ -205,21 +212,21 @@ impl Fair {
         Arc::new(Fair { state: Mutex::new(FairState { free, next: 0, waiting: Vec::new() }) })
     }
 
-    /// A place for a call of the address whose running calls `running` counts, waiting at most
-    /// `wait`.
-    pub async fn acquire(self: &Arc<Self>, running: &Arc<AtomicUsize>, wait: Duration) -> Option<Place> {
-        let slot = || Place { fair: self.clone(), running: running.clone() };
+    /// A place for a call of the address whose calls `load` counts, waiting at most `wait`.
+    pub async fn acquire(self: &Arc<Self>, load: &Arc<Load>, wait: Duration) -> Option<Place> {
+        let slot = || Place { fair: self.clone(), load: load.clone() };
         let (seq, mut handed) = {
             let mut st = self.state.lock().unwrap();
             if st.free > 0 && st.waiting.is_empty() {
                 st.free -= 1;
-                running.fetch_add(1, Relaxed);
+                load.running.fetch_add(1, Relaxed);
                 return Some(slot());
             }
             let (tx, rx) = oneshot::channel();
             st.next += 1;
             let seq = st.next;
-            st.waiting.push(Waiter { running: running.clone(), seq, handed: tx });
+            load.waiting.fetch_add(1, Relaxed);
+            st.waiting.push(Waiter { load: load.clone(), seq, handed: tx });
             (seq, rx)
         };
         if let Ok(Ok(())) = tokio::time::timeout(wait, &mut handed).await {
@@ -230,6 +237,7 @@ impl Fair {
         let mut st = self.state.lock().unwrap();
         if let Some(i) = st.waiting.iter().position(|w| w.seq == seq) {
             st.waiting.swap_remove(i);
+            load.waiting.fetch_sub(1, Relaxed);
             return None;
         }
         drop(st);
@@ -240,19 +248,19 @@ impl Fair {
         let mut st = self.state.lock().unwrap();
         loop {
             // Fewest running, then fewest waiting, then the longest waiting.
-            let queued = |w: &Waiter| st.waiting.iter().filter(|o| Arc::ptr_eq(&o.running, &w.running)).count();
-            let key = |w: &Waiter| (w.running.load(Relaxed), queued(w), w.seq);
+            let key = |w: &Waiter| (w.load.running.load(Relaxed), w.load.waiting.load(Relaxed), w.seq);
             let Some(i) = (0..st.waiting.len()).min_by_key(|&i| key(&st.waiting[i])) else {
                 st.free = st.free.saturating_add(1);
                 return;
             };
             let w = st.waiting.swap_remove(i);
-            w.running.fetch_add(1, Relaxed);
+            w.load.waiting.fetch_sub(1, Relaxed);
+            w.load.running.fetch_add(1, Relaxed);
             if w.handed.send(()).is_ok() {
                 return;
             }
             // Its call gave up waiting (and left): the next one.
-            w.running.fetch_sub(1, Relaxed);
+            w.load.running.fetch_sub(1, Relaxed);
         }
     }
 }
@@ -347,7 +355,7 @@ impl PerIp {
                 turns: Turns::new(p.max_busy),
                 room: Room::new(p.max_queued),
                 spend: Spend::new(p.db_rate, p.db_burst),
-                running: Arc::default(),
+                load: Arc::default(),
                 fair: table.fair.clone(),
             },
         });
@@ -481,7 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_in_debt_waits_or_is_refused() {
-        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0), running: Arc::default(), fair: Fair::new(0) };
+        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0), load: Arc::default(), fair: Fair::new(0) };
         let wait = Duration::from_millis(200);
         let turn = share.turn(wait).await.unwrap();
         turn.run(tokio::time::sleep(Duration::from_millis(50)), || ()).await;
@@ -495,16 +503,16 @@ mod tests {
     #[tokio::test]
     async fn a_freed_connection_goes_to_the_address_with_the_fewest_calls() {
         let fair = Fair::new(1);
-        let (busy, idle) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (busy, idle) = (Arc::new(Load::default()), Arc::new(Load::default()));
         let wait = Duration::from_secs(5);
         let held = fair.acquire(&busy, wait).await.unwrap();
         // The busy address queues three more calls, then the idle one queues its first.
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for (who, running) in [("busy", &busy), ("busy", &busy), ("busy", &busy), ("idle", &idle)] {
-            let (fair, running, order) = (fair.clone(), running.clone(), order.clone());
+        for (who, load) in [("busy", &busy), ("busy", &busy), ("busy", &busy), ("idle", &idle)] {
+            let (fair, load, order) = (fair.clone(), load.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                let place = fair.acquire(&running, wait).await.unwrap();
+                let place = fair.acquire(&load, wait).await.unwrap();
                 order.lock().unwrap().push(who);
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 drop(place);
@@ -517,16 +525,18 @@ mod tests {
         }
         let order = order.lock().unwrap().clone();
         assert_eq!(order, ["idle", "busy", "busy", "busy"]);
-        assert_eq!((busy.load(Relaxed), idle.load(Relaxed)), (0, 0));
+        let counts = |l: &Load| (l.running.load(Relaxed), l.waiting.load(Relaxed));
+        assert_eq!((counts(&busy), counts(&idle)), ((0, 0), (0, 0)));
     }
 
     #[tokio::test]
     async fn a_call_that_gives_up_waiting_leaves_no_place_behind() {
         let fair = Fair::new(1);
-        let a = Arc::new(AtomicUsize::new(0));
+        let a = Arc::new(Load::default());
         let held = fair.acquire(&a, Duration::from_secs(1)).await.unwrap();
         assert!(fair.acquire(&a, Duration::from_millis(20)).await.is_none());
         drop(held);
         assert!(fair.acquire(&a, Duration::from_millis(20)).await.is_some(), "the place came back");
+        assert_eq!((a.running.load(Relaxed), a.waiting.load(Relaxed)), (0, 0));
     }
 }
