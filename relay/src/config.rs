@@ -80,6 +80,14 @@ pub struct Args {
     /// Seconds of database time an address may use at once, before the rate applies.
     #[arg(long, env = "BUZZ_RELAY_DB_BURST_SECONDS_PER_IP", default_value_t = 10.0)]
     pub db_burst_seconds_per_ip: f64,
+    /// AUTH attempts per second per client address, all its connections together (0: no
+    /// limit): each costs the database a signature check and, in an open community, may
+    /// register a member. Past it, `OK false rate-limited:` before the database is asked.
+    #[arg(long, env = "BUZZ_RELAY_AUTH_PER_IP", default_value_t = 1.0)]
+    pub auth_per_ip: f64,
+    /// AUTH attempts per address at once, before the rate applies.
+    #[arg(long, env = "BUZZ_RELAY_AUTH_BURST_PER_IP", default_value_t = 20.0)]
+    pub auth_burst_per_ip: f64,
     /// Logins (NIP-42 pubkeys) one connection may hold; an AUTH for another pubkey past it is
     /// refused before the database is asked.
     #[arg(long, env = "BUZZ_RELAY_MAX_LOGINS", default_value_t = 8)]

@@ -33,6 +33,10 @@ pub struct Policy {
     pub db_rate: f64,
     /// ...and at once.
     pub db_burst: f64,
+    /// NIP-42 logins (AUTH attempts) per second (0: no limit)...
+    pub auth_rate: f64,
+    /// ...and at once.
+    pub auth_burst: f64,
 }
 
 /// One address's (see `group`) open connections and connection budget (a token bucket).
@@ -49,6 +53,8 @@ pub struct Share {
     pub turns: Turns,
     pub room: Room,
     pub spend: Spend,
+    /// The address's AUTH attempts (a bucket of attempts, charged one each).
+    pub auths: Spend,
     /// The address's database calls, running and waiting (how `Fair` ranks it).
     load: Arc<Load>,
     fair: Arc<Fair>,
@@ -85,7 +91,7 @@ impl Turn {
 
 impl Share {
     pub fn unlimited() -> Share {
-        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0), load: Arc::default(), fair: Fair::new(0) }
+        Share { turns: Turns::new(0), room: Room::new(0), spend: Spend::new(0.0, 0.0), auths: Spend::new(0.0, 0.0), load: Arc::default(), fair: Fair::new(0) }
     }
 
     /// A turn for one request: once the address's database time is paid back, and one of its
@@ -134,6 +140,15 @@ impl Spend {
             return Duration::ZERO;
         }
         Duration::from_secs_f64(-b.seconds / b.rate)
+    }
+
+    /// Takes one unit (a second's worth) if the bucket is not below zero; false: not now.
+    pub fn try_take_one(&self, now: Instant) -> bool {
+        if self.owed(now) > Duration::ZERO {
+            return false;
+        }
+        self.charge(Duration::from_secs(1), now);
+        true
     }
 
     pub fn charge(&self, took: Duration, now: Instant) {
@@ -355,6 +370,7 @@ impl PerIp {
                 turns: Turns::new(p.max_busy),
                 room: Room::new(p.max_queued),
                 spend: Spend::new(p.db_rate, p.db_burst),
+                auths: Spend::new(p.auth_rate, p.auth_burst),
                 load: Arc::default(),
                 fair: table.fair.clone(),
             },
@@ -390,7 +406,7 @@ mod tests {
     use std::time::Duration;
 
     fn table(max_open: usize, rate: f64, burst: f64) -> Arc<PerIp> {
-        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100, db_rate: 0.5, db_burst: 1.0 }, 0)
+        PerIp::new(Policy { max_open, rate, burst, max_busy: 2, max_queued: 100, db_rate: 0.5, db_burst: 1.0, auth_rate: 0.0, auth_burst: 0.0 }, 0)
     }
 
     #[test]
@@ -489,7 +505,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_in_debt_waits_or_is_refused() {
-        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0), load: Arc::default(), fair: Fair::new(0) };
+        let share = Share { turns: Turns::new(2), room: Room::new(0), spend: Spend::new(10.0, 0.0), auths: Spend::new(0.0, 0.0), load: Arc::default(), fair: Fair::new(0) };
         let wait = Duration::from_millis(200);
         let turn = share.turn(wait).await.unwrap();
         turn.run(tokio::time::sleep(Duration::from_millis(50)), || ()).await;

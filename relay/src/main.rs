@@ -147,6 +147,8 @@ async fn main() {
         max_queued: args.outbound_bytes_per_ip,
         db_rate: args.db_seconds_per_ip,
         db_burst: args.db_burst_seconds_per_ip,
+        auth_rate: args.auth_per_ip,
+        auth_burst: args.auth_burst_per_ip,
     };
     let listener = listener::Gate {
         tcp: bind(listen, "clients").await,

@@ -355,6 +355,10 @@ impl Conn {
             let r = self.app.db.message("too_many_logins");
             return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await;
         }
+        if !self.share.auths.try_take_one(std::time::Instant::now()) {
+            let r = self.app.db.message("too_busy");
+            return self.send(format!(r#"["OK",{},false,{}]"#, json_str(&id), json_str(&r.0))).await;
+        }
         let turn = match self.turn().await {
             Ok(t) => t,
             // Nothing was tried: the challenge is still good, and no failure is counted.

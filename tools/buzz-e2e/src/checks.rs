@@ -55,6 +55,7 @@ pub async fn run(w: &mut World, r: &mut Report) {
     check!(r, "a connection holds a few logins; one more is refused before the database is asked", limits::logins_per_connection(w));
     check!(r, "an address pays for its database time; in debt it is told to slow down, others are served", limits::db_time_per_ip(w));
     check!(r, "a freed pool connection goes to the address with the fewest calls running", limits::fair_pool(w));
+    check!(r, "AUTH attempts are metered per address", limits::auth_per_ip(w));
     check!(r, "1,000 concurrent subscriptions each receive a new event once", thousand(w));
     check!(r, "a client that disconnects mid-subscription is forgotten", disconnect(w));
     check!(r, "PostgreSQL restarted under the relay: acknowledged events kept, clients recover", restart(w));

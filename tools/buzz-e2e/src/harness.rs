@@ -169,6 +169,8 @@ impl World {
             // Generous: every check but one runs from 127.0.0.1 (that one uses its own relay).
             ("--db-seconds-per-ip", "5".into()),
             ("--db-burst-seconds-per-ip", "60".into()),
+            ("--auth-per-ip", "100".into()),
+            ("--auth-burst-per-ip", "1000".into()),
         ];
         for (flag, value) in overrides {
             match flags.iter_mut().find(|(f, _)| f == flag) {

@@ -611,3 +611,26 @@ pub async fn fair_pool(w: &mut World) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// AUTH attempts are metered per address (each checks a signature and may register a member
+/// of an open community): on a relay of its own (burst 2 at 0.2/s) the fourth login of
+/// 127.0.0.16 within a second is refused before the database is asked, another address logs
+/// in. Mutant "AUTH unmetered".
+pub async fn auth_per_ip(w: &mut World) -> Result<(), String> {
+    let overrides = [("--auth-per-ip", "0.2".to_owned()), ("--auth-burst-per-ip", "2".to_owned())];
+    let (_relay, port) = w.extra_relay(&overrides).await?;
+    w.admin.execute("SELECT buzz.add_host('alpha', $1)", &[&format!("localhost:{port}")]).await.map_err(e)?;
+    let url = format!("ws://localhost:{port}");
+    let busy: String = w.admin.query_one("SELECT message FROM buzz.error_catalog() WHERE code = 'too_busy'", &[]).await.map_err(e)?.get(0);
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let mut raw = Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, 16), None).await?;
+        let chal = raw.challenge().await?;
+        answers.push(raw.sign_in(&url, &chal, &w.carol).await?);
+    }
+    let ok: Vec<bool> = answers.iter().map(|a| a[2] == true).collect();
+    if ok != [true, true, true, false] || answers[3][3] != busy.as_str() {
+        return Err(format!("four logins from one address: {answers:?}"));
+    }
+    Raw::connect_from(&url, Ipv4Addr::new(127, 0, 0, 17), None).await?.logged_in(&url, &w.carol).await.map(|_| ())
+}
