@@ -12,6 +12,9 @@
 --     triggers nothing would tell it a session ended.
 --   - each login deletes its community's expired sessions (index sessions_expiry, new) and
 --     keeps at most 256 live sessions per pubkey.
+--   - buzz.poll_many (new, in the relay API): poll for many subscriptions of one host in one
+--     call, each under its own login. Existing relay roles get it when setup_relay_role runs
+--     again: a grant made here would be an initial privilege, which pg_dump leaves out.
 \echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.3.0'" to load this file. \quit
 
 CREATE TABLE buzz.challenge_key (
@@ -66,3 +69,12 @@ CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
 
 -- Logins sweep their community's expired sessions and keep at most 256 live ones per pubkey.
 CREATE INDEX sessions_expiry ON buzz.sessions (community_id, expires_at);
+
+CREATE FUNCTION buzz.poll_many("entries" jsonb)
+RETURNS TABLE ("entry" integer, "event" jsonb, "cursor" text, "error" text)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'poll_many_wrapper';
+ALTER FUNCTION buzz.poll_many(jsonb) OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.poll_many(jsonb) FROM PUBLIC;

@@ -219,7 +219,9 @@ pub(crate) fn setup_relay_role(role: &str) {
 pub(crate) fn grant_api(quoted: &str, lister: &str) {
     Spi::run(&format!("GRANT USAGE ON SCHEMA buzz TO {quoted}")).or_raise();
     let api: Vec<String> = Spi::connect(|c| {
-        c.select(&format!("SELECT f FROM {lister} f"), None, &[])?
+        // Only those that exist: this library also serves databases still on an older
+        // version's SQL until ALTER EXTENSION UPDATE (whose script grants the new ones).
+        c.select(&format!("SELECT f FROM {lister} f WHERE to_regprocedure(f) IS NOT NULL"), None, &[])?
             .map(|r| r.get::<String>(1))
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.into_iter().flatten().collect())

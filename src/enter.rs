@@ -147,17 +147,7 @@ pub(crate) fn enter_session(host: Option<&str>, session_token: Option<&str>) {
         // Anonymous first: the session lookup below then runs under this community's RLS fence.
         set_transaction_context(&Context { community, host: host.clone(), actor: None, token: None, worker: false });
         let credential = session_token.unwrap_or_else(|| raise(Error::SessionInvalid));
-        // An API token (its prefix tells it apart) or a session token; either is looked up
-        // only inside the host's community, so another community's fails like a random one.
-        let (actor, token) = match crate::auth::tokens::grant_for_token(community, credential) {
-            Some((actor, grant)) => (actor, Some(grant)),
-            None => (
-                crate::auth::sessions::actor_for_token(community, credential)
-                    .or_raise()
-                    .unwrap_or_else(|| raise(Error::SessionInvalid)),
-                None,
-            ),
-        };
+        let (actor, token) = crate::auth::actor_for_credential(community, credential, true).or_raise();
         set_transaction_context(&Context { community, host, actor: Some(actor), token, worker: false });
     })
 }

@@ -28,8 +28,6 @@ fn token_hash(token: &str) -> Option<Vec<u8>> {
     Some(Sha256::digest(raw).to_vec())
 }
 
-/// The minter and the rights of a live API token of `community` whose minter is still
-/// admitted; None for anything else (not a token, unknown, expired, revoked, foreign).
 /// Advisory lock class of the extension's last-use writes ("buzz").
 const LAST_USE_LOCK_CLASS: i32 = 0x6275_7a7a;
 
@@ -42,7 +40,11 @@ fn try_claim_last_use(hash: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGrant)> {
+/// The minter and the rights of a live API token of `community` whose minter is still
+/// admitted; None for anything else (not a token, unknown, expired, revoked, foreign).
+/// `note_use`: record the token's last use (a write, at most hourly); `poll_many`, which must
+/// stay a read of one snapshot, skips it (the subscription's `req` entered with the token).
+pub fn grant_for_token(community: Uuid, token: &str, note_use: bool) -> Option<(String, TokenGrant)> {
     let hash = token_hash(token)?;
     let row = crate::spi_cache::read_query(
         "SELECT t.pubkey, t.scopes, t.channel_limited,
@@ -77,7 +79,7 @@ pub fn grant_for_token(community: Uuid, token: &str) -> Option<(String, TokenGra
     // and only by a transaction that gets the token's advisory lock at once: concurrent
     // enters with the same token skip the write instead of waiting for the row lock of
     // whichever got there first (and taking a transaction id to re-check it).
-    if stale == Some(true) && !crate::pg::xact_read_only() && try_claim_last_use(&hash) {
+    if note_use && stale == Some(true) && !crate::pg::xact_read_only() && try_claim_last_use(&hash) {
         crate::spi_cache::run(
             "UPDATE buzz.api_tokens SET last_used_at = clock_timestamp()
               WHERE community_id = $1 AND token_hash = $2
@@ -249,7 +251,7 @@ mod tests {
             &[beta.into(), Sha256::digest(raw).to_vec().into(), BOB.into()],
         )
         .unwrap();
-        assert!(grant_for_token(alpha, &token).is_none());
-        assert_eq!(grant_for_token(beta, &token).map(|(pk, g)| (pk, g.read, g.write)), Some((BOB.to_owned(), true, false)));
+        assert!(grant_for_token(alpha, &token, true).is_none());
+        assert_eq!(grant_for_token(beta, &token, true).map(|(pk, g)| (pk, g.read, g.write)), Some((BOB.to_owned(), true, false)));
     }
 }

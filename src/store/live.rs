@@ -59,7 +59,7 @@ fn ephemeral_sql(q: &mut Sql, r: &Reader, f: &Filter, order: Order) -> String {
 
 /// The poll statement: the visible events, stored and ephemeral, matching any filter,
 /// strictly after `after`, in delivery order, at most `limit`.
-fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> Sql {
+pub(crate) fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> Sql {
     let mut q = Sql::new(r);
     let order = Order::Delivery { after, limit };
     let mut parts = Vec::new();
@@ -120,7 +120,7 @@ fn reading() -> Reader {
 /// there could stand for a position that another event will take, and polling with it would
 /// tell where that event lands, so how many events the caller cannot see lie between
 /// (threat model, row 56). Delivery reads run in transactions that took no position.
-fn unwritten() {
+pub(crate) fn unwritten() {
     if delivery::took_position() {
         raise(Error::FeedAfterWrite);
     }

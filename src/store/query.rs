@@ -9,7 +9,9 @@ use pgrx::{pg_sys, PgMemoryContexts, Uuid};
 use serde_json::Value;
 
 use crate::nostr::event::Secs;
-use crate::context;
+use std::collections::HashMap;
+
+use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::json_args::JsonbText;
@@ -164,20 +166,61 @@ pub(crate) fn reader() -> Option<Reader> {
     if member != Some(true) {
         raise(Error::NotMember);
     }
-    let mut channels = channels.unwrap_or_default();
-    let mut channelless = true;
-    if let Some(t) = &ctx.token {
-        // An API token reads only its channels if it names some (the read scope: `may_read`).
-        if let Some(claims) = &t.channels {
+    // An API token reads only its channels if it names some (the read scope: `may_read`).
+    Some(Reader::of_actor(ctx.community, channels.unwrap_or_default(), ctx.token.as_ref()))
+}
+
+impl Reader {
+    /// `actor`'s view of `community` now, given the channels it may read (see
+    /// [`readable_channels`]) and a token's channel limits, as `reader` computes it.
+    pub(crate) fn of_actor(community: Uuid, mut channels: Vec<Uuid>, token: Option<&TokenGrant>) -> Reader {
+        let mut channelless = true;
+        if let Some(claims) = token.and_then(|t| t.channels.as_ref()) {
             channels.retain(|c| claims.contains(c));
             channelless = false;
         }
+        channels.sort_unstable();
+        Reader { community, now: crate::pg::now().secs(), channels, channelless }
     }
-    Some(Reader { community: ctx.community, now: crate::pg::now().secs(), channels, channelless })
+
+    /// What the reader sees, apart from the community and "now": two readers of one community
+    /// with equal views see exactly the same events in one snapshot.
+    pub(crate) fn view(&self) -> (&[Uuid], bool) {
+        (&self.channels, self.channelless)
+    }
+}
+
+/// For each of `actors` that is a member of `community`, the channels it may read (open
+/// ones, and private ones it belongs to), in one statement; a non-member is absent.
+pub(crate) fn readable_channels(community: Uuid, actors: Vec<String>) -> HashMap<String, Vec<Uuid>> {
+    crate::spi_cache::read_query(
+        "SELECT a.pk,
+                ARRAY(SELECT c.id FROM buzz.channels c
+                       WHERE c.community_id = $1
+                         AND (c.visibility = 'open'
+                              OR EXISTS (SELECT 1 FROM buzz.channel_members m
+                                          WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = a.pk)))
+           FROM unnest($2::text[]) a(pk)
+          WHERE EXISTS (SELECT 1 FROM buzz.members m WHERE m.community_id = $1 AND m.pubkey = a.pk)",
+        &[community.into(), actors.into()],
+        |rows| {
+            let mut out = HashMap::new();
+            for row in rows {
+                if let (Some(actor), channels) = (row.get::<String>(1)?, row.get::<Vec<Uuid>>(2)?) {
+                    out.insert(actor, channels.unwrap_or_default());
+                }
+            }
+            Ok(out)
+        },
+    )
+    .or_raise()
 }
 
 /// A jsonb value handed back exactly as stored: no serde round trip per row (pgrx's `JsonB`
 /// would parse each event into a `serde_json::Value` and re-parse it on the way out).
+/// Clone shares the datum: a row returned several times (`poll_many`'s entries that share a
+/// statement) is one copy in the multi-call context, read again for each output row.
+#[derive(Clone)]
 pub struct RawJsonb(pg_sys::Datum);
 
 impl RawJsonb {

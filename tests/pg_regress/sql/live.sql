@@ -324,6 +324,91 @@ BEGIN;
 SELECT buzz.enter('b.example', :'bob_token') \gset
 SELECT buzz.listen_channel() <> :'alpha_channel' AS beta_differs, buzz.listen_channel() ~ '^buzz_[0-9a-f]{24}$' AS shape;
 COMMIT;
+-- buzz.poll_many: poll for many subscriptions of the entered host at once, each read under
+-- its own login, exactly as poll reads it under that login; a refusal is its entry's alone.
+-- Alice and the channel-limited general_token ask the same filters from the same cursor but
+-- see different channels: they must not share a statement (mutation "poll_many shares rows
+-- across readers" gives general_token alice's council events). Bob's token is beta's: on
+-- alpha's host it fails like a random one (S5). No token, a write-only token (mutation
+-- "poll_many ignores the read scope"), a bad cursor, beta's cursor and bad filters each refuse
+-- their own entry only.
+BEGIN;
+SELECT buzz.enter('b.example', :'bob_token') \gset
+SELECT buzz.cursor() AS c_beta \gset
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SELECT entry, event ->> 'kind' AS kind, event ->> 'content' AS content, cursor ~ '^[0-9a-f]{72}$' AS cursor_shape, error
+  FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'general_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'carol_token', 'filters', '[{"kinds":[1]}]'::jsonb, 'cursor', :'c2'),
+       jsonb_build_object('token', :'bob_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'write_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', 'garbage'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_beta'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[{"bogus":1}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[]'::jsonb, 'cursor', :'c0')));
+ROLLBACK;
+-- The same rows, in the same order, as poll under each login.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT array_agg(event ->> 'id')::text AS alice_poll FROM buzz.poll('{}', :'c0') \gset
+SELECT buzz.enter('a.example', :'general_token') \gset
+SELECT array_agg(event ->> 'id')::text AS general_poll FROM buzz.poll('{}', :'c0') \gset
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT array_agg(event ->> 'id')::text AS carol_poll FROM buzz.poll('{}', :'c0') \gset
+SELECT buzz.enter('a.example') \gset
+SELECT (array_agg(event ->> 'id') FILTER (WHERE entry = 0 AND event IS NOT NULL))::text = :'alice_poll' AS alice_same,
+       (array_agg(event ->> 'id') FILTER (WHERE entry = 1 AND event IS NOT NULL))::text = :'general_poll' AS general_same,
+       (array_agg(event ->> 'id') FILTER (WHERE entry = 2 AND event IS NOT NULL))::text = :'carol_poll' AS carol_same,
+       count(*) FILTER (WHERE event IS NULL) AS end_rows
+  FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'general_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')));
+-- An end row's cursor is where to resume: nothing after it; an idle entry keeps its cursor.
+SELECT cursor AS c_end FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'))) WHERE event IS NULL \gset
+SELECT entry, event IS NULL AS end_row, cursor = :'c_end' AS kept, error
+  FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end')));
+COMMIT;
+-- A member revoked since her session was cached is refused, even with no news; beta's host
+-- does not know alpha's tokens; reads stay reads (no transaction id, as on a standby).
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+RESET ROLE;
+DELETE FROM buzz.members WHERE pubkey = :'carol';
+SET ROLE buzz_relay;
+SELECT entry, error FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end')));
+ROLLBACK;
+BEGIN TRANSACTION READ ONLY;
+SELECT buzz.enter('b.example') \gset
+SELECT entry, error FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'bob_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_beta')));
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_id;
+COMMIT;
+-- Refused as a whole: no context, a malformed list, more than 1,024 entries, after a publish
+-- in the same transaction (mutation "poll_many after a write").
+SELECT * FROM buzz.poll_many('[]');
+BEGIN;
+SELECT buzz.enter('a.example') \gset
+SAVEPOINT s;
+SELECT * FROM buzz.poll_many('{"token": "x"}');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM buzz.poll_many((SELECT jsonb_agg(jsonb_build_object('filters', '[]'::jsonb)) FROM generate_series(1, 1025)));
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS at_most_1024 FROM buzz.poll_many((SELECT jsonb_agg(jsonb_build_object('filters', '[]'::jsonb)) FROM generate_series(1, 1024)));
+ROLLBACK;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT accepted FROM buzz.publish(:'first');
+SELECT * FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')));
+ROLLBACK;
 RESET ROLE;
 -- Positions count each community's events in commit order (superuser's view).
 SELECT c.slug, e.event ->> 'content' AS content, e.position
