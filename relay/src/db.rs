@@ -7,7 +7,7 @@
 //! prepared by name, so the pool may sit behind PgBouncer in transaction pooling mode.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use std::future::Future;
@@ -45,7 +45,7 @@ enum Keep {
     /// Every row (a statement of one row).
     All,
     /// Rows of events, while the transaction's answer is under `--max-answer-bytes`; past it,
-    /// each such statement keeps its first row only, and the answer is marked cut.
+    /// each such statement keeps its first row only.
     Capped,
 }
 
@@ -96,7 +96,6 @@ async fn read(
     params: &Params<'_>,
     keep: Keep,
     budget: &AtomicUsize,
-    cut: &AtomicBool,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
     let stream = client.query_typed_raw(sql, params.iter().map(|(v, t)| (*v, t.clone()))).await?;
     let mut stream = std::pin::pin!(stream);
@@ -108,7 +107,6 @@ async fn read(
             let left = budget.load(Relaxed);
             if left <= size {
                 budget.store(0, Relaxed);
-                cut.store(true, Relaxed);
                 break;
             }
             budget.store(left - size, Relaxed);
@@ -133,23 +131,32 @@ const INFO_TTL: Duration = Duration::from_secs(5);
 /// Host headers remembered at most; past it the memory is cleared (any Host value can be sent).
 const INFO_HOSTS: usize = 1024;
 
-/// What one transaction returned: each statement's rows, and whether the byte cap cut any.
+/// What one transaction returned: each statement's rows.
 struct Answer {
     rows: Vec<Vec<Row>>,
-    cut: bool,
 }
 
 /// A subscription's rows: (event JSON, cursor to resume after it).
 pub type Rows = Vec<(String, String)>;
 
-/// What one poll returned.
-pub struct Polled {
-    /// Per subscription, in the order asked.
-    pub subs: Vec<Rows>,
-    /// After a wake-up: the cursor of everything the poll's snapshot saw.
-    pub head: Option<String>,
-    /// Some subscription may have more rows waiting (a full page, or the byte cap): poll again.
-    pub more: bool,
+/// What `poll_many` returned for one entry.
+pub enum Polled {
+    /// Its events, where to resume (None: the answer was cut before its end; resume after the
+    /// last row) and whether more may be waiting (a full page, or cut).
+    Events { rows: Rows, resume: Option<String>, more: bool },
+    /// The extension refused this entry (its login ended, bad filters, …).
+    Refused(Refusal),
+}
+
+/// One subscription in a `poll_many` call: its login, filters (a JSON array) and cursor.
+pub struct Entry {
+    pub token: Option<String>,
+    pub filters: String,
+    pub cursor: String,
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
 }
 
 impl Db {
@@ -222,7 +229,6 @@ impl Db {
             None => ("SELECT buzz.enter($1)", vec![(&host, Type::TEXT)], Keep::All),
         };
         let budget = AtomicUsize::new(self.max_answer_bytes);
-        let cut = AtomicBool::new(false);
         // A statement that runs too long is canceled (the extension answers `sql_canceled`)
         // instead of holding its pooled connection.
         let begin = match self.statement_timeout_ms {
@@ -232,7 +238,7 @@ impl Db {
         let mut steps: Vec<BoxFuture<'_, Result<Vec<Row>, tokio_postgres::Error>>> = Vec::with_capacity(stmts.len() + 3);
         steps.push(client.batch_execute(&begin).map_ok(|()| Vec::new()).boxed());
         for (sql, params, keep) in std::iter::once(&enter).chain(stmts) {
-            steps.push(read(&client, sql, params, *keep, &budget, &cut).boxed());
+            steps.push(read(&client, sql, params, *keep, &budget).boxed());
         }
         steps.push(client.batch_execute("COMMIT").map_ok(|()| Vec::new()).boxed());
         let answers = in_order(steps).await;
@@ -244,7 +250,7 @@ impl Db {
         // Only the statements' own answers: not BEGIN's, enter's or COMMIT's.
         rows.truncate(rows.len() - 1);
         rows.drain(..2);
-        Ok(Answer { rows, cut: cut.load(Relaxed) })
+        Ok(Answer { rows })
     }
 
     /// A NIP-42 challenge for a connection to `host` (also how an unknown host is found out).
@@ -286,29 +292,51 @@ impl Db {
         Ok(a.rows[0][0].get(0))
     }
 
-    /// Live delivery for several subscriptions of one connection, in one transaction: for
-    /// each (filters, cursor), what came after the cursor. With `advance`, also the cursor of
-    /// everything the transaction's snapshot sees (REPEATABLE READ: the same snapshot as the
-    /// polls), so that a subscription that matched none of the news resumes after it instead
-    /// of scanning it again at every later poll.
-    pub async fn poll(&self, host: &str, token: Option<&str>, subs: &[(String, String)], advance: bool) -> Result<Polled, Refusal> {
-        let sql = "SELECT event::text, cursor FROM buzz.poll($1::jsonb, $2)";
-        let mut stmts: Vec<(&str, Params<'_>, Keep)> = subs
-            .iter()
-            .map(|(filters, cursor)| (sql, vec![(filters as &(dyn ToSql + Sync), Type::TEXT), (cursor, Type::TEXT)], Keep::Capped))
-            .collect();
-        // poll answers at most a page of this many rows; a full page means there may be more.
-        stmts.push(("SELECT current_setting('buzz_tenancy.max_limit')::int", vec![], Keep::All));
-        if advance {
-            stmts.push(("SELECT buzz.cursor()", vec![], Keep::All));
+    /// Live delivery for many subscriptions of connections to `host`, in one statement
+    /// (`buzz.poll_many`): per entry, what came after its cursor, read under the entry's own
+    /// login, or that entry's refusal.
+    pub async fn poll_many(&self, host: &str, entries: &[&Entry]) -> Result<Vec<Polled>, Refusal> {
+        let mut list = String::from("[");
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            let token = e.token.as_deref().map_or_else(|| "null".to_owned(), json_str);
+            // The filters are the client's JSON array, already parsed as JSON by the session.
+            list.push_str(&format!(r#"{{"token":{token},"filters":{},"cursor":{}}}"#, e.filters, json_str(&e.cursor)));
         }
-        let begin = if advance { Begin::RepeatableRead } else { Begin::ReadCommitted };
-        let mut a = self.in_context(host, token, begin, &stmts).await?;
-        let head = if advance { a.rows.pop().map(|rows| rows[0].get::<_, String>(0)) } else { None };
-        let page = a.rows.pop().map_or(0, |rows| rows[0].get::<_, i32>(0)).max(1) as usize;
-        let subs: Vec<Rows> = a.rows.iter().map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect()).collect();
-        let more = a.cut || subs.iter().any(|rows| rows.len() >= page);
-        Ok(Polled { subs, head, more })
+        list.push(']');
+        let stmts = [
+            ("SELECT event::text, cursor, entry, error FROM buzz.poll_many($1::jsonb)", vec![(&list as &(dyn ToSql + Sync), Type::TEXT)], Keep::Capped),
+            // poll_many answers at most a page of this many rows per entry; a full page may
+            // have more after it.
+            ("SELECT current_setting('buzz_tenancy.max_limit')::int", vec![], Keep::All),
+        ];
+        let a = self.in_context(host, None, Begin::ReadCommitted, &stmts).await?;
+        let page = a.rows[1][0].get::<_, i32>(0).max(1) as usize;
+        let mut out: Vec<Polled> = entries.iter().map(|_| Polled::Events { rows: Vec::new(), resume: None, more: true }).collect();
+        for r in &a.rows[0] {
+            let Some(slot) = usize::try_from(r.get::<_, i32>(2)).ok().and_then(|i| out.get_mut(i)) else { continue };
+            let (event, cursor, error) = (r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1), r.get::<_, Option<String>>(3));
+            match (slot, event, cursor, error) {
+                (slot, _, _, Some(error)) => *slot = Polled::Refused(self.catalog_or_internal(error)),
+                (Polled::Events { rows, .. }, Some(event), Some(cursor), None) => rows.push((event, cursor)),
+                // The end row: everything up to the head was read (unless the page was full).
+                (Polled::Events { rows, resume, more }, None, Some(cursor), None) => {
+                    *more = rows.len() >= page;
+                    *resume = Some(cursor);
+                }
+                _ => {}
+            }
+        }
+        // An entry without its end row was cut by the byte cap: it resumes after its last row
+        // and polls again (`more` stays set).
+        Ok(out)
+    }
+
+    /// A message the extension returned as data: its own catalog text, never anything else.
+    fn catalog_or_internal(&self, text: String) -> Refusal {
+        if PREFIXES.iter().any(|p| text.starts_with(p)) { Refusal(text) } else { self.message("internal") }
     }
 
     /// NIP-11 document of `host`; None for a host the relay does not serve. Kept for

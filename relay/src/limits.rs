@@ -81,11 +81,23 @@ impl Turn {
     /// the time it ran (not the time it waited for the connection: that is other addresses'
     /// doing). `busy`: the answer when no connection came within the wait.
     pub async fn run<T>(&self, call: impl std::future::Future<Output = T>, busy: impl FnOnce() -> T) -> T {
-        let Some(_slot) = self.share.fair.acquire(&self.share.load, self.wait).await else { return busy() };
+        let (out, took) = self.run_uncharged(call, busy).await;
+        self.charge(took);
+        out
+    }
+
+    /// As [`Turn::run`], charging nothing: the call serves several addresses (a batch of
+    /// polls), each charged its share with [`Turn::charge`].
+    pub async fn run_uncharged<T>(&self, call: impl std::future::Future<Output = T>, busy: impl FnOnce() -> T) -> (T, Duration) {
+        let Some(_slot) = self.share.fair.acquire(&self.share.load, self.wait).await else { return (busy(), Duration::ZERO) };
         let started = Instant::now();
         let out = call.await;
-        self.share.spend.charge(started.elapsed(), Instant::now());
-        out
+        (out, started.elapsed())
+    }
+
+    /// Charges the address `took` of database time.
+    pub fn charge(&self, took: Duration) {
+        self.share.spend.charge(took, Instant::now());
     }
 }
 

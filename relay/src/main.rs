@@ -9,6 +9,7 @@ mod db;
 mod limits;
 mod listener;
 mod metrics;
+mod polls;
 mod session;
 mod wake;
 
@@ -28,6 +29,7 @@ pub struct App {
     pub args: config::Args,
     pub db: db::Db,
     pub wake: wake::Wake,
+    pub polls: polls::Polls,
     pub metrics: Arc<metrics::Metrics>,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -157,7 +159,7 @@ async fn main() {
         handshake: Duration::from_secs(args.handshake_timeout.max(1)),
         send_buffer: args.socket_send_buffer_bytes,
     };
-    let app = Arc::new(App { args, db, wake, metrics, shutdown });
+    let app = Arc::new(App { args, db, wake, polls: polls::Polls::default(), metrics, shutdown });
     let router = Router::new().route("/", get(root)).with_state(app.clone());
     tracing::info!(%listen, "buzz-relay listening");
     let signal = async move {

@@ -15,6 +15,9 @@ pub struct Metrics {
     pub slow_consumers: AtomicU64,
     pub outbound_bytes: AtomicI64,
     pub wakeups: AtomicU64,
+    /// Connections' live-delivery polls, and the database calls that answered them.
+    pub polls: AtomicU64,
+    pub poll_calls: AtomicU64,
     db_calls: AtomicU64,
     db_micros: AtomicU64,
 }
@@ -39,6 +42,8 @@ impl Metrics {
         metric("buzz_relay_slow_consumers_total", "counter", "Connections closed because their queue was full.", self.slow_consumers.load(Relaxed).to_string());
         metric("buzz_relay_outbound_bytes", "gauge", "Bytes queued for clients, not yet taken by their sockets.", self.outbound_bytes.load(Relaxed).to_string());
         metric("buzz_relay_wakeups_total", "counter", "Wake-up notifications received.", self.wakeups.load(Relaxed).to_string());
+        metric("buzz_relay_polls_total", "counter", "Live-delivery polls of connections.", self.polls.load(Relaxed).to_string());
+        metric("buzz_relay_poll_calls_total", "counter", "Database calls that answered them (polls of one host share calls).", self.poll_calls.load(Relaxed).to_string());
         metric("buzz_relay_db_calls_total", "counter", "Database transactions run.", self.db_calls.load(Relaxed).to_string());
         metric("buzz_relay_db_seconds_total", "counter", "Time spent in database transactions.",
                format!("{:.6}", self.db_micros.load(Relaxed) as f64 / 1e6));

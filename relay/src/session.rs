@@ -17,9 +17,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::db::Refusal;
+use crate::db::{Entry, Polled, Refusal};
 use crate::limits::{Busy, Room, Share, Turn};
 use crate::metrics::Metrics;
+use crate::polls::Polls;
 use crate::App;
 
 /// A subscription: its filters (a JSON array, as the client sent them), where it stands, and
@@ -201,9 +202,9 @@ pub async fn serve(ws: WebSocket, host: String, challenge: String, share: Share,
                 written = true;
                 Err(End::Gone)
             }
-            _ = std::future::ready(()), if conn.more => conn.poll(false).await,
-            _ = changed(&mut conn.wake) => conn.poll(true).await,
-            _ = timer.tick() => conn.poll(false).await,
+            _ = std::future::ready(()), if conn.more => conn.poll().await,
+            _ = changed(&mut conn.wake) => conn.poll().await,
+            _ = timer.tick() => conn.poll().await,
             _ = shutdown.changed() => Err(End::Shutdown),
         };
     }
@@ -464,39 +465,38 @@ impl Conn {
         }
     }
 
-    /// Live delivery: what came after each subscription's cursor, one transaction per login
-    /// the subscriptions were opened with (usually one). After a wake-up (there is news),
-    /// subscriptions that got none of it move their cursor past it.
-    async fn poll(&mut self, advance: bool) -> Flow {
+    /// Live delivery: what came after each subscription's cursor, each read under the login
+    /// it was opened with, in one call with the polls of the host's other connections
+    /// (`polls`). A subscription resumes where the database said (after the news it saw, even
+    /// if none matched), or after its last event when the answer was cut.
+    async fn poll(&mut self) -> Flow {
         self.more = false;
-        let mut by_login: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
-        for (id, sub) in &self.subs {
-            by_login.entry(sub.token.clone()).or_default().push(id.clone());
+        if self.subs.is_empty() {
+            return Ok(());
         }
-        for (token, ids) in by_login {
-            self.poll_login(token, ids, advance).await?;
-        }
-        Ok(())
-    }
-
-    async fn poll_login(&mut self, token: Option<String>, ids: Vec<String>, advance: bool) -> Flow {
         let Ok(turn) = self.turn().await else {
             // The address's other requests keep every turn, or it used up its database time:
             // the timer tries again.
             return Ok(());
         };
-        let list: Vec<(String, String)> = ids.iter().map(|id| (self.subs[id].filters.clone(), self.subs[id].cursor.clone())).collect();
-        match turn.run(self.app.db.poll(&self.host, token.as_deref(), &list, advance), || Err(self.unavailable())).await {
-            Ok(polled) => {
-                self.more |= polled.more;
-                for (id, rows) in ids.iter().zip(polled.subs) {
-                    for (event, _) in &rows {
-                        self.send(format!(r#"["EVENT",{},{}]"#, json_str(id), event)).await?;
-                    }
-                    self.app.metrics.events_out.fetch_add(rows.len() as u64, Relaxed);
-                    let next = rows.last().map(|(_, c)| c).or(polled.head.as_ref());
-                    if let (Some(cursor), Some(sub)) = (next, self.subs.get_mut(id)) {
-                        sub.cursor = cursor.clone();
+        let ids: Vec<String> = self.subs.keys().cloned().collect();
+        let entries = self.subs.values().map(|s| Entry { token: s.token.clone(), filters: s.filters.clone(), cursor: s.cursor.clone() }).collect();
+        match Polls::poll(&self.app, &self.host, entries, turn).await {
+            Ok(answers) => {
+                for (id, polled) in ids.into_iter().zip(answers) {
+                    match polled {
+                        Polled::Events { rows, resume, more } => {
+                            for (event, _) in &rows {
+                                self.send(format!(r#"["EVENT",{},{}]"#, json_str(&id), event)).await?;
+                            }
+                            self.app.metrics.events_out.fetch_add(rows.len() as u64, Relaxed);
+                            self.more |= more;
+                            let next = resume.or_else(|| rows.last().map(|(_, c)| c.clone()));
+                            if let (Some(cursor), Some(sub)) = (next, self.subs.get_mut(&id)) {
+                                sub.cursor = cursor;
+                            }
+                        }
+                        Polled::Refused(r) => self.refused(&id, &r).await?,
                     }
                 }
                 Ok(())
@@ -506,27 +506,30 @@ impl Conn {
                 tracing::warn!(host = %self.host, "poll failed: database unavailable");
                 Ok(())
             }
-            // Anything else ends these subscriptions with the database's answer. An ended
-            // session (expired, logged out, membership revoked) is forgotten, and its
-            // subscriptions that were told to log in wait for the next AUTH.
             Err(r) => {
-                tracing::info!(host = %self.host, answer = %r.0, "poll refused; closing its subscriptions");
-                let db = &self.app.db;
-                if r.auth_required() || r.0 == db.message("not_member").0 || r.0 == db.message("banned").0 {
-                    if let Some(t) = &token {
-                        self.logins.retain(|(_, tok)| tok != t);
-                    }
-                }
                 for id in ids {
-                    if let Some(sub) = self.drop_sub(&id) {
-                        if r.auth_required() {
-                            self.waiting.insert(id.clone(), sub.filters);
-                        }
-                    }
-                    self.closed(&id, &r).await?;
+                    self.refused(&id, &r).await?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// A subscription the database refused to poll ends with the database's answer. An ended
+    /// session (expired, logged out, membership revoked) is forgotten, and its subscriptions
+    /// that were told to log in wait for the next AUTH.
+    async fn refused(&mut self, id: &str, r: &Refusal) -> Flow {
+        tracing::info!(host = %self.host, answer = %r.0, "poll refused; closing the subscription");
+        let Some(sub) = self.drop_sub(id) else { return Ok(()) };
+        let db = &self.app.db;
+        if r.auth_required() || r.0 == db.message("not_member").0 || r.0 == db.message("banned").0 {
+            if let Some(t) = &sub.token {
+                self.logins.retain(|(_, tok)| tok != t);
+            }
+        }
+        if r.auth_required() {
+            self.waiting.insert(id.to_owned(), sub.filters);
+        }
+        self.closed(id, r).await
     }
 }

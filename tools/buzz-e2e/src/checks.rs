@@ -365,20 +365,34 @@ async fn past_the_news(w: &mut World) -> Result<(), String> {
     }
 }
 
+/// Alice's connection to the same host polls in the same calls as carol's (`poll_many`): her
+/// subscription goes on, and gets the next event, while carol's ends (mutant "a refused entry
+/// fails its whole call").
 async fn expired_session(w: &mut World) -> Result<(), String> {
     let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
     raw.send(r#"["REQ","live",{"kinds":[1]}]"#.into()).await?;
     raw.next_of("EOSE").await.ok_or("no EOSE")?;
+    let mut other = Raw::login(&w.url_a(), &w.alice).await?;
+    other.send(r#"["REQ","other",{"kinds":[1]}]"#.into()).await?;
+    other.next_of("EOSE").await.ok_or("no EOSE")?;
     // Time passes (as the superuser): carol's sessions expire.
     w.admin
         .execute("UPDATE buzz.sessions SET expires_at = now() - interval '1 second' WHERE pubkey = $1", &[&w.carol.public_key().to_hex()])
         .await
         .map_err(e)?;
+    let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let ev = note(&w.alice, "after carol's session", vec![])?;
+    let sent = publish(&a, &ev).await;
+    a.shutdown().await;
+    sent?;
     let closed = raw.next_of("CLOSED").await.ok_or("no CLOSED after the session expired")?;
     if closed[1] != "live" || !closed[2].as_str().unwrap_or("").starts_with("auth-required:") {
         return Err(format!("answer {closed}"));
     }
-    Ok(())
+    match other.next_of("EVENT").await {
+        Some(m) if m[1] == "other" && m[2]["id"] == ev.id.to_hex() => Ok(()),
+        m => Err(format!("alice's subscription got {m:?}")),
+    }
 }
 
 async fn frame_too_large(w: &mut World) -> Result<(), String> {
@@ -415,6 +429,7 @@ async fn thousand(w: &mut World) -> Result<(), String> {
         return Err(format!("{subs} subscriptions open"));
     }
     let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
+    let (polls, calls) = (w.metric("buzz_relay_polls_total").await?, w.metric("buzz_relay_poll_calls_total").await?);
     let ev = note(&w.alice, "to a thousand subscriptions", vec![])?;
     publish(&a, &ev).await?;
     let id = ev.id.to_hex();
@@ -428,6 +443,13 @@ async fn thousand(w: &mut World) -> Result<(), String> {
         }
     }
     a.shutdown().await;
+    // The 40 connections' wake-up polls shared database calls (mutant "polls of one host never
+    // share a call": one call per connection).
+    let polls = w.metric("buzz_relay_polls_total").await? - polls;
+    let calls = w.metric("buzz_relay_poll_calls_total").await? - calls;
+    if polls < 40.0 || polls < 3.0 * calls {
+        return Err(format!("{polls} polls took {calls} database calls"));
+    }
     Ok(())
 }
 

@@ -345,12 +345,13 @@ pub async fn broken_frame(w: &mut World) -> Result<(), String> {
 
 /// A poll the database refuses for a reason other than the login ends its subscriptions with
 /// the catalog's answer instead of leaving them silently stalled (mutant
-/// "poll refusals swallowed"). The fault is an operator's REVOKE of `buzz.poll` from the relay role.
+/// "poll refusals swallowed"). The fault is an operator's REVOKE of `buzz.poll_many` from the
+/// relay role.
 pub async fn poll_refused(w: &mut World) -> Result<(), String> {
     let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
     raw.send(r#"["REQ","live",{"kinds":[1]}]"#.into()).await?;
     raw.next_of("EOSE").await.ok_or("no EOSE")?;
-    let poll = "FUNCTION buzz.poll(jsonb, text)";
+    let poll = "FUNCTION buzz.poll_many(jsonb)";
     w.admin.batch_execute(&format!("REVOKE EXECUTE ON {poll} FROM {ROLE}")).await.map_err(e)?;
     let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
     let ev = EventBuilder::text_note("while poll is revoked").sign_with_keys(&w.alice).map_err(e)?;

@@ -14,16 +14,19 @@
 //!   (event, subscriber) pairs; events never delivered within 5 s are counted as missing.
 //!
 //! With `--auth` every connection answers the relay's NIP-42 challenge first (a fresh key per
-//! connection). Prints one JSON object per measurement on stdout.
+//! connection). Each connection to a loopback address comes from its own (127.1.x.y), so that
+//! per-address limits apply per simulated client. Prints one JSON object per measurement on stdout.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use nostr::prelude::*;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -72,11 +75,29 @@ fn opts() -> Opts {
     }
 }
 
+/// Clients opened so far (each gets its own source address).
+static CLIENTS: AtomicU32 = AtomicU32::new(0);
+
+/// A TCP connection to `addr`. To a loopback address, each from its own loopback source
+/// address (127.1.x.y), as real clients come from their own: the relays' per-address limits
+/// then apply per simulated client, not to the whole load at once.
+async fn open(addr: &str) -> Res<TcpStream> {
+    let to: SocketAddr = addr.parse().map_err(e)?;
+    if !to.ip().is_loopback() || !to.is_ipv4() {
+        return TcpStream::connect(to).await.map_err(e);
+    }
+    let n = CLIENTS.fetch_add(1, Ordering::Relaxed) % (250 * 256);
+    let from = Ipv4Addr::new(127, 1, (n / 250) as u8, (n % 250 + 1) as u8);
+    let socket = TcpSocket::new_v4().map_err(e)?;
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0)).map_err(e)?;
+    socket.connect(to).await.map_err(e)
+}
+
 /// A connection to `addr` that says `Host: host`, logged in (NIP-42) when `auth`.
 async fn connect(addr: &str, host: &str, auth: bool, keys: &Keys) -> Res<Ws> {
     let url = format!("ws://{host}/");
     let req = url.as_str().into_client_request().map_err(e)?;
-    let tcp = TcpStream::connect(addr).await.map_err(e)?;
+    let tcp = open(addr).await?;
     tcp.set_nodelay(true).map_err(e)?;
     let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.map_err(e)?;
     if auth {
