@@ -70,11 +70,11 @@ CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
 -- Logins sweep their community's expired sessions and keep at most 256 live ones per pubkey.
 CREATE INDEX sessions_expiry ON buzz.sessions (community_id, expires_at);
 
-CREATE FUNCTION buzz.poll_many("entries" jsonb)
+CREATE FUNCTION buzz.poll_many("entries" jsonb, "max_bytes" integer DEFAULT 4194304)
 RETURNS TABLE ("entry" integer, "event" jsonb, "cursor" text, "error" text)
 STABLE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'poll_many_wrapper';
-ALTER FUNCTION buzz.poll_many(jsonb) OWNER TO buzz_owner;
-REVOKE EXECUTE ON FUNCTION buzz.poll_many(jsonb) FROM PUBLIC;
+ALTER FUNCTION buzz.poll_many(jsonb, integer) OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.poll_many(jsonb, integer) FROM PUBLIC;

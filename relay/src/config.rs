@@ -29,8 +29,10 @@ pub struct Args {
     /// connection closed.
     #[arg(long, env = "BUZZ_RELAY_MAX_FRAME_BYTES", default_value_t = 131_072)]
     pub max_frame_bytes: usize,
-    /// Open subscriptions per connection.
-    #[arg(long, env = "BUZZ_RELAY_MAX_SUBSCRIPTIONS", default_value_t = 32)]
+    /// Open subscriptions per connection (at most 512: a connection's poll is one part of a
+    /// `buzz.poll_many` call, which takes 1,024 entries).
+    #[arg(long, env = "BUZZ_RELAY_MAX_SUBSCRIPTIONS", default_value_t = 32,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=512))]
     pub max_subscriptions: usize,
     /// Filters per REQ or COUNT.
     #[arg(long, env = "BUZZ_RELAY_MAX_FILTERS", default_value_t = 10)]

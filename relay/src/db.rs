@@ -306,8 +306,16 @@ impl Db {
             list.push_str(&format!(r#"{{"token":{token},"filters":{},"cursor":{}}}"#, e.filters, json_str(&e.cursor)));
         }
         list.push(']');
+        // The extension stops reading at this many bytes of events (and answers the entries it
+        // did not reach "ask again"): the whole call, not each connection in it, gets the
+        // budget of one answer.
+        let budget = i32::try_from(self.max_answer_bytes).unwrap_or(i32::MAX);
         let stmts = [
-            ("SELECT event::text, cursor, entry, error FROM buzz.poll_many($1::jsonb)", vec![(&list as &(dyn ToSql + Sync), Type::TEXT)], Keep::Capped),
+            (
+                "SELECT event::text, cursor, entry, error FROM buzz.poll_many($1::jsonb, $2)",
+                vec![(&list as &(dyn ToSql + Sync), Type::TEXT), (&budget, Type::INT4)],
+                Keep::Capped,
+            ),
             // poll_many answers at most a page of this many rows per entry; a full page may
             // have more after it.
             ("SELECT current_setting('buzz_tenancy.max_limit')::int", vec![], Keep::All),

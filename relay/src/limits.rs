@@ -99,6 +99,11 @@ impl Turn {
     pub fn charge(&self, took: Duration) {
         self.share.spend.charge(took, Instant::now());
     }
+
+    /// The address's database calls, running and waiting: how `Fair` ranks its next one.
+    pub fn load(&self) -> (usize, usize) {
+        (self.share.load.running.load(Relaxed), self.share.load.waiting.load(Relaxed))
+    }
 }
 
 impl Share {

@@ -78,28 +78,49 @@ fn next_batch(app: &App, host: &str) -> Option<Vec<Ask>> {
     Some(batch)
 }
 
+/// Forgets the host however its task ends (a panic included), so that the next poll starts a
+/// new one instead of waiting for an answer that never comes.
+struct Running {
+    app: Arc<App>,
+    host: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Its queued polls get `relay_unavailable` (their reply channels close).
+            self.app.polls.hosts.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.host);
+        }
+    }
+}
+
 /// A host's task: one call at a time, each with every poll queued meanwhile.
 async fn run(app: Arc<App>, host: String) {
+    let _running = Running { app: app.clone(), host: host.clone() };
     while let Some(batch) = next_batch(&app, &host) {
         app.metrics.polls.fetch_add(batch.len() as u64, Relaxed);
         app.metrics.poll_calls.fetch_add(1, Relaxed);
         let all: Vec<&Entry> = batch.iter().flat_map(|a| &a.entries).collect();
         let total = all.len().max(1) as u32;
-        // The call takes a pool connection on the first (oldest) poll's turn.
+        // The call takes a pool connection on the turn of the least loaded address among the
+        // polls (a busy address at the head of the queue must not make the others wait).
+        let carrier = batch.iter().min_by_key(|a| a.turn.load()).expect("a batch is never empty");
         let unavailable = || Err(app.db.message("relay_unavailable"));
-        let (answer, took) = batch[0].turn.run_uncharged(app.db.poll_many(&host, &all), unavailable).await;
+        let (answer, took) = carrier.turn.run_uncharged(app.db.poll_many(&host, &all), unavailable).await;
         drop(all);
+        // Each connection pays its share of the call, by entries, whatever its answer.
+        for ask in &batch {
+            ask.turn.charge(took * ask.entries.len() as u32 / total);
+        }
         match answer {
             Ok(mut polled) => {
                 for ask in batch {
                     let rest = polled.split_off(ask.entries.len().min(polled.len()));
-                    ask.turn.charge(took * ask.entries.len() as u32 / total);
                     let _ = ask.reply.send(Ok(std::mem::replace(&mut polled, rest)));
                 }
             }
             Err(r) if batch.len() == 1 || r.0 == app.db.message("relay_unavailable").0 => {
                 for ask in batch {
-                    ask.turn.charge(took * ask.entries.len() as u32 / total);
                     let _ = ask.reply.send(Err(r.clone()));
                 }
             }

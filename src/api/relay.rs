@@ -35,7 +35,7 @@ pub const RELAY_API: &[&str] = &[
     "buzz.req(jsonb)",
     "buzz.count(jsonb)",
     "buzz.poll(jsonb, text)",
-    "buzz.poll_many(jsonb)",
+    "buzz.poll_many(jsonb, integer)",
     "buzz.cursor()",
     "buzz.listen_channel()",
     "buzz.event_id(text)",
@@ -237,21 +237,24 @@ fn poll(
     crate::store::live::poll(filters, cursor)
 }
 
-/// `buzz.poll_many(entries)`: `poll` for many subscriptions of the entered host at once, each
-/// under its own login. `entries` is a JSON array (at most 1,024) of `{"token": …, "filters":
-/// […], "cursor": …}`; each credential is looked up in the entered community only. Per entry,
-/// in order: its events after its cursor (`event`, `cursor`), then an end row (`event` NULL)
-/// whose cursor is where to resume; or one row with a catalog message in `error` instead, for
-/// that entry alone (logged out, not a member, bad filters or cursor).
+/// `buzz.poll_many(entries, max_bytes)`: `poll` for many subscriptions of the entered host at
+/// once, each under its own login. `entries` is a JSON array (at most 1,024) of `{"token": …,
+/// "filters": […], "cursor": …}`; each credential is looked up in the entered community only.
+/// Per entry, in order: its events after its cursor (`event`, `cursor`), then an end row
+/// (`event` NULL) whose cursor is where to resume; or one row with a catalog message in `error`
+/// instead, for that entry alone (logged out, not a member, bad entry, filters or cursor).
+/// Events stop at `max_bytes` (default 4 MiB, at most 64 MiB; the first event always comes):
+/// an entry without its end row resumes after its last row and asks again.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn poll_many(
     entries: Option<JsonbText>,
+    max_bytes: default!(Option<i32>, 4194304),
 ) -> TableIterator<
     'static,
     (name!(entry, i32), name!(event, Option<RawJsonb>), name!(cursor, Option<String>), name!(error, Option<String>)),
 > {
-    crate::store::poll_many::poll_many(entries)
+    crate::store::poll_many::poll_many(entries, max_bytes)
 }
 
 /// `buzz.cursor()`: the cursor of everything this snapshot sees in the entered community. Run

@@ -17,6 +17,7 @@ use crate::gucs;
 use crate::json_args::JsonbText;
 use crate::store::delivery::{self, Key};
 use crate::store::live;
+use crate::nostr::event::Secs;
 use crate::store::query::{self, Filter, RawJsonb, Reader};
 
 /// `(entry, event, cursor, error)`; see [`poll_many`].
@@ -27,6 +28,10 @@ type Rows = TableIterator<
 
 /// Entries per call at most (a relay batches at most this many subscriptions).
 pub const MAX_ENTRIES: usize = 1024;
+
+/// The answer's bytes of events at most, whatever the caller asks (`max_bytes`): what one
+/// call may hold in this backend's memory, beside one page of the statement being read.
+pub const MAX_ANSWER_BYTES: i32 = 64 << 20;
 
 /// One subscription as the relay holds it: the login it was opened with, its filters (as for
 /// `poll`) and its cursor.
@@ -46,41 +51,45 @@ struct Ready {
     /// The filters as text: entries share a statement only when this is equal.
     filters_text: String,
     after: i64,
-    /// The cursor as given (valid): an entry with no news keeps it.
-    given: String,
 }
 
 /// Everything `poll` checks for one subscription, without raising: a failure belongs to its
 /// entry only. The credential comes first, so that a logged-out entry is told to log in.
-fn ready(community: pgrx::Uuid, cursors: &Key, e: Entry) -> Result<Ready, Error> {
+fn ready(community: pgrx::Uuid, cursors: &Key, e: Value) -> Result<Ready, Error> {
+    let e: Entry = serde_json::from_value(e).map_err(|_| Error::MessageInvalid)?;
     let credential = e.token.ok_or(Error::AuthRequired)?;
     let (actor, token) = crate::auth::actor_for_credential(community, &credential, false)?;
     if token.as_ref().is_some_and(|t| !t.read) {
         return Err(Error::TokenScope);
     }
     let filters = query::parse_filters(&e.filters)?;
-    let given = e.cursor.unwrap_or_default();
-    let after = cursors.position(&given)?;
-    Ok(Ready { actor, token, filters, filters_text: e.filters.to_string(), after, given })
+    let after = cursors.position(e.cursor.as_deref().unwrap_or_default())?;
+    Ok(Ready { actor, token, filters, filters_text: e.filters.to_string(), after })
 }
 
 /// `buzz.poll_many` (declared in src/api/relay.rs).
-pub(crate) fn poll_many(entries: Option<JsonbText>) -> Rows {
+pub(crate) fn poll_many(entries: Option<JsonbText>, max_bytes: Option<i32>) -> Rows {
     crate::incident::guard(|| {
-        let entries: Vec<Entry> = match entries {
+        // A host's context (the worker's has none): the entries' logins are its community's.
+        let ctx = context::current().filter(|c| !c.worker).unwrap_or_else(|| raise(Error::ContextMissing));
+        live::unwritten();
+        let entries = match entries {
             None => Vec::new(),
-            Some(JsonbText(text)) => serde_json::from_str(&text).unwrap_or_else(|_| raise(Error::MessageInvalid)),
+            Some(JsonbText(text)) => match serde_json::from_str(&text) {
+                Ok(Value::Array(entries)) => entries,
+                _ => raise(Error::MessageInvalid),
+            },
         };
         if entries.len() > MAX_ENTRIES {
             raise(Error::TooManySubs);
         }
-        // A host's context (the worker's has none): the entries' logins are its community's.
-        let ctx = context::current().filter(|c| !c.worker).unwrap_or_else(|| raise(Error::ContextMissing));
-        live::unwritten();
+        let budget = max_bytes.unwrap_or(MAX_ANSWER_BYTES).clamp(1, MAX_ANSWER_BYTES) as usize;
         let community = ctx.community;
         let cursors = Key::of(community);
-        // The head this snapshot sees: every entry is answered up to it.
+        // The head this snapshot sees: every entry is answered up to it. And one "now" for
+        // every entry (entries that share a statement share its time window).
         let last = delivery::last_position(community);
+        let now = crate::pg::now().secs();
         let entries: Vec<Result<Ready, Error>> = entries.into_iter().map(|e| ready(community, &cursors, e)).collect();
         let has_news = |r: &Ready| r.after < last && !r.filters.is_empty();
         let actors: BTreeSet<String> = entries.iter().flatten().filter(|r| has_news(r)).map(|r| r.actor.clone()).collect();
@@ -89,6 +98,7 @@ pub(crate) fn poll_many(entries: Option<JsonbText>) -> Rows {
         // SAFETY: a plain read of the backend's current memory context (the SRF's).
         let upper = unsafe { pg_sys::CurrentMemoryContext };
         let mut shared: HashMap<(Vec<pgrx::Uuid>, bool, String, i64), Vec<(RawJsonb, i64)>> = HashMap::new();
+        let mut spent = 0usize;
         let mut out = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let i = i as i32;
@@ -100,7 +110,9 @@ pub(crate) fn poll_many(entries: Option<JsonbText>) -> Rows {
                 }
             };
             if !has_news(&r) {
-                out.push((i, None, Some(r.given), None));
+                // A fresh cursor for the same position: the answer does not tell whether
+                // anything was written since (the news may be in channels it cannot read).
+                out.push((i, None, Some(cursors.cursor(r.after)), None));
                 continue;
             }
             // Not a member any more (a login outliving its membership is refused above; this
@@ -109,7 +121,12 @@ pub(crate) fn poll_many(entries: Option<JsonbText>) -> Rows {
                 out.push((i, None, None, Some(Error::NotMember.message().to_owned())));
                 continue;
             };
-            let reader = Reader::of_actor(community, readable.clone(), r.token.as_ref());
+            // The answer is full: this entry (and every later one with news) gets no rows and
+            // no end row, i.e. "ask again from where you are"; nothing more is read.
+            if spent >= budget {
+                continue;
+            }
+            let reader = Reader::of_actor(community, readable.clone(), r.token.as_ref(), now);
             let (view, channelless) = reader.view();
             let rows = shared.entry((view.to_vec(), channelless, r.filters_text, r.after)).or_insert_with(|| {
                 let q = live::build(&reader, &r.filters, r.after, page);
@@ -123,8 +140,21 @@ pub(crate) fn poll_many(entries: Option<JsonbText>) -> Rows {
                 });
                 rows
             });
+            // Rows while the answer has room (the first row of a call always: a single event
+            // larger than the budget must not stall its subscription forever).
+            let mut sent = 0;
             for (event, pos) in rows.iter() {
+                if spent > 0 && spent + event.size() > budget {
+                    break;
+                }
+                spent += event.size();
+                sent += 1;
                 out.push((i, Some(event.clone()), Some(cursors.cursor(*pos)), None));
+            }
+            if sent < rows.len() {
+                // Cut: no end row; the entry resumes after its last row and asks again.
+                spent = budget;
+                continue;
             }
             // The end row: where to resume. A full page may have more after its last row; a
             // shorter one holds everything up to the head.

@@ -167,20 +167,20 @@ pub(crate) fn reader() -> Option<Reader> {
         raise(Error::NotMember);
     }
     // An API token reads only its channels if it names some (the read scope: `may_read`).
-    Some(Reader::of_actor(ctx.community, channels.unwrap_or_default(), ctx.token.as_ref()))
+    Some(Reader::of_actor(ctx.community, channels.unwrap_or_default(), ctx.token.as_ref(), crate::pg::now().secs()))
 }
 
 impl Reader {
     /// `actor`'s view of `community` now, given the channels it may read (see
     /// [`readable_channels`]) and a token's channel limits, as `reader` computes it.
-    pub(crate) fn of_actor(community: Uuid, mut channels: Vec<Uuid>, token: Option<&TokenGrant>) -> Reader {
+    pub(crate) fn of_actor(community: Uuid, mut channels: Vec<Uuid>, token: Option<&TokenGrant>, now: i64) -> Reader {
         let mut channelless = true;
         if let Some(claims) = token.and_then(|t| t.channels.as_ref()) {
             channels.retain(|c| claims.contains(c));
             channelless = false;
         }
         channels.sort_unstable();
-        Reader { community, now: crate::pg::now().secs(), channels, channelless }
+        Reader { community, now, channels, channelless }
     }
 
     /// What the reader sees, apart from the community and "now": two readers of one community
@@ -234,6 +234,12 @@ impl RawJsonb {
         // SAFETY: the caller's contract.
         let copy = unsafe { PgMemoryContexts::For(upper).switch_to(|_| pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr())) };
         RawJsonb(pg_sys::Datum::from(copy))
+    }
+
+    /// Its size in bytes (as stored: about the size of its text).
+    pub fn size(&self) -> usize {
+        // SAFETY: a RawJsonb holds a detoasted jsonb varlena (`copy_into`).
+        unsafe { pgrx::varlena::varsize_any(self.0.cast_mut_ptr()) }
     }
 }
 

@@ -368,11 +368,32 @@ SELECT (array_agg(event ->> 'id') FILTER (WHERE entry = 0 AND event IS NOT NULL)
        jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
        jsonb_build_object('token', :'general_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
        jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')));
--- An end row's cursor is where to resume: nothing after it; an idle entry keeps its cursor.
+-- An end row's cursor is where to resume: nothing after it. An idle entry gets a fresh cursor
+-- for the same place (not its own text back, which would say that nothing was written since).
 SELECT cursor AS c_end FROM buzz.poll_many(jsonb_build_array(
        jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'))) WHERE event IS NULL \gset
-SELECT entry, event IS NULL AS end_row, cursor = :'c_end' AS kept, error
-  FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end')));
+SELECT entry, event IS NULL AS end_row, cursor = :'c_end' AS same_text, cursor
+  FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end'))) \gset idle_
+SELECT :'idle_entry' AS entry, :'idle_end_row' AS end_row, :'idle_same_text' AS same_text;
+SELECT entry, event IS NULL AS end_row, error
+  FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'idle_cursor')));
+-- The byte budget: events stop at max_bytes (the call's first event always comes). The entry
+-- cut there and every later entry with news get no end row (each asks again from where it
+-- stands); idle entries and refusals are still answered. An entry that is not an object is
+-- refused alone.
+SELECT entry, event IS NOT NULL AS has_event, cursor IS NOT NULL AS has_cursor, error
+  FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end'),
+       '"not an entry"'::jsonb,
+       jsonb_build_object('filters', '[{}]'::jsonb, 'cursor', :'c0')), 1);
+-- ... and with room for everything, each entry ends with its end row.
+SELECT entry, count(*) FILTER (WHERE event IS NOT NULL) AS events, count(*) FILTER (WHERE event IS NULL) AS end_rows
+  FROM buzz.poll_many(jsonb_build_array(
+       jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
+       jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')), 100000000)
+ GROUP BY entry ORDER BY entry;
 COMMIT;
 -- A member revoked since her session was cached is refused, even with no news; beta's host
 -- does not know alpha's tokens; reads stay reads (no transaction id, as on a standby).

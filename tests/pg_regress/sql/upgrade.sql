@@ -33,9 +33,9 @@ SELECT extversion <> '0.1.0' AS updated FROM pg_extension WHERE extname = 'buzz_
 -- operator runs setup_relay_role again (docs/operations.md). The update script cannot grant
 -- them: a grant made by an extension script is an initial privilege, which pg_dump leaves out
 -- and a restore would not give back.
-SELECT has_function_privilege('buzz_relay', 'buzz.poll_many(jsonb)', 'EXECUTE') AS poll_many_before_setup;
+SELECT has_function_privilege('buzz_relay', 'buzz.poll_many(jsonb, integer)', 'EXECUTE') AS poll_many_before_setup;
 SELECT buzz.setup_relay_role('buzz_relay');
-SELECT has_function_privilege('buzz_relay', 'buzz.poll_many(jsonb)', 'EXECUTE') AS poll_many_after_setup;
+SELECT has_function_privilege('buzz_relay', 'buzz.poll_many(jsonb, integer)', 'EXECUTE') AS poll_many_after_setup;
 SELECT count(*) = :before_events AS events_kept FROM buzz.events;
 SELECT count(*) = :before_sessions AS sessions_kept FROM buzz.sessions;
 SELECT count(*) = :before_audit_rows AS audit_kept FROM buzz.audit_log;

@@ -351,7 +351,7 @@ pub async fn poll_refused(w: &mut World) -> Result<(), String> {
     let mut raw = Raw::login(&w.url_a(), &w.carol).await?;
     raw.send(r#"["REQ","live",{"kinds":[1]}]"#.into()).await?;
     raw.next_of("EOSE").await.ok_or("no EOSE")?;
-    let poll = "FUNCTION buzz.poll_many(jsonb)";
+    let poll = "FUNCTION buzz.poll_many(jsonb, integer)";
     w.admin.batch_execute(&format!("REVOKE EXECUTE ON {poll} FROM {ROLE}")).await.map_err(e)?;
     let (a, _) = client(&w.url_a(), Some(&w.alice)).await?;
     let ev = EventBuilder::text_note("while poll is revoked").sign_with_keys(&w.alice).map_err(e)?;
