@@ -112,7 +112,19 @@ pub fn verify(text: &str) -> Option<Checked> {
     })
 }
 
-const PLAIN_INSERT: &str = "WITH ins AS (
+impl Checked {
+    /// The baseline's insert (`PLAIN_INSERT`, prepared as `stmt`) of this event, the JSON
+    /// text `ev`, into `community`: 1 if stored, 0 if it was already there.
+    pub fn insert(&self, client: &mut Client, stmt: &postgres::Statement, community: uuid::Uuid, ev: &str) -> i64 {
+        let x = self;
+        client
+            .query_one(stmt, &[&community, &x.id, &x.pubkey, &x.created_at, &x.kind, &x.channel, &x.d_tag, &x.expires_at, &ev, &x.names, &x.values])
+            .unwrap()
+            .get(0)
+    }
+}
+
+pub const PLAIN_INSERT: &str = "WITH ins AS (
         INSERT INTO bench_plain.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)
         ON CONFLICT DO NOTHING
@@ -219,14 +231,7 @@ fn run_plain(st: &State, evs: &[Ev]) -> (usize, f64, Vec<(String, usize)>, [f64;
                             bad += 1;
                             continue;
                         };
-                        let com = st.communities[*c].id;
-                        let n: i64 = client
-                            .query_one(
-                                &*stmt,
-                                &[&com, &x.id, &x.pubkey, &x.created_at, &x.kind, &x.channel, &x.d_tag, &x.expires_at, ev, &x.names, &x.values],
-                            )
-                            .unwrap()
-                            .get(0);
+                        let n = x.insert(client, stmt, st.communities[*c].id, ev);
                         sum[2] += t1.elapsed().as_secs_f64() * 1e6;
                         if n == 1 { ok += 1 } else { bad += 1 }
                     }

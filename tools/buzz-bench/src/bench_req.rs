@@ -66,7 +66,7 @@ fn typed(ps: &[P]) -> Vec<(&(dyn ToSql + Sync), Type)> {
         .collect()
 }
 
-fn refs(ps: &[P]) -> Vec<&(dyn ToSql + Sync)> {
+pub fn refs(ps: &[P]) -> Vec<&(dyn ToSql + Sync)> {
     ps.iter().map(P::sql).collect()
 }
 

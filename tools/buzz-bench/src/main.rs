@@ -5,6 +5,7 @@ mod bench_enter;
 mod bench_poll;
 mod bench_publish;
 mod bench_req;
+mod bench_scale;
 mod common;
 mod gen;
 mod load;
@@ -21,6 +22,7 @@ usage:
   buzz-bench bench req     --state STATE --stage LABEL --samples N --filters FILE --out RESULTS --raw CSV --plans TXT
   buzz-bench bench publish --state STATE --events-file FILE --n N --out RESULTS
   buzz-bench bench enter   --communities N --samples N --loop N --out RESULTS [--role relay]
+  buzz-bench bench scale   --state STATE --events-file FILE --filters FILE --clients 1,2,4,8 --n N --secs S --out RESULTS
   buzz-bench report   --results RESULTS --outdir DIR";
 
 struct Args(Vec<(String, String)>);
@@ -111,7 +113,14 @@ fn main() {
                 }
                 "enter" => bench_enter::run(a.n("communities"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
                 "poll" => bench_poll::run(a.n("communities"), a.n("events"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
-                _ => die("bench req|publish|enter|poll"),
+                "scale" => {
+                    let st = common::State::load(a.s("state"));
+                    let m = gen::read_manifest(a.s("events-file"));
+                    let clients: Vec<usize> = a.s("clients").split(',').map(|c| c.parse().unwrap_or_else(|_| die("--clients 1,2,4,8"))).collect();
+                    let secs: f64 = a.s("secs").parse().unwrap_or_else(|_| die("--secs must be a number"));
+                    bench_scale::run(&st, &gen::manifest_plan(&m), m["seed"].as_u64().unwrap(), a.s("filters"), &clients, a.n("n"), secs, a.s("out"));
+                }
+                _ => die("bench req|publish|enter|poll|scale"),
             }
         }
         "report" => {

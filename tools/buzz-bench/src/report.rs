@@ -170,6 +170,42 @@ pub fn run(results: &str, outdir: &str) {
         writeln!(goals, "| commit → wake-up → poll, {} subscriptions | median ≤ 5 ms | {:.2} ms | {} |", p["subscriptions"], f(&w["median_us"]) / 1000.0,
                  verdict(f(&w["median_us"]) <= 5000.0)).unwrap();
     }
+    for sc in by("scale") {
+        let cores = f(&sc["cores"]);
+        writeln!(md, "### Scaling: 1, 2, 4, 8 client connections ({cores} cores)\n").unwrap();
+        writeln!(md, "Each connection count side by side with its baseline (rounds buzz, baseline, baseline, buzz; means of two). Publish: {} fresh events per round, \
+                      dealt round-robin to the connections. req: every connection cycles through the req bench's {} filters for {} s per round. \
+                      Nothing is pinned. *Saturates at N*: going past N connections adds less than 10%.\n",
+                 sc["publish_events_per_round"], sc["filters"], sc["req_secs_per_round"]).unwrap();
+        let sat = |rows: &[Value], key: &str| -> String {
+            let xs: Vec<(f64, f64)> = rows.iter().map(|r| (f(&r["clients"]), f(&r[key]))).collect();
+            xs.windows(2).find(|w| w[1].1 < 1.10 * w[0].1).map_or("not by the last count".into(), |w| format!("at {} connections", w[0].0))
+        };
+        let mut dat = String::from("# clients buzz_publish plain_publish buzz_req hand_req\n");
+        for (name, rows, a, b, unit) in [
+            ("publish", &sc["publish"], "buzz_events_per_s", "plain_events_per_s", "events/s"),
+            ("req", &sc["req"], "buzz_req_per_s", "hand_req_per_s", "requests/s"),
+        ] {
+            let rows = rows.as_array().unwrap();
+            let base = if name == "publish" { "baseline" } else { "hand-written" };
+            writeln!(md, "| connections | buzz {name} {unit} | per core | {base} {unit} | per core | ratio |\n|---:|---:|---:|---:|---:|---:|").unwrap();
+            for r in rows {
+                writeln!(md, "| {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** |", r["clients"], f(&r[a]), f(&r[a]) / cores, f(&r[b]), f(&r[b]) / cores, f(&r["ratio"])).unwrap();
+            }
+            let total = |k: &str| rows.iter().map(|r| r[k].as_u64().unwrap_or(0)).sum::<u64>();
+            let not_stored = if name == "publish" {
+                format!(" Not stored (refused, or already there), buzz / baseline: {} / {}.", total("buzz_not_stored"), total("plain_not_stored"))
+            } else {
+                String::new()
+            };
+            writeln!(md, "\n{name}: buzz saturates {}, the {base} side {}.{not_stored}\n", sat(rows, a), sat(rows, b)).unwrap();
+        }
+        let (p, q) = (sc["publish"].as_array().unwrap(), sc["req"].as_array().unwrap());
+        for (x, y) in p.iter().zip(q) {
+            writeln!(dat, "{} {} {} {} {}", x["clients"], f(&x["buzz_events_per_s"]), f(&x["plain_events_per_s"]), f(&y["buzz_req_per_s"]), f(&y["hand_req_per_s"])).unwrap();
+        }
+        std::fs::write(format!("{outdir}/scale.dat"), dat).unwrap();
+    }
     for l in by("load") {
         writeln!(md, "Load {}: {} events published in {:.0}s = {:.0} events/s (2 connections, one transaction per event); accepted {}, refused {}.\n",
                  l["stage"].as_str().unwrap_or(""), l["events"], f(&l["secs"]), f(&l["events_per_s"]), l["accepted"], l["refused"]).unwrap();
