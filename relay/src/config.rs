@@ -51,7 +51,8 @@ pub struct Args {
     pub send_timeout: u64,
     /// Bytes of events one database answer (a REQ's stored events, one poll) may hold; a larger
     /// stored answer is cut short, a larger poll continues in the next one.
-    #[arg(long, env = "BUZZ_RELAY_MAX_ANSWER_BYTES", default_value_t = 4 << 20)]
+    #[arg(long, env = "BUZZ_RELAY_MAX_ANSWER_BYTES", default_value_t = 4 << 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=64 << 20))]
     pub max_answer_bytes: usize,
     /// Open connections per client address (an IPv4 address, an IPv6 /64), counted from
     /// accept to close (0: no limit; behind a proxy every client has the proxy's address).

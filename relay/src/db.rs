@@ -47,6 +47,10 @@ enum Keep {
     /// Rows of events, while the transaction's answer is under `--max-answer-bytes`; past it,
     /// each such statement keeps its first row only.
     Capped,
+    /// `poll_many`'s rows: events while the answer is under `--max-answer-bytes`; past it,
+    /// every event row is dropped, and so is the end row of an entry that lost one (it
+    /// resumes after its last row kept), while other entries' end rows and refusals are kept.
+    Polled,
 }
 
 /// SQLSTATE classes that mean the database (or PgBouncer in front of it) could not serve the
@@ -100,7 +104,27 @@ async fn read(
     let stream = client.query_typed_raw(sql, params.iter().map(|(v, t)| (*v, t.clone()))).await?;
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::new();
+    // Polled: the entry whose event rows are being dropped (entries come in order).
+    let mut lost: Option<i32> = None;
     while let Some(row) = stream.try_next().await? {
+        if keep == Keep::Polled {
+            let entry = row.try_get::<_, i32>(2).ok();
+            match row.try_get::<_, Option<&str>>(0).ok().flatten() {
+                Some(event) => {
+                    let left = budget.load(Relaxed);
+                    if event.len() > left {
+                        budget.store(0, Relaxed);
+                        lost = entry;
+                        continue;
+                    }
+                    budget.store(left - event.len(), Relaxed);
+                }
+                None if lost.is_some() && lost == entry => continue,
+                None => {}
+            }
+            rows.push(row);
+            continue;
+        }
         let size = row.try_get::<_, &str>(0).map_or(0, str::len);
         rows.push(row);
         if keep == Keep::Capped {
@@ -314,7 +338,7 @@ impl Db {
             (
                 "SELECT event::text, cursor, entry, error FROM buzz.poll_many($1::jsonb, $2)",
                 vec![(&list as &(dyn ToSql + Sync), Type::TEXT), (&budget, Type::INT4)],
-                Keep::Capped,
+                Keep::Polled,
             ),
             // poll_many answers at most a page of this many rows per entry; a full page may
             // have more after it.

@@ -7,8 +7,9 @@
 //! refuses an entry for that entry alone.
 //!
 //! Each connection still takes its own turn first (its address's limits) and is charged its
-//! share of the call's database time (by entries). A call that fails as a whole is run again
-//! for each connection on its own, so that no client's subscriptions can fail another's.
+//! share of the call's database time (by subscriptions and the bytes of events it got). A
+//! call that fails as a whole is run again for each connection on its own, so that no client's
+//! subscriptions can fail another's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,6 +40,10 @@ pub struct Polls {
 /// Entries per call at most (the extension's `poll_many` takes up to 1,024); a connection's
 /// poll is never split, whatever its size.
 const MAX_ENTRIES: usize = 512;
+
+/// What one subscription in a call weighs when its time is shared out, in bytes of events:
+/// an entry that got nothing still cost its login lookup and, maybe, a statement.
+const ENTRY_WEIGHT: u64 = 1024;
 
 impl Polls {
     /// What came after each of `entries`' cursors, in order, or why nothing could be read.
@@ -108,25 +113,37 @@ async fn run(app: Arc<App>, host: String) {
         let unavailable = || Err(app.db.message("relay_unavailable"));
         let (answer, took) = carrier.turn.run_uncharged(app.db.poll_many(&host, &all), unavailable).await;
         drop(all);
-        // Each connection pays its share of the call, by entries, whatever its answer.
-        for ask in &batch {
-            ask.turn.charge(took * ask.entries.len() as u32 / total);
-        }
         match answer {
             Ok(mut polled) => {
+                // Each connection pays its share of the call: a fixed part per subscription
+                // and the bytes of events it got (reading them is most of a call's cost).
+                let weight = |p: &[Polled]| -> u64 {
+                    p.iter()
+                        .map(|p| match p {
+                            Polled::Events { rows, .. } => ENTRY_WEIGHT + rows.iter().map(|(e, c)| (e.len() + c.len()) as u64).sum::<u64>(),
+                            Polled::Refused(_) => ENTRY_WEIGHT,
+                        })
+                        .sum()
+                };
+                let all = weight(&polled).max(1);
                 for ask in batch {
                     let rest = polled.split_off(ask.entries.len().min(polled.len()));
-                    let _ = ask.reply.send(Ok(std::mem::replace(&mut polled, rest)));
+                    let mine = std::mem::replace(&mut polled, rest);
+                    ask.turn.charge(took.mul_f64(weight(&mine) as f64 / all as f64));
+                    let _ = ask.reply.send(Ok(mine));
                 }
             }
             Err(r) if batch.len() == 1 || r.0 == app.db.message("relay_unavailable").0 => {
                 for ask in batch {
+                    ask.turn.charge(took * ask.entries.len() as u32 / total);
                     let _ = ask.reply.send(Err(r.clone()));
                 }
             }
-            // Something in the call was refused as a whole: each poll again, on its own turn.
+            // Something in the call was refused as a whole: each poll again, on its own turn
+            // (each pays its share of the failed call first).
             Err(_) => {
                 for ask in batch {
+                    ask.turn.charge(took * ask.entries.len() as u32 / total);
                     let app = app.clone();
                     let host = host.clone();
                     tokio::spawn(async move {

@@ -378,16 +378,24 @@ SELECT :'idle_entry' AS entry, :'idle_end_row' AS end_row, :'idle_same_text' AS 
 SELECT entry, event IS NULL AS end_row, error
   FROM buzz.poll_many(jsonb_build_array(jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'idle_cursor')));
 -- The byte budget: events stop at max_bytes (the call's first event always comes). The entry
--- cut there and every later entry with news get no end row (each asks again from where it
--- stands); idle entries and refusals are still answered. An entry that is not an object is
--- refused alone.
+-- cut there gets no end row, and every later entry no row at all, with news (carol) or
+-- without (alice at the head: whether anything was written stays unsaid); each asks again
+-- from where it stands. Refusals found before reading are still answered. An entry that is not
+-- an object is refused alone, an array too (not taken by position).
 SELECT entry, event IS NOT NULL AS has_event, cursor IS NOT NULL AS has_cursor, error
   FROM buzz.poll_many(jsonb_build_array(
        jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
        jsonb_build_object('token', :'carol_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0'),
        jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c_end'),
        '"not an entry"'::jsonb,
+       jsonb_build_array(:'alice_token', '[{}]'::jsonb, :'c0'),
        jsonb_build_object('filters', '[{}]'::jsonb, 'cursor', :'c0')), 1);
+-- NULL is the default budget (4 MiB), not the ceiling: everything here fits either way, so
+-- the two answers are the same.
+SELECT (SELECT count(*) FROM buzz.poll_many(jsonb_build_array(
+            jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')), NULL)) =
+       (SELECT count(*) FROM buzz.poll_many(jsonb_build_array(
+            jsonb_build_object('token', :'alice_token', 'filters', '[{}]'::jsonb, 'cursor', :'c0')))) AS null_is_default;
 -- ... and with room for everything, each entry ends with its end row.
 SELECT entry, count(*) FILTER (WHERE event IS NOT NULL) AS events, count(*) FILTER (WHERE event IS NULL) AS end_rows
   FROM buzz.poll_many(jsonb_build_array(
