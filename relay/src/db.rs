@@ -47,8 +47,8 @@ enum Keep {
     /// Rows of events, while the transaction's answer is under `--max-answer-bytes`; past it,
     /// each such statement keeps its first row only.
     Capped,
-    /// `poll_many`'s rows: events while the answer is under `--max-answer-bytes`; past it,
-    /// every event row is dropped, and so is the end row of an entry that lost one (it
+    /// `poll_many`'s rows: events while the answer is under `--max-answer-bytes` (the first
+    /// one always); past it, every event row is dropped, and so is the end row of an entry that lost one (it
     /// resumes after its last row kept), while other entries' end rows and refusals are kept.
     Polled,
 }
@@ -104,20 +104,24 @@ async fn read(
     let stream = client.query_typed_raw(sql, params.iter().map(|(v, t)| (*v, t.clone()))).await?;
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::new();
-    // Polled: the entry whose event rows are being dropped (entries come in order).
+    // Polled: the entry whose event rows are being dropped (entries come in order), and
+    // whether an event was kept (the first always is, as the extension always sends one: a
+    // single event larger than the cap must not stall its subscription).
     let mut lost: Option<i32> = None;
+    let mut kept = false;
     while let Some(row) = stream.try_next().await? {
         if keep == Keep::Polled {
             let entry = row.try_get::<_, i32>(2).ok();
             match row.try_get::<_, Option<&str>>(0).ok().flatten() {
                 Some(event) => {
                     let left = budget.load(Relaxed);
-                    if event.len() > left {
+                    if kept && event.len() > left || lost.is_some() {
                         budget.store(0, Relaxed);
                         lost = entry;
                         continue;
                     }
-                    budget.store(left - event.len(), Relaxed);
+                    budget.store(left.saturating_sub(event.len()), Relaxed);
+                    kept = true;
                 }
                 None if lost.is_some() && lost == entry => continue,
                 None => {}
