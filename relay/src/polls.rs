@@ -113,6 +113,8 @@ async fn run(app: Arc<App>, host: String) {
         let unavailable = || Err(app.db.message("relay_unavailable"));
         let (answer, took) = carrier.turn.run_uncharged(app.db.poll_many(&host, &all), unavailable).await;
         drop(all);
+        // A failed call is shared out by subscriptions (there is no answer to weigh).
+        let by_entries = |ask: &Ask| took * ask.entries.len() as u32 / total;
         match answer {
             Ok(mut polled) => {
                 // Each connection pays its share of the call: a fixed part per subscription
@@ -135,7 +137,7 @@ async fn run(app: Arc<App>, host: String) {
             }
             Err(r) if batch.len() == 1 || r.0 == app.db.message("relay_unavailable").0 => {
                 for ask in batch {
-                    ask.turn.charge(took * ask.entries.len() as u32 / total);
+                    ask.turn.charge(by_entries(&ask));
                     let _ = ask.reply.send(Err(r.clone()));
                 }
             }
@@ -143,7 +145,7 @@ async fn run(app: Arc<App>, host: String) {
             // (each pays its share of the failed call first).
             Err(_) => {
                 for ask in batch {
-                    ask.turn.charge(took * ask.entries.len() as u32 / total);
+                    ask.turn.charge(by_entries(&ask));
                     let app = app.clone();
                     let host = host.clone();
                     tokio::spawn(async move {

@@ -152,22 +152,12 @@ pub(crate) fn may_read(ctx: &context::Context) -> &str {
 pub(crate) fn reader() -> Option<Reader> {
     let ctx = context::current()?;
     let actor = may_read(&ctx).to_owned();
-    // Admission and the readable channels in one round trip.
-    let (member, channels) = crate::spi_cache::read_two::<bool, Vec<Uuid>>(
-        "SELECT EXISTS (SELECT 1 FROM buzz.members WHERE community_id = $1 AND pubkey = $2),
-                ARRAY(SELECT c.id FROM buzz.channels c
-                       WHERE c.community_id = $1
-                         AND (c.visibility = 'open'
-                              OR EXISTS (SELECT 1 FROM buzz.channel_members m
-                                          WHERE m.community_id = $1 AND m.channel_id = c.id AND m.pubkey = $2)))",
-        &[ctx.community.into(), actor.as_str().into()],
-    )
-    .or_raise();
-    if member != Some(true) {
+    // Admission and the readable channels in one statement (absent: not a member).
+    let Some(channels) = readable_channels(ctx.community, vec![actor.clone()]).remove(&actor) else {
         raise(Error::NotMember);
-    }
+    };
     // An API token reads only its channels if it names some (the read scope: `may_read`).
-    Some(Reader::of_actor(ctx.community, channels.unwrap_or_default(), ctx.token.as_ref(), crate::pg::now().secs()))
+    Some(Reader::of_actor(ctx.community, channels, ctx.token.as_ref(), crate::pg::now().secs()))
 }
 
 impl Reader {
