@@ -15,6 +15,9 @@
 --   - buzz.poll_many (new, in the relay API): poll for many subscriptions of one host in one
 --     call, each under its own login. Existing relay roles get it when setup_relay_role runs
 --     again: a grant made here would be an initial privilege, which pg_dump leaves out.
+--   - buzz.publish(text[]) and buzz.publish(text, text, text[]) (new, in the relay API): a
+--     batch of events answered one row each, and enter + batch in one statement. Granted
+--     like poll_many, by setup_relay_role.
 \echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.3.0'" to load this file. \quit
 
 CREATE TABLE buzz.challenge_key (
@@ -78,3 +81,21 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'poll_many_wrapper';
 ALTER FUNCTION buzz.poll_many(jsonb, integer) OWNER TO buzz_owner;
 REVOKE EXECUTE ON FUNCTION buzz.poll_many(jsonb, integer) FROM PUBLIC;
+
+CREATE FUNCTION buzz.publish("events" text[])
+RETURNS TABLE ("n" integer, "accepted" boolean, "message" text)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'publish_batch_wrapper';
+ALTER FUNCTION buzz.publish(text[]) OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.publish(text[]) FROM PUBLIC;
+
+CREATE FUNCTION buzz.publish("host" text, "credential" text, "events" text[])
+RETURNS TABLE ("n" integer, "accepted" boolean, "message" text)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'publish_entered_wrapper';
+ALTER FUNCTION buzz.publish(text, text, text[]) OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.publish(text, text, text[]) FROM PUBLIC;

@@ -108,6 +108,7 @@ catalog! {
     CursorInvalid      = ("cursor_invalid", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: bad cursor"),
     FeedAfterWrite     = ("feed_after_write", C::ERRCODE_INVALID_TRANSACTION_STATE, "restricted: poll and cursor cannot follow a publish in one transaction"),
     TooManyFilters     = ("too_many_filters", C::ERRCODE_INVALID_PARAMETER_VALUE, "invalid: too many filters or filter values"),
+    TooManyEvents      = ("too_many_events", C::ERRCODE_PROGRAM_LIMIT_EXCEEDED, "invalid: too many events in one call"),
     // tenant guard on the relay's own tables
     ForeignCommunity   = ("foreign_community", C::ERRCODE_INSUFFICIENT_PRIVILEGE, "restricted: rows can only be written in the entered community"),
     // operator: tenancy of the relay's own tables (the DETAIL names the object)

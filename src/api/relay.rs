@@ -32,6 +32,8 @@ pub const RELAY_API: &[&str] = &[
     "buzz.list_channels()",
     "buzz.publish(text)",
     "buzz.publish(json)",
+    "buzz.publish(text[])",
+    "buzz.publish(text, text, text[])",
     "buzz.req(jsonb)",
     "buzz.count(jsonb)",
     "buzz.poll(jsonb, text)",
@@ -205,6 +207,30 @@ fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(accepted, b
 #[search_path(pg_catalog, pg_temp)]
 fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
     crate::store::publish::publish_json(event)
+}
+
+/// `buzz.publish(events text[])`: several events of one connection in one call, each taken
+/// as `publish(text)` takes it and answered on its own row `(n, accepted, message)`, `n` its
+/// place in the array from 1. A refused event does not stop the others. At most 256 events.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
+#[search_path(pg_catalog, pg_temp)]
+fn publish_batch(
+    events: Option<Vec<Option<String>>>,
+) -> TableIterator<'static, (name!(n, i32), name!(accepted, bool), name!(message, &'static str))> {
+    crate::store::publish::publish_batch(events)
+}
+
+/// `buzz.publish(host, credential, events text[])`: `enter(host, credential)` and then
+/// `publish(events)`, in one statement: one round trip for a relay in autocommit. The relay
+/// passes the request's Host as received; the extension resolves the community.
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
+#[search_path(pg_catalog, pg_temp)]
+fn publish_entered(
+    host: Option<&str>,
+    credential: Option<&str>,
+    events: Option<Vec<Option<String>>>,
+) -> TableIterator<'static, (name!(n, i32), name!(accepted, bool), name!(message, &'static str))> {
+    crate::store::publish::publish_entered(host, credential, events)
 }
 
 /// `buzz.req(filters)`: the visible events of the entered community matching any filter,

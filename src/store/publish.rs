@@ -258,11 +258,54 @@ fn apply_deletion(a: &Authorized) {
 }
 
 fn answer(result: Result<(), Error>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    let row = match result {
+    TableIterator::once(outcome(result))
+}
+
+/// At most this many events in one batch call: it bounds what one statement holds the
+/// community's delivery position for (each event takes its turn in commit order).
+pub const MAX_BATCH: usize = 256;
+
+/// One row of a batch answer: the event's place in the array (from 1), then `OK`'s fields.
+type BatchRow = (name!(n, i32), name!(accepted, bool), name!(message, &'static str));
+
+/// `buzz.publish(events text[])` (declared in src/api/relay.rs): each event exactly as
+/// `publish(text)` would take it, in order, each answered on its own row. A refused event
+/// does not stop the others (client faults never raise); a database error fails the call,
+/// like any statement.
+pub(crate) fn publish_batch(events: Option<Vec<Option<String>>>) -> TableIterator<'static, BatchRow> {
+    crate::incident::guard(|| TableIterator::new(publish_each(events)))
+}
+
+/// `buzz.publish(host, credential, events text[])` (declared in src/api/relay.rs): `enter(host,
+/// credential)` and the batch in one statement, so that a relay in autocommit publishes in
+/// one round trip. The community is the host's, resolved here as `enter` resolves it.
+pub(crate) fn publish_entered(host: Option<&str>, credential: Option<&str>, events: Option<Vec<Option<String>>>) -> TableIterator<'static, BatchRow> {
+    crate::incident::guard(|| {
+        crate::enter::enter_session(host, credential);
+        TableIterator::new(publish_each(events))
+    })
+}
+
+fn publish_each(events: Option<Vec<Option<String>>>) -> Vec<(i32, bool, &'static str)> {
+    let events = events.unwrap_or_default();
+    if events.len() > MAX_BATCH {
+        crate::errors::raise(Error::TooManyEvents);
+    }
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (accepted, message) = outcome(e.as_deref().ok_or(Error::EventMalformed).and_then(publish_text));
+            (i as i32 + 1, accepted, message)
+        })
+        .collect()
+}
+
+fn outcome(result: Result<(), Error>) -> (bool, &'static str) {
+    match result {
         Ok(()) => (true, ACCEPTED),
         Err(e) => (false, e.message()),
-    };
-    TableIterator::once(row)
+    }
 }
 
 /// `buzz.publish` (declared in src/api/relay.rs).

@@ -385,3 +385,57 @@ SELECT * FROM buzz.publish(:'ev');
 SELECT count(*) AS escapes_left FROM buzz.req('{"#t":["escapes"]}');
 COMMIT;
 RESET ROLE;
+
+-- The batch forms. publish(text[]): each event as publish(text) takes it, one row each, in
+-- order; a refused event does not stop the ones after it (mutation "a refused event ends
+-- its batch": the third, valid event would not be stored).
+SET ROLE buzz_relay;
+\set sk :alice_sk
+\set kind 1
+\set tags '[["t","batch"]]'
+\set content 'batch one'
+\set at 1700000101
+\i :abs_srcdir/include/sign.psql
+\set b1 :ev
+\set content 'batch two'
+\set at 1700000102
+\i :abs_srcdir/include/sign.psql
+\set b2 :ev
+\set sk :bob_sk
+\set content 'bob in alpha'
+\i :abs_srcdir/include/sign.psql
+\set bob_ev :ev
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT * FROM buzz.publish(ARRAY[:'b1', 'not json', NULL, :'b1', :'bob_ev', :'b2']);
+SELECT count(*) AS batch_stored FROM buzz.req('{"#t":["batch"]}');
+COMMIT;
+-- No context: every event answered auth-required:, nothing raised.
+SELECT * FROM buzz.publish(ARRAY[:'b1', :'b2']);
+-- An empty array answers nothing; more than 256 events is refused as a whole, before any
+-- is stored (mutation "batches of any size").
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT count(*) AS empty_batch FROM buzz.publish(ARRAY[]::text[]);
+SELECT * FROM buzz.publish(array_fill(:'b1'::text, ARRAY[257]));
+ROLLBACK;
+
+-- publish(host, credential, events): enter and publish in one statement, the community the
+-- host's. A credential of another community fails exactly like a random one (S5), and so
+-- does none: the whole statement, nothing stored (mutation "the one-statement form trusts
+-- the host without the credential": bob's token would publish in alpha).
+\set sk :alice_sk
+\set content 'one statement'
+\set at 1700000103
+\i :abs_srcdir/include/sign.psql
+\set b3 :ev
+SELECT * FROM buzz.publish('a.example', :'alice_token', ARRAY[:'b3', :'b3']);
+SELECT * FROM buzz.publish('a.example', :'bob_token', ARRAY[:'bob_ev']);
+SELECT * FROM buzz.publish('a.example', NULL, ARRAY[:'bob_ev']);
+SELECT * FROM buzz.publish('nowhere.example', :'alice_token', ARRAY[:'b3']);
+-- bob's event on alpha's host with alpha's credential: refused as another author's.
+SELECT * FROM buzz.publish('A.EXAMPLE', :'alice_token', ARRAY[:'bob_ev']);
+-- Stored in the host's community, once.
+RESET ROLE;
+SELECT community_id = :'alpha_id' AS in_alpha, count(*) FROM buzz.events
+ WHERE event ->> 'content' IN ('batch one', 'batch two', 'one statement', 'bob in alpha') GROUP BY 1;
