@@ -18,6 +18,8 @@
 --   - buzz.publish(text[]) and buzz.publish(text, text, text[]) (new, in the relay API): a
 --     batch of events answered one row each, and enter + batch in one statement. Granted
 --     like poll_many, by setup_relay_role.
+--   - buzz.forbid_retenant, the trigger keeping rows' community and keys immutable, is a C
+--     function of the library (it was PL/pgSQL); same refusals, same triggers.
 \echo Use "ALTER EXTENSION buzz_tenancy UPDATE TO '0.3.0'" to load this file. \quit
 
 CREATE TABLE buzz.challenge_key (
@@ -99,3 +101,6 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'publish_entered_wrapper';
 ALTER FUNCTION buzz.publish(text, text, text[]) OWNER TO buzz_owner;
 REVOKE EXECUTE ON FUNCTION buzz.publish(text, text, text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION buzz.forbid_retenant() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'forbid_retenant';

@@ -135,22 +135,10 @@ CREATE INDEX sessions_pubkey ON sessions (community_id, pubkey);
 CREATE INDEX sessions_expiry ON sessions (community_id, expires_at);
 
 -- A row's community (and the key columns named as trigger arguments) never change, for
--- anyone, superusers included: nobody can re-tenant a channel or a membership.
+-- anyone, superusers included: nobody can re-tenant a channel or a membership. A C trigger
+-- (src/retenant.rs): it fires on every update of these tables, one per published event.
 CREATE FUNCTION forbid_retenant() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    col text;
-BEGIN
-    FOREACH col IN ARRAY array_prepend('community_id', TG_ARGV) LOOP
-        IF to_jsonb(NEW) -> col IS DISTINCT FROM to_jsonb(OLD) -> col THEN
-            -- Catalog entry "immutable" (buzz.error_catalog()).
-            RAISE EXCEPTION USING ERRCODE = '42501',
-                MESSAGE = 'restricted: a row''s community and id cannot change';
-        END IF;
-    END LOOP;
-    RETURN NEW;
-END
-$$;
+LANGUAGE c AS 'MODULE_PATHNAME', 'forbid_retenant';
 COMMENT ON FUNCTION forbid_retenant() IS 'Trigger: refuses any UPDATE that changes community_id or the listed key columns.';
 
 CREATE TRIGGER immutable_tenant BEFORE UPDATE ON members FOR EACH ROW EXECUTE FUNCTION forbid_retenant('pubkey');

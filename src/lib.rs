@@ -27,6 +27,7 @@ mod pg;
 mod relay_info;
 mod relcache_watch;
 mod resolve;
+mod retenant;
 mod sanitize;
 mod spi_cache;
 mod statement_guard;

@@ -63,6 +63,17 @@ UPDATE buzz.channels SET id = gen_random_uuid() WHERE id = :'general';
 UPDATE buzz.channel_members SET community_id = :'beta_id' WHERE channel_id = :'general';
 UPDATE buzz.members SET community_id = :'beta_id' WHERE pubkey = :'carol';
 UPDATE buzz.channels SET name = 'general' WHERE id = :'general';   -- other columns may change
+-- A text key named as the trigger's argument (members' pubkey), and a name and a regclass key
+-- (a counter's) are each refused; a change of another column passes (mutations "the
+-- re-tenant trigger ignores its arguments", "re-tenant compares no bytes").
+UPDATE buzz.members SET pubkey = :'bob' WHERE pubkey = :'carol';
+UPDATE buzz.channel_members SET pubkey = :'bob' WHERE channel_id = :'general';
+INSERT INTO buzz.community_counters VALUES (:'alpha_id', 'buzz.channels', 'probe', 0);
+UPDATE buzz.community_counters SET col = 'other' WHERE community_id = :'alpha_id' AND col = 'probe';
+UPDATE buzz.community_counters SET tbl = 'buzz.members' WHERE community_id = :'alpha_id' AND col = 'probe';
+UPDATE buzz.community_counters SET last = last + 1 WHERE community_id = :'alpha_id' AND col = 'probe' RETURNING tbl, col, last;
+DELETE FROM buzz.community_counters WHERE community_id = :'alpha_id' AND col = 'probe';
+UPDATE buzz.members SET role = role WHERE pubkey = :'carol';
 -- The owner role with beta's context cannot even see alpha's channel to update it.
 SET ROLE buzz_owner;
 BEGIN;
