@@ -307,3 +307,163 @@ pub fn run(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
         }),
     );
 }
+
+/// Up to `batch` events per statement, on two connections (each client thread pinned with its
+/// backend): `each` stores one batch and says how many it stored. Returns (stored, seconds).
+fn two_conns<C: Send>(evs: &[Ev], batch: usize, mut mk: impl FnMut() -> (C, Client), each: impl Fn(&mut C, &mut Client, &[&Ev]) -> usize + Sync) -> (usize, f64) {
+    let parts = split2(evs);
+    let mut conns: Vec<(C, Client)> = (0..2).map(|_| mk()).collect();
+    let t = Instant::now();
+    let stored: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = conns
+            .iter_mut()
+            .zip(parts.iter())
+            .enumerate()
+            .map(|(i, ((c, client), part))| {
+                let each = &each;
+                s.spawn(move || {
+                    crate::common::pin_pair(client, i);
+                    part.chunks(batch).map(|b| each(c, client, b)).sum::<usize>()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    (stored, t.elapsed().as_secs_f64())
+}
+
+/// buzz, one statement per `batch` events in autocommit: `buzz.publish(host, token, events)`
+/// (enter and publish in one round trip). A batch holds one community's events only if the
+/// caller dealt them so; here each event's own host and token go with its batch, so batches
+/// are split where the author changes.
+fn run_one(st: &State, evs: &[Ev], batch: usize) -> (usize, f64) {
+    let sql = "SELECT count(*) FILTER (WHERE accepted) FROM buzz.publish($1::text, $2::text, $3::text[])";
+    two_conns(
+        evs,
+        batch,
+        || {
+            let mut c = connect(&st.relay_role, &st.db);
+            (c.prepare(sql).unwrap(), c)
+        },
+        |stmt, client, b| {
+            let mut stored = 0;
+            for run in b.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
+                let com = &st.communities[run[0].0];
+                let events: Vec<&str> = run.iter().map(|e| e.2.as_str()).collect();
+                let n: i64 = client.query_one(&*stmt, &[&com.host, &com.tokens[run[0].1], &events]).unwrap().get(0);
+                stored += n as usize;
+            }
+            stored
+        },
+    )
+}
+
+/// The baseline's batch: verify each event in Rust, then one INSERT of the batch (the same
+/// tables and conflict rule as `PLAIN_INSERT`, rows from arrays).
+const PLAIN_BATCH: &str = "WITH v AS (
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::uuid[], $7::text[], $8::int8[], $9::text[])
+            AS v(community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)),
+     ins AS (
+        INSERT INTO bench_plain.events (community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event)
+        SELECT community_id, id, pubkey, created_at, kind, channel_id, d_tag, expires_at, event::jsonb FROM v
+        ON CONFLICT DO NOTHING
+        RETURNING community_id, id, created_at),
+     tags AS (
+        INSERT INTO bench_plain.event_tags (community_id, event_id, name, value, created_at)
+        SELECT ins.community_id, ins.id, t.n, t.v, ins.created_at
+          FROM ins JOIN unnest($10::text[], $11::text[], $12::text[]) AS t(eid, n, v) ON t.eid = ins.id
+        ON CONFLICT DO NOTHING)
+     SELECT count(*) FROM ins";
+
+fn run_plain_batch(st: &State, evs: &[Ev], batch: usize) -> (usize, f64) {
+    two_conns(
+        evs,
+        batch,
+        || {
+            let mut c = connect("postgres", &st.db);
+            (c.prepare(PLAIN_BATCH).unwrap(), c)
+        },
+        |stmt, client, b| {
+            let mut cols: (Vec<uuid::Uuid>, Vec<String>, Vec<String>, Vec<i64>, Vec<i32>, Vec<Option<uuid::Uuid>>, Vec<Option<String>>, Vec<Option<i64>>, Vec<&str>) =
+                Default::default();
+            let (mut te, mut tn, mut tv) = (vec![], vec![], vec![]);
+            for (c, _, ev) in b.iter().map(|e| (&e.0, &e.1, &e.2)) {
+                let Some(x) = verify(ev) else { continue };
+                for (n, v) in x.names.iter().zip(&x.values) {
+                    te.push(x.id.clone());
+                    tn.push(n.clone());
+                    tv.push(v.clone());
+                }
+                cols.0.push(st.communities[*c].id);
+                cols.1.push(x.id);
+                cols.2.push(x.pubkey);
+                cols.3.push(x.created_at);
+                cols.4.push(x.kind);
+                cols.5.push(x.channel);
+                cols.6.push(x.d_tag);
+                cols.7.push(x.expires_at);
+                cols.8.push(ev.as_str());
+            }
+            let c = &cols;
+            let n: i64 = client
+                .query_one(&*stmt, &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5, &c.6, &c.7, &c.8, &te, &tn, &tv])
+                .unwrap()
+                .get(0);
+            n as usize
+        },
+    )
+}
+
+/// The ceiling of any relay that verifies: two threads doing nothing but `verify`.
+fn verify_only(evs: &[Ev]) -> f64 {
+    let parts = split2(evs);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in &parts {
+            s.spawn(move || assert!(part.iter().all(|e| verify(&e.2).is_some())));
+        }
+    });
+    evs.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Publish with the round trips counted the same way on both sides: buzz in one statement
+/// per event (`publish(host, token, ARRAY[event])`, autocommit) against the baseline's one
+/// INSERT per event; and per batch of `BATCH` events against the baseline's one INSERT per
+/// batch. Rounds A B B A per pair; the verify-only ceiling beside them.
+pub fn run_round_trips(st: &State, plan: &[CommunityPlan], n: usize, seed: u64, out: &str) {
+    const BATCH: usize = 16;
+    let t0 = gen::T0 + gen::SPAN + 2 * 86_400;
+    let mut sides: Vec<Vec<Ev>> = (0..4).map(|k| fresh(st, plan, n, seed.wrapping_add(3_000 + 100 * k as u64), t0)).collect();
+    // A batch is one connection's, so one author's: the batch sides come grouped by author.
+    for side in &mut sides[2..] {
+        side.sort_by_key(|e| (e.0, e.1));
+    }
+    let ceiling = verify_only(&sides[0]);
+    let mut pairs = vec![];
+    for (name, batch, buzz, plain) in [("one per statement", 1, &sides[0], &sides[1]), ("batches of 16", BATCH, &sides[2], &sides[3])] {
+        let (a1, a2) = buzz.split_at(buzz.len() / 2);
+        let (b1, b2) = plain.split_at(plain.len() / 2);
+        let mut tot = [(0usize, 0usize, 0f64); 2];
+        for (side, evs) in [(0, a1), (1, b1), (1, b2), (0, a2)] {
+            let (ok, secs) = match (side, batch) {
+                (0, b) => run_one(st, evs, b),
+                (_, 1) => {
+                    let (ok, secs, _, _) = run_plain(st, evs);
+                    (ok, secs)
+                }
+                (_, b) => run_plain_batch(st, evs, b),
+            };
+            tot[side].0 += evs.len();
+            tot[side].1 += ok;
+            tot[side].2 += secs;
+        }
+        let eps = |i: usize| tot[i].0 as f64 / tot[i].2;
+        eprintln!("publish, {name}: buzz {:.0}/s, baseline {:.0}/s, ratio {:.2}", eps(0), eps(1), eps(0) / eps(1));
+        pairs.push(json!({
+            "pattern": name, "batch": batch, "buzz_events_per_s": r2(eps(0)), "plain_events_per_s": r2(eps(1)),
+            "ratio": r3(eps(0) / eps(1)), "buzz_stored": tot[0].1, "plain_stored": tot[1].1, "events_per_side": tot[0].0,
+            "buzz_to_verify_only": r3(eps(0) / ceiling),
+        }));
+    }
+    emit(out, &json!({"bench": "publish_round_trips", "connections": 2, "verify_only_events_per_s": r2(ceiling), "pairs": pairs}));
+}

@@ -109,7 +109,10 @@ fn main() {
                 "publish" => {
                     let st = common::State::load(a.s("state"));
                     let m = gen::read_manifest(a.s("events-file"));
-                    bench_publish::run(&st, &gen::manifest_plan(&m), a.n("n"), m["seed"].as_u64().unwrap(), a.s("out"));
+                    // --seed: fresh events again on a database that already has a run's.
+                    let seed = a.get("seed").map_or_else(|| m["seed"].as_u64().unwrap(), |s| s.parse().unwrap());
+                    bench_publish::run(&st, &gen::manifest_plan(&m), a.n("n"), seed, a.s("out"));
+                    bench_publish::run_round_trips(&st, &gen::manifest_plan(&m), a.n("n") / 2, seed, a.s("out"));
                 }
                 "enter" => bench_enter::run(a.n("communities"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
                 "poll" => bench_poll::run(a.n("communities"), a.n("events"), a.n("samples"), a.n("loop") as i32, a.get("role").unwrap_or("relay"), a.s("out")),
