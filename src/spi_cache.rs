@@ -27,7 +27,7 @@ thread_local! {
     /// Fixed statements of the extension's own code: a bounded set, never evicted.
     static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
     /// Dynamic statements (one per req filter shape), evicted wholesale when full.
-    static DYNAMIC: RefCell<HashMap<String, Rc<CustomPlan>>> = RefCell::new(HashMap::new());
+    static DYNAMIC: RefCell<HashMap<(String, Planning), Rc<CustomPlan>>> = RefCell::new(HashMap::new());
 }
 
 /// A kept plan is valid only for the argument types it was prepared with, and only for its
@@ -54,10 +54,21 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>], writes: bo
     Ok(kept)
 }
 
-/// A kept plan that is always planned for its actual parameter values
-/// (`CURSOR_OPT_CUSTOM_PLAN`): the parse, analysis and RLS rewrite are cached, but a generic
-/// plan — which cannot see how many ids or tag values a filter carries, and was measured to
-/// scan a whole community's tags for one `#e` value — is never used.
+/// How a dynamic statement is planned.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Planning {
+    /// For its actual parameter values on every call (`CURSOR_OPT_CUSTOM_PLAN`): the parse,
+    /// analysis and RLS rewrite are cached, but a generic plan — which cannot see how many ids
+    /// or tag values a filter carries, or how large the community is, and was measured to
+    /// scan a whole community's tags for one `#e` value and to lose the index order of
+    /// `author_kind` and `#t` — is never used.
+    Custom,
+    /// Once, for any values (`CURSOR_OPT_GENERIC_PLAN`): only for statements whose best plan
+    /// does not depend on them (a primary-key lookup of a filter's ids).
+    Generic,
+}
+
+/// A kept plan of a dynamic statement (see [`Planning`]).
 pub struct CustomPlan(pg_sys::SPIPlanPtr);
 
 impl Drop for CustomPlan {
@@ -67,10 +78,15 @@ impl Drop for CustomPlan {
     }
 }
 
-fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
-    if let Some(p) = DYNAMIC.with(|m| m.borrow().get(sql).cloned()) {
+fn custom_plan(sql: &str, args: &[DatumWithOid<'_>], planning: Planning) -> Rc<CustomPlan> {
+    let key = (sql.to_owned(), planning);
+    if let Some(p) = DYNAMIC.with(|m| m.borrow().get(&key).cloned()) {
         return p;
     }
+    let options = match planning {
+        Planning::Custom => pg_sys::CURSOR_OPT_CUSTOM_PLAN,
+        Planning::Generic => pg_sys::CURSOR_OPT_GENERIC_PLAN,
+    };
     let text = std::ffi::CString::new(sql).expect("generated SQL has no NUL");
     let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
     // SAFETY: the SQL and type array outlive the call; the plan is kept (moved out of SPI's
@@ -80,7 +96,7 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
             text.as_ptr(),
             types.len() as i32,
             types.as_mut_ptr(),
-            pg_sys::CURSOR_OPT_CUSTOM_PLAN as i32,
+            options as i32,
         );
         if p.is_null() || pg_sys::SPI_keepplan(p) != 0 {
             crate::errors::raise(crate::errors::Error::Internal);
@@ -92,16 +108,16 @@ fn custom_plan(sql: &str, args: &[DatumWithOid<'_>]) -> Rc<CustomPlan> {
         if m.len() >= MAX_DYNAMIC {
             m.clear();
         }
-        m.insert(sql.to_owned(), plan.clone());
+        m.insert(key, plan.clone());
     });
     plan
 }
 
-/// Run a dynamic SELECT through its custom-plan cache entry and hand each row's columns (raw,
-/// still in SPI memory) to `each`.
-pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], mut each: impl FnMut(&[Option<pg_sys::Datum>])) {
+/// Run a dynamic SELECT through its plan cache entry and hand each row's columns (raw, still
+/// in SPI memory) to `each`.
+pub fn select_dynamic(sql: &str, args: &[DatumWithOid<'_>], planning: Planning, mut each: impl FnMut(&[Option<pg_sys::Datum>])) {
     Spi::connect_mut(|_client| {
-        let plan = custom_plan(sql, args);
+        let plan = custom_plan(sql, args, planning);
         let (mut values, mut nulls): (Vec<pg_sys::Datum>, Vec<std::ffi::c_char>) = args
             .iter()
             .map(|a| match a.datum() {

@@ -96,7 +96,7 @@ pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
         // SAFETY: a plain read of the backend's current memory context (the SRF's).
         let upper = unsafe { pg_sys::CurrentMemoryContext };
         let mut rows = Vec::new();
-        crate::spi_cache::select_dynamic(&q.text, &q.args, |row| {
+        crate::spi_cache::select_dynamic(&q.text, &q.args, crate::spi_cache::Planning::Custom, |row| {
             if let (Some(event), Some(pos)) = (row[0], row[1]) {
                 // SAFETY: `event` is a jsonb datum of the current SPI row, copied into the
                 // SRF's multi-call context.

@@ -189,7 +189,7 @@ fn read_page(reader: &Reader, filters: &[Filter], after: i64, page: i64, room: u
         let chunk = CHUNK.min(page - rows.len() as i64);
         let q = live::build(reader, filters, from, chunk);
         let mut n = 0;
-        crate::spi_cache::select_dynamic(&q.text, &q.args, |row| {
+        crate::spi_cache::select_dynamic(&q.text, &q.args, crate::spi_cache::Planning::Custom, |row| {
             if let (Some(event), Some(pos)) = (row[0], row[1]) {
                 // SAFETY: `event` is a jsonb datum of the current SPI row, copied into the
                 // SRF's multi-call context.
