@@ -95,6 +95,42 @@ SELECT f, buzz.count(f::jsonb) AS count,
 SELECT bool_and(buzz.verify_event(e::text)) AS all_verify, count(*) FROM buzz.req('{}') e;
 COMMIT;
 
+-- Ties at the limit: five events with one created_at, a limit of 2 inside the tie. NIP-01's
+-- order (created_at descending, then id ascending) decides, for each shape req plans once
+-- and for one it plans per call (mutation "the newest rows without their ties": a plain
+-- LIMIT in the inner read keeps whichever tied rows its index gives first, the highest ids
+-- for a tag read backward).
+\set sk :alice_sk
+\set kind 1
+\set tags '[["t","ties"]]'
+\set at 1700000777
+\set content 'tie a'
+\i :abs_srcdir/include/sign.psql
+\set t1 :ev
+\set content 'tie b'
+\i :abs_srcdir/include/sign.psql
+\set t2 :ev
+\set content 'tie c'
+\i :abs_srcdir/include/sign.psql
+\set t3 :ev
+\set content 'tie d'
+\i :abs_srcdir/include/sign.psql
+\set t4 :ev
+\set content 'tie e'
+\i :abs_srcdir/include/sign.psql
+\set t5 :ev
+SELECT string_agg(id, ',' ORDER BY id) AS lowest_two FROM (
+  SELECT j ->> 'id' AS id FROM unnest(ARRAY[:'t1', :'t2', :'t3', :'t4', :'t5']::jsonb[]) j ORDER BY 1 LIMIT 2) x \gset
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT count(*) FILTER (WHERE accepted) AS tied_stored FROM buzz.publish(ARRAY[:'t1', :'t2', :'t3', :'t4', :'t5']);
+SELECT f, (SELECT string_agg(e ->> 'id', ',') FROM buzz.req(f::jsonb) e) = :'lowest_two' AS lowest_ids_first
+  FROM unnest(ARRAY['{"#t":["ties"],"limit":2}',
+                    '{"kinds":[1],"since":1700000777,"until":1700000777,"limit":2}',
+                    '{"since":1700000777,"until":1700000777,"limit":2}',
+                    '{"kinds":[1,2],"since":1700000777,"until":1700000777,"limit":2}']) AS f;
+ROLLBACK;
+
 -- Private channels are visible to their members only (mutation: dropping the membership
 -- test from the visible-channel list shows council to carol after her removal).
 BEGIN;
