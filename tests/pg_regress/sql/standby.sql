@@ -174,6 +174,18 @@ SELECT buzz.publish(:'unpublished');
 \set VERBOSITY terse
 ROLLBACK;
 \i :abs_srcdir/include/last_error.psql
+-- The batch forms too (the one-statement form enters, which reads, then refuses the write).
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+\set VERBOSITY sqlstate
+SELECT * FROM buzz.publish(ARRAY[:'unpublished']);
+\set VERBOSITY terse
+ROLLBACK;
+\i :abs_srcdir/include/last_error.psql
+\set VERBOSITY sqlstate
+SELECT * FROM buzz.publish('a.example', :'carol_token', ARRAY[:'unpublished']);
+\set VERBOSITY terse
+\i :abs_srcdir/include/last_error.psql
 BEGIN;
 SELECT buzz.enter('a.example', :'alice_token');
 \set VERBOSITY sqlstate
