@@ -31,6 +31,7 @@ mod retenant;
 mod sanitize;
 mod spi_cache;
 mod statement_guard;
+mod text_arrays;
 mod store;
 mod tenancy;
 mod worker;

@@ -215,7 +215,7 @@ fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accept
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "publish")]
 #[search_path(pg_catalog, pg_temp)]
 fn publish_batch(
-    events: Option<Vec<Option<String>>>,
+    events: Option<pgrx::datum::Array<'_, &str>>,
 ) -> TableIterator<'static, (name!(n, i32), name!(accepted, bool), name!(message, &'static str))> {
     crate::store::publish::publish_batch(events)
 }
@@ -228,7 +228,7 @@ fn publish_batch(
 fn publish_entered(
     host: Option<&str>,
     credential: Option<&str>,
-    events: Option<Vec<Option<String>>>,
+    events: Option<pgrx::datum::Array<'_, &str>>,
 ) -> TableIterator<'static, (name!(n, i32), name!(accepted, bool), name!(message, &'static str))> {
     crate::store::publish::publish_entered(host, credential, events)
 }
@@ -326,8 +326,8 @@ fn audit_verify(
 #[search_path(pg_catalog, pg_temp)]
 fn mint_token(
     name: Option<&str>,
-    scopes: Option<Vec<Option<String>>>,
-    channel_ids: default!(Option<Vec<Option<String>>>, "NULL"),
+    scopes: Option<pgrx::datum::Array<'_, &str>>,
+    channel_ids: default!(Option<pgrx::datum::Array<'_, &str>>, "NULL"),
     ttl: default!(Option<Interval>, "NULL"),
 ) -> String {
     crate::auth::tokens::mint_token(name, scopes, channel_ids, ttl)

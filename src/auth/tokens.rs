@@ -12,7 +12,7 @@
 //! effect at the next `enter`. Usage is recorded at most once an hour per token, never in a
 //! read-only transaction: reads do not each cost a write.
 
-use pgrx::datum::Interval;
+use pgrx::datum::{Array, Interval};
 use pgrx::Uuid;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
+use crate::text_arrays::bounded;
 
 pub const PREFIX: &str = "buzz_api_";
 
@@ -113,11 +114,16 @@ fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> 
     out
 }
 
+/// Most entries `mint_token` copies from its `scopes` (`token_scope_invalid` past it) and
+/// `channel_ids` (`channel_unknown`) arrays: far above any real use, small in memory.
+const MAX_SCOPES: usize = 16;
+const MAX_TOKEN_CHANNELS: usize = 10_000;
+
 /// `buzz.mint_token` (declared in src/api/relay.rs).
 pub(crate) fn mint_token(
     name: Option<&str>,
-    scopes: Option<Vec<Option<String>>>,
-    channel_ids: Option<Vec<Option<String>>>,
+    scopes: Option<Array<'_, &str>>,
+    channel_ids: Option<Array<'_, &str>>,
     ttl: Option<Interval>,
 ) -> String {
     crate::incident::guard(|| {
@@ -129,11 +135,13 @@ pub(crate) fn mint_token(
         if !(1..=200).contains(&name.chars().count()) {
             raise(Error::NameInvalid);
         }
+        let scopes = scopes.map(|a| bounded(&a, MAX_SCOPES).unwrap_or_else(|| raise(Error::TokenScopeInvalid)));
         let scopes: Vec<String> = scopes.unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
         if scopes.is_empty() || scopes.iter().any(|s| s != "read" && s != "write") {
             raise(Error::TokenScopeInvalid);
         }
         let channels = channel_ids.map(|c| {
+            let c = bounded(&c, MAX_TOKEN_CHANNELS).unwrap_or_else(|| raise(Error::ChannelUnknown));
             let names: Vec<String> = c.into_iter().map(Option::unwrap_or_default).collect();
             usable_channels(ctx.community, &actor, &names)
         });

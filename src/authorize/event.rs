@@ -118,6 +118,11 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// The community the event is checked for (the entered one).
+    pub fn community(&self) -> Uuid {
+        self.authorized.community
+    }
+
     /// Locks the author's membership row (`lock_author`): a member revoked meanwhile is
     /// refused, and a revocation waits for this transaction.
     pub fn lock(self) -> Result<Authorized, Error> {

@@ -3,10 +3,11 @@
 //! an [`Authorized`] event, which only `authorize` can build, and stores it.
 //! Client faults never raise: they are answered like a NIP-01 `OK` with a catalog message.
 
+use pgrx::datum::Array;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use crate::authorize::event::{self as authorization, Authorized};
+use crate::authorize::event::{self as authorization, Authorized, Checked};
 use crate::context;
 use crate::errors::{Error, OrRaise};
 use crate::json_args::JsonText;
@@ -19,6 +20,12 @@ const ACCEPTED: &str = "";
 
 /// The whole pipeline; `Ok` means accepted.
 fn publish_text(text: &str) -> Result<(), Error> {
+    store_checked(check_text(text)?)
+}
+
+/// Everything that needs no lock: the context, parsing, the id, the signature and the
+/// authorization checks.
+fn check_text(text: &str) -> Result<Checked, Error> {
     // Without an authenticated context nothing else is worth checking.
     let ctx = context::current().ok_or(Error::AuthRequired)?;
     if ctx.actor.is_none() {
@@ -26,11 +33,15 @@ fn publish_text(text: &str) -> Result<(), Error> {
     }
     let now = crate::pg::now();
     let verified = event::verify_with(text, |p| authorization::within_limits(p, now))?;
-    // What is refused without a lock is refused before the position is taken: a context that
-    // may not write this event cannot hold its community's publishers up.
-    let checked = authorization::check(&ctx, verified, now)?;
+    authorization::check(&ctx, verified, now)
+}
+
+/// Position, author lock, storage. What is refused without a lock was refused before the
+/// position is taken: a context that may not write this event cannot hold its community's
+/// publishers up.
+fn store_checked(checked: Checked) -> Result<(), Error> {
     // Before the author lock, in every publisher: see `delivery` (commit order, no deadlock).
-    let position = delivery::next_position(ctx.community);
+    let position = delivery::next_position(checked.community());
     let a = checked.lock()?;
     if a.class() == Class::Ephemeral {
         refuse_deleted(&a)?;
@@ -272,30 +283,35 @@ type BatchRow = (name!(n, i32), name!(accepted, bool), name!(message, &'static s
 /// `publish(text)` would take it, in order, each answered on its own row. A refused event
 /// does not stop the others (client faults never raise); a database error fails the call,
 /// like any statement.
-pub(crate) fn publish_batch(events: Option<Vec<Option<String>>>) -> TableIterator<'static, BatchRow> {
+pub(crate) fn publish_batch(events: Option<Array<'_, &str>>) -> TableIterator<'static, BatchRow> {
     crate::incident::guard(|| TableIterator::new(publish_each(events)))
 }
 
 /// `buzz.publish(host, credential, events text[])` (declared in src/api/relay.rs): `enter(host,
 /// credential)` and the batch in one statement, so that a relay in autocommit publishes in
 /// one round trip. The community is the host's, resolved here as `enter` resolves it.
-pub(crate) fn publish_entered(host: Option<&str>, credential: Option<&str>, events: Option<Vec<Option<String>>>) -> TableIterator<'static, BatchRow> {
+pub(crate) fn publish_entered(host: Option<&str>, credential: Option<&str>, events: Option<Array<'_, &str>>) -> TableIterator<'static, BatchRow> {
     crate::incident::guard(|| {
         crate::enter::enter_session(host, credential);
         TableIterator::new(publish_each(events))
     })
 }
 
-fn publish_each(events: Option<Vec<Option<String>>>) -> Vec<(i32, bool, &'static str)> {
-    let events = events.unwrap_or_default();
-    if events.len() > MAX_BATCH {
-        crate::errors::raise(Error::TooManyEvents);
-    }
-    events
-        .iter()
+fn publish_each(events: Option<Array<'_, &str>>) -> Vec<(i32, bool, &'static str)> {
+    let events = match events {
+        None => Vec::new(),
+        Some(a) => crate::text_arrays::bounded(&a, MAX_BATCH).unwrap_or_else(|| crate::errors::raise(Error::TooManyEvents)),
+    };
+    // Every event is parsed, verified and checked before the first takes the community's
+    // position (held to the end of the transaction): the signatures of a whole batch are not
+    // checked while other publishers of the community wait.
+    let checked: Vec<Result<Checked, Error>> =
+        events.iter().map(|e| e.as_deref().ok_or(Error::EventMalformed).and_then(check_text)).collect();
+    checked
+        .into_iter()
         .enumerate()
-        .map(|(i, e)| {
-            let (accepted, message) = outcome(e.as_deref().ok_or(Error::EventMalformed).and_then(publish_text));
+        .map(|(i, c)| {
+            let (accepted, message) = outcome(c.and_then(store_checked));
             (i as i32 + 1, accepted, message)
         })
         .collect()

@@ -419,6 +419,10 @@ SELECT buzz.enter('a.example', :'alice_token') \gset
 SELECT count(*) AS empty_batch FROM buzz.publish(ARRAY[]::text[]);
 SELECT * FROM buzz.publish(array_fill(:'b1'::text, ARRAY[257]));
 ROLLBACK;
+-- Counted before anything is copied: ten million NULLs are refused at once. A
+-- two-dimensional array is taken flattened, in order (n is the place in that order).
+SELECT * FROM buzz.publish(array_fill(NULL::text, ARRAY[10000000]));
+SELECT * FROM buzz.publish(ARRAY[[NULL, 'x'], ['y', NULL]]::text[]);
 
 -- publish(host, credential, events): enter and publish in one statement, the community the
 -- host's. A credential of another community fails exactly like a random one (S5), and so
