@@ -26,8 +26,8 @@ pub extern "C" fn pg_finfo_forbid_retenant() -> &'static pg_sys::Pg_finfo_record
 /// The trigger function.
 ///
 /// # Safety
-/// Called by PostgreSQL's function manager with a valid `fcinfo`; anything but a row-level
-/// BEFORE UPDATE trigger call is refused before any pointer of the trigger data is read.
+/// SAFETY (callers): PostgreSQL's function manager calls it with a valid `fcinfo`; anything
+/// but a row-level BEFORE UPDATE trigger call is refused before the trigger data is read.
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn forbid_retenant(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
@@ -72,7 +72,7 @@ pub unsafe extern "C-unwind" fn forbid_retenant(fcinfo: pg_sys::FunctionCallInfo
 /// table does not have is a misdeclared trigger: refused, never skipped.
 ///
 /// # Safety
-/// `old` and `new` are rows of the relation `desc` describes.
+/// SAFETY (callers): `old` and `new` are rows of the relation `desc` describes.
 unsafe fn same_value(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, column: &CStr) -> bool {
     // SAFETY: the caller's contract; SPI_fnumber only reads the descriptor (no SPI connection
     // needed), and the attribute number it returns is in range for both rows.
@@ -97,7 +97,7 @@ unsafe fn same_value(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sy
 /// guarded here (uuid, text, name, regclass, bigint) are equal exactly when their images are.
 ///
 /// # Safety
-/// `a` and `b` are non-NULL datums of a type with this `byval` and `len`.
+/// SAFETY (callers): `a` and `b` are non-NULL datums of a type with this `byval` and `len`.
 unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) -> bool {
     // SAFETY: the caller's contract; a varlena is detoasted (unpacked headers stay) before its
     // bytes are read, and each slice is exactly the value's length.
