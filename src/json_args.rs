@@ -17,17 +17,35 @@ use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-/// The text of a `json` argument, byte for byte.
-pub struct JsonText(pub String);
+/// The text of a `json` argument, byte for byte; None if it is longer than
+/// `buzz_tenancy.max_event_size` (the only `json` argument is an event): refused before it
+/// is copied into Rust memory, where a failed allocation aborts the backend.
+pub struct JsonText(pub Option<String>);
 
-/// The canonical text of a `jsonb` argument.
+/// The canonical text of a `jsonb` argument (filters, `poll_many`'s entries).
 pub struct JsonbText(pub String);
+
+/// The longest `jsonb` argument text taken (`too_many_filters` past it), checked before it is
+/// copied into Rust memory: a Rust allocation that fails aborts the backend and restarts
+/// every session, and a value's text can be six times its stored size (`\u0001` escapes).
+/// Far above any real request: a relay's `poll_many` of 512 subscriptions of 32 KiB each.
+pub const MAX_JSONB_TEXT: usize = 16 << 20;
 
 impl FromDatum for JsonText {
     /// SAFETY: the caller (pgrx's argument unboxing) passes a datum of the declared type.
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, oid: pg_sys::Oid) -> Option<Self> {
-        // SAFETY: a json datum is a text varlena; String's FromDatum detoasts and copies it.
-        unsafe { String::from_polymorphic_datum(datum, is_null, oid) }.map(JsonText)
+        if is_null {
+            return None;
+        }
+        let max = crate::gucs::MAX_EVENT_SIZE.get().max(0) as usize + pg_sys::VARHDRSZ;
+        // SAFETY: a json datum is a text varlena: its size is read from its header (or TOAST
+        // pointer) without detoasting; String's FromDatum detoasts and copies it.
+        unsafe {
+            if pg_sys::toast_raw_datum_size(datum) > max {
+                return Some(JsonText(None));
+            }
+            String::from_polymorphic_datum(datum, false, oid).map(|t| JsonText(Some(t)))
+        }
     }
 }
 
@@ -37,10 +55,19 @@ impl FromDatum for JsonbText {
         if is_null {
             return None;
         }
-        // SAFETY: a non-null jsonb datum; jsonb_out detoasts it and returns a palloc'd C string
-        // in the current memory context, copied here and freed.
+        // SAFETY: a non-null jsonb datum: its size is read without detoasting; jsonb_out
+        // detoasts it and returns a palloc'd C string in the current memory context (in
+        // PostgreSQL's memory: running out there is an ordinary error), copied here if not too
+        // long, and freed.
         unsafe {
+            if pg_sys::toast_raw_datum_size(datum) > MAX_JSONB_TEXT {
+                crate::errors::raise(crate::errors::Error::TooManyFilters);
+            }
             let cstr = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])?;
+            if cstr.to_bytes().len() > MAX_JSONB_TEXT {
+                pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
+                crate::errors::raise(crate::errors::Error::TooManyFilters);
+            }
             let text = cstr.to_string_lossy().into_owned();
             pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
             Some(JsonbText(text))

@@ -100,7 +100,7 @@ pub fn grant_for_token(community: Uuid, token: &str, note_use: bool) -> Option<(
 /// The channels of `names` (text, as a relay passes them) that `actor` may use in
 /// `community`, or `channel_unknown` for the first that is malformed, unknown, another
 /// community's, or private without the actor.
-fn usable_channels(community: Uuid, actor: &str, names: &[String]) -> Vec<Uuid> {
+fn usable_channels(community: Uuid, actor: &str, names: &[&str]) -> Vec<Uuid> {
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let id = context::parse_uuid(name).unwrap_or_else(|| raise(Error::ChannelUnknown));
@@ -135,14 +135,19 @@ pub(crate) fn mint_token(
         if !(1..=200).contains(&name.chars().count()) {
             raise(Error::NameInvalid);
         }
-        let scopes = scopes.map(|a| bounded(&a, MAX_SCOPES).unwrap_or_else(|| raise(Error::TokenScopeInvalid)));
-        let scopes: Vec<String> = scopes.unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
-        if scopes.is_empty() || scopes.iter().any(|s| s != "read" && s != "write") {
+        let scopes: Vec<&str> = match &scopes {
+            None => Vec::new(),
+            Some(a) => bounded(a, MAX_SCOPES).unwrap_or_else(|| raise(Error::TokenScopeInvalid)),
+        }
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+        if scopes.is_empty() || scopes.iter().any(|s| *s != "read" && *s != "write") {
             raise(Error::TokenScopeInvalid);
         }
-        let channels = channel_ids.map(|c| {
-            let c = bounded(&c, MAX_TOKEN_CHANNELS).unwrap_or_else(|| raise(Error::ChannelUnknown));
-            let names: Vec<String> = c.into_iter().map(Option::unwrap_or_default).collect();
+        let channels = channel_ids.as_ref().map(|c| {
+            let c = bounded(c, MAX_TOKEN_CHANNELS).unwrap_or_else(|| raise(Error::ChannelUnknown));
+            let names: Vec<&str> = c.into_iter().map(Option::unwrap_or_default).collect();
             usable_channels(ctx.community, &actor, &names)
         });
         // Lifetimes are compared as the expiry timestamps they produce, never as intervals:

@@ -298,15 +298,15 @@ pub(crate) fn publish_entered(host: Option<&str>, credential: Option<&str>, even
 }
 
 fn publish_each(events: Option<Array<'_, &str>>) -> Vec<(i32, bool, &'static str)> {
-    let events = match events {
+    let events = match &events {
         None => Vec::new(),
-        Some(a) => crate::text_arrays::bounded(&a, MAX_BATCH).unwrap_or_else(|| crate::errors::raise(Error::TooManyEvents)),
+        Some(a) => crate::text_arrays::bounded(a, MAX_BATCH).unwrap_or_else(|| crate::errors::raise(Error::TooManyEvents)),
     };
     // Every event is parsed, verified and checked before the first takes the community's
     // position (held to the end of the transaction): the signatures of a whole batch are not
     // checked while other publishers of the community wait.
     let checked: Vec<Result<Checked, Error>> =
-        events.iter().map(|e| e.as_deref().ok_or(Error::EventMalformed).and_then(check_text)).collect();
+        events.iter().map(|e| e.ok_or(Error::EventMalformed).and_then(check_text)).collect();
     checked
         .into_iter()
         .enumerate()
@@ -333,5 +333,15 @@ pub(crate) fn publish_sql(event: Option<&str>) -> TableIterator<'static, (name!(
 
 /// `buzz.publish` (declared in src/api/relay.rs).
 pub(crate) fn publish_json(event: Option<JsonText>) -> TableIterator<'static, (name!(accepted, bool), name!(message, &'static str))> {
-    crate::incident::guard(|| answer(event.as_ref().map(|j| j.0.as_str()).ok_or(Error::EventMalformed).and_then(publish_text)))
+    crate::incident::guard(|| {
+        answer(match event {
+            None => Err(Error::EventMalformed),
+            // Refused unread, in the order publish_text answers: no context first.
+            Some(JsonText(None)) => match context::current() {
+                Some(ctx) if ctx.actor.is_some() => Err(Error::EventTooLarge),
+                _ => Err(Error::AuthRequired),
+            },
+            Some(JsonText(Some(text))) => publish_text(&text),
+        })
+    })
 }

@@ -392,6 +392,11 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
     q
 }
 
+/// A filter of a time range only (`since`, `until`, `limit`).
+fn time_only(f: &Filter) -> bool {
+    f.ids.is_none() && f.authors.is_none() && f.kinds.is_none() && f.channels.is_none() && f.tags.is_empty()
+}
+
 /// Statements whose best plan does not depend on the values are planned once per backend:
 /// planning one for each call cost as much as running it (pg_stat_statements: 60 µs to
 /// plan `ids` against 46 to run it, 125 µs to plan a tag read). That is one filter that
@@ -405,11 +410,6 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
 /// no index gives that order, and a generic plan sorts everything that matches (measured:
 /// `author_kind` ×3.9, `#t` ×5.3 at 976k events when those were generic); several filters
 /// are united and joined back (a generic join could scan the community).
-/// A filter of a time range only (`since`, `until`, `limit`).
-fn time_only(f: &Filter) -> bool {
-    f.ids.is_none() && f.authors.is_none() && f.kinds.is_none() && f.channels.is_none() && f.tags.is_empty()
-}
-
 /// A count has no order and no limit: it is planned once only for ids or a time range
 /// (`events_time`), the shapes whose every match is found the same way whatever the values.
 fn planning(filters: &[Filter], count: bool) -> Planning {

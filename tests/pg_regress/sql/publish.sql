@@ -423,6 +423,16 @@ ROLLBACK;
 -- two-dimensional array is taken flattened, in order (n is the place in that order).
 SELECT * FROM buzz.publish(array_fill(NULL::text, ARRAY[10000000]));
 SELECT * FROM buzz.publish(ARRAY[[NULL, 'x'], ['y', NULL]]::text[]);
+-- Elements are read where PostgreSQL holds them (never copied before the size check), and a
+-- json event over buzz_tenancy.max_event_size is refused unread, in publish(text)'s order
+-- (no context first): a 400 MB element used to be copied into one Rust allocation, which can
+-- abort the backend.
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT * FROM buzz.publish(ARRAY[repeat('x', 70000), :'b1']);
+SELECT * FROM buzz.publish(('"' || repeat('x', 70000) || '"')::json);
+ROLLBACK;
+SELECT * FROM buzz.publish(('"' || repeat('x', 70000) || '"')::json);
 
 -- publish(host, credential, events): enter and publish in one statement, the community the
 -- host's. A credential of another community fails exactly like a random one (S5), and so

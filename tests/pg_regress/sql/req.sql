@@ -95,6 +95,12 @@ SELECT f, buzz.count(f::jsonb) AS count,
 SELECT bool_and(buzz.verify_event(e::text)) AS all_verify, count(*) FROM buzz.req('{}') e;
 COMMIT;
 
+-- A jsonb argument whose text is over 16 MiB is refused before it is copied into Rust
+-- memory (3 MB of control characters is 18 MB of text): too_many_filters, with or without
+-- a context. It used to be copied and parsed whole first.
+SELECT count(*) FROM buzz.req(to_jsonb(repeat(chr(1), 3000000)));
+SELECT buzz.count(to_jsonb(repeat(chr(1), 3000000)));
+
 -- Ties at the limit: five events with one created_at, a limit of 2 inside the tie. NIP-01's
 -- order (created_at descending, then id ascending) decides, for each shape req plans once
 -- and for one it plans per call (mutation "the newest rows without their ties": a plain
