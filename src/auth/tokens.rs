@@ -247,8 +247,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(usable_channels(beta, BOB, &[channel.to_string()]), vec![channel]);
-        usable_channels(alpha, BOB, &[channel.to_string()]);
+        assert_eq!(usable_channels(beta, BOB, &[channel.to_string().as_str()]), vec![channel]);
+        usable_channels(alpha, BOB, &[channel.to_string().as_str()]);
     }
 
     /// Mutation: dropping `t.community_id = $1` from grant_for_token accepts beta's token on
