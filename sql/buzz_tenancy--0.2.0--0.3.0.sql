@@ -72,6 +72,32 @@ CREATE TRIGGER session_cache_delete AFTER DELETE ON buzz.sessions REFERENCING OL
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
 
+-- A per-backend cache of readable channels for req, count and poll, emptied everywhere by
+-- any change to channels, channel members or members (src/store/readable.rs).
+CREATE FUNCTION buzz.invalidate_reader_cache() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'invalidate_reader_cache_wrapper';
+ALTER FUNCTION buzz.invalidate_reader_cache() OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.invalidate_reader_cache() FROM PUBLIC;
+COMMENT ON FUNCTION buzz.invalidate_reader_cache() IS 'Internal: queue a relcache invalidation of buzz.channel_members (readable-channels cache).';
+CREATE FUNCTION buzz.readers_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM buzz.invalidate_reader_cache();
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION buzz.readers_changed() OWNER TO buzz_owner;
+REVOKE EXECUTE ON FUNCTION buzz.readers_changed() FROM PUBLIC;
+COMMENT ON FUNCTION buzz.readers_changed() IS 'Trigger: queue a readable-channels cache invalidation for every backend.';
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.channels
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.channel_members
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.members
+    FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+
 -- Logins sweep their community's expired sessions and keep at most 256 live ones per pubkey.
 CREATE INDEX sessions_expiry ON buzz.sessions (community_id, expires_at);
 

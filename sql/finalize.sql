@@ -143,6 +143,7 @@ COMMENT ON FUNCTION buzz.schnorr_verify(text, text, text) IS 'BIP-340 verificati
 COMMENT ON FUNCTION buzz.normalize_host(text) IS 'The normalized host[:port] that enter and add_host compare.';
 COMMENT ON FUNCTION buzz.invalidate_host_cache() IS 'Internal: queue a relcache invalidation of buzz.community_hosts (host cache).';
 COMMENT ON FUNCTION buzz.invalidate_session_cache() IS 'Internal: queue a relcache invalidation of buzz.sessions (session cache).';
+COMMENT ON FUNCTION buzz.invalidate_reader_cache() IS 'Internal: queue a relcache invalidation of buzz.channel_members (readable-channels cache).';
 COMMENT ON FUNCTION buzz.error_catalog() IS 'Every client-visible message (the error alphabet).';
 COMMENT ON FUNCTION buzz.create_community(text, text, text, text, uuid) IS 'Operator: create a community (admission open or allowlist), with a given id or a random one; returns its id.';
 COMMENT ON FUNCTION buzz.add_host(text, text) IS 'Operator: map a host to a community; returns the normalized host.';

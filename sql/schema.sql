@@ -191,6 +191,23 @@ CREATE TRIGGER session_cache_delete AFTER DELETE ON sessions REFERENCING OLD TAB
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON members
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
 
+-- Every change to what a member may read (channels, channel members, members) empties every
+-- backend's readable-channels cache (src/store/readable.rs) before its next statement.
+CREATE FUNCTION readers_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM buzz.invalidate_reader_cache();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION readers_changed() IS 'Trigger: queue a readable-channels cache invalidation for every backend.';
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON channels
+    FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON channel_members
+    FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON members
+    FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+
 -- The canonical event log. `event` is the event's exact NIP-01 JSON as served by buzz.req;
 -- the other columns are projections of it for filtering. d_tag is '' for replaceable kinds,
 -- the d value for addressable kinds and NULL otherwise, so one partial unique index keeps one

@@ -16,15 +16,18 @@ pub enum Table {
     Hosts = 0,
     /// buzz.sessions (also moved by changes to buzz.members: see the triggers in schema.sql).
     Sessions = 1,
+    /// buzz.channel_members (also moved by changes to buzz.channels and buzz.members: the
+    /// readable-channels cache, src/store/readable.rs).
+    Readers = 2,
 }
 
-const TABLES: usize = 2;
+const TABLES: usize = 3;
 
 thread_local! {
     /// Each table's OID once known (InvalidOid before: then every invalidation counts).
-    static RELIDS: [Cell<pg_sys::Oid>; TABLES] = const { [Cell::new(pg_sys::InvalidOid), Cell::new(pg_sys::InvalidOid)] };
+    static RELIDS: [Cell<pg_sys::Oid>; TABLES] = const { [const { Cell::new(pg_sys::InvalidOid) }; TABLES] };
     /// How many invalidations of each table this backend has seen.
-    static GENERATIONS: [Cell<u64>; TABLES] = const { [Cell::new(0), Cell::new(0)] };
+    static GENERATIONS: [Cell<u64>; TABLES] = const { [const { Cell::new(0) }; TABLES] };
 }
 
 /// Relcache callback.

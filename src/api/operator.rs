@@ -127,3 +127,11 @@ fn invalidate_host_cache() {
 fn invalidate_session_cache() {
     crate::auth::sessions::invalidate_cache()
 }
+
+/// `buzz.invalidate_reader_cache()`: queue a relcache invalidation of buzz.channel_members
+/// (called by the statement triggers on channels, channel_members and members; delivered to
+/// every backend at commit).
+#[pg_extern(volatile, parallel_unsafe)]
+fn invalidate_reader_cache() {
+    crate::store::readable::invalidate_cache()
+}

@@ -8,3 +8,4 @@ pub mod live;
 pub mod poll_many;
 pub mod publish;
 pub mod query;
+pub mod readable;

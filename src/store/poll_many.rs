@@ -104,7 +104,7 @@ pub(crate) fn poll_many(entries: Option<JsonbText>, max_bytes: Option<i32>) -> R
         let entries: Vec<Result<Ready, Error>> = entries.into_iter().map(|e| ready(community, &cursors, e)).collect();
         let has_news = |r: &Ready| r.after < last && !r.filters.is_empty();
         let actors: BTreeSet<String> = entries.iter().flatten().filter(|r| has_news(r)).map(|r| r.actor.clone()).collect();
-        let channels = if actors.is_empty() { HashMap::new() } else { query::readable_channels(community, actors.iter().map(String::as_str)) };
+        let channels = if actors.is_empty() { HashMap::new() } else { super::readable::readable_channels(community, actors.iter().map(String::as_str)) };
         let page = i64::from(gucs::MAX_LIMIT.get());
         // SAFETY: a plain read of the backend's current memory context (the SRF's).
         let upper = unsafe { pg_sys::CurrentMemoryContext };

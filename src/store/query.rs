@@ -9,7 +9,6 @@ use pgrx::{pg_sys, PgMemoryContexts, Uuid};
 use serde_json::Value;
 
 use crate::nostr::event::Secs;
-use std::collections::HashMap;
 
 use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error, OrRaise};
@@ -154,7 +153,7 @@ pub(crate) fn reader() -> Option<Reader> {
     let ctx = context::current()?;
     let actor = may_read(&ctx).to_owned();
     // Admission and the readable channels (absent: not a member).
-    let Some(channels) = readable_channels(ctx.community, [actor.as_str()]).remove(&actor) else {
+    let Some(channels) = super::readable::readable_channels(ctx.community, [actor.as_str()]).remove(&actor) else {
         raise(Error::NotMember);
     };
     // An API token reads only its channels if it names some (the read scope: `may_read`).
@@ -163,7 +162,7 @@ pub(crate) fn reader() -> Option<Reader> {
 
 impl Reader {
     /// `actor`'s view of `community` now, given the channels it may read (see
-    /// [`readable_channels`]) and a token's channel limits, as `reader` computes it.
+    /// [`super::readable::readable_channels`]) and a token's channel limits, as `reader` computes it.
     pub(crate) fn of_actor(community: Uuid, mut channels: Vec<Uuid>, token: Option<&TokenGrant>, now: i64) -> Reader {
         let mut channelless = true;
         if let Some(claims) = token.and_then(|t| t.channels.as_ref()) {
@@ -179,39 +178,6 @@ impl Reader {
     pub(crate) fn view(&self) -> (&[Uuid], bool) {
         (&self.channels, self.channelless)
     }
-}
-
-/// For each of `actors` that is a member of `community`, the channels it may read (open
-/// ones, and private ones it belongs to); a non-member is absent.
-///
-/// One probe per actor, with the pubkey a scalar: a kept generic plan estimates a community
-/// at the average size, and the statement that took all actors as an array (`unnest`, or
-/// `pubkey = ANY`) was planned as a scan of every member of the community, hashed or
-/// filtered, on every call (31 µs for one actor among 500 members, growing with the
-/// community; this one is 10 µs and stays an index probe).
-pub(crate) fn readable_channels<'a>(community: Uuid, actors: impl IntoIterator<Item = &'a str>) -> HashMap<String, Vec<Uuid>> {
-    let mut out = HashMap::new();
-    for actor in actors {
-        let channels: Option<Vec<Uuid>> = crate::spi_cache::read_query(
-            "SELECT ARRAY(SELECT c.id FROM buzz.channels c
-                           WHERE c.community_id = $1
-                             AND (c.visibility = 'open'
-                                  OR EXISTS (SELECT 1 FROM buzz.channel_members cm
-                                              WHERE cm.community_id = $1 AND cm.channel_id = c.id AND cm.pubkey = $2)))
-               FROM buzz.members m
-              WHERE m.community_id = $1 AND m.pubkey = $2",
-            &[community.into(), actor.into()],
-            |rows| match rows.first().get_one::<Vec<Uuid>>() {
-                Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-                other => other.map(|c| Some(c.unwrap_or_default())),
-            },
-        )
-        .or_raise();
-        if let Some(channels) = channels {
-            out.insert(actor.to_owned(), channels);
-        }
-    }
-    out
 }
 
 /// A jsonb value handed back exactly as stored: no serde round trip per row (pgrx's `JsonB`

@@ -21,6 +21,7 @@ mod nip98;
 mod noninterference;
 mod pooler;
 mod prng;
+mod readers;
 mod report;
 mod sanitize;
 mod sessions;
@@ -89,6 +90,7 @@ fn main() {
                 audit::run(&pg, &mut report);
                 hosts::run(&pg, &mut report);
                 sessions::run(&pg, &mut report);
+                readers::run(&pg, &mut report);
             }
             if matches!(args.command.as_str(), "noninterference" | "all") {
                 noninterference::run(&pg, args.seed, args.ops, &mut report);
