@@ -21,6 +21,7 @@ mod errors;
 mod gucs;
 mod incident;
 mod json_args;
+mod materialized;
 mod member_list;
 mod nostr;
 mod pg;

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use crate::json_args::{JsonText, JsonbText};
+use crate::materialized::MaterializedJsonb;
 use crate::store::query::RawJsonb;
 
 /// The functions a relay role may execute (and nothing else in `buzz`): the single source for
@@ -236,10 +237,26 @@ fn publish_entered(
 /// `buzz.req(filters)`: the visible events of the entered community matching any filter,
 /// newest first (id breaks ties), each exactly its NIP-01 JSON. Nothing without an
 /// authenticated, admitted actor.
-#[pg_extern(stable, parallel_unsafe, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
-    crate::store::query::req(filters)
+///
+/// Its SQL is written out: pgrx derives `SETOF` only from its own iterator types, and the rows
+/// are returned in materialize mode (src/materialized.rs); the declaration is the one pgrx
+/// generated for the iterator.
+#[pg_extern(
+    stable,
+    parallel_unsafe,
+    security_definer,
+    sql = r#"CREATE  FUNCTION "req"(
+	"filters" jsonb /* Option < JsonbText > */
+) RETURNS SETOF jsonb /* RawJsonb */
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'req_wrapper';"#
+)]
+fn req(filters: Option<JsonbText>, fcinfo: pg_sys::FunctionCallInfo) -> MaterializedJsonb {
+    // SAFETY: fcinfo is this call's (pgrx passes it through), and buzz.req is SETOF jsonb.
+    let out = unsafe { MaterializedJsonb::start(fcinfo) };
+    crate::store::query::req(filters, out)
 }
 
 /// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.

@@ -14,6 +14,7 @@ use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
 use crate::json_args::JsonbText;
+use crate::materialized::MaterializedJsonb;
 use crate::spi_cache::Planning;
 
 /// One validated NIP-01 filter.
@@ -219,7 +220,7 @@ impl IntoDatum for RawJsonb {
 pgrx::impl_sql_translatable!(RawJsonb, "jsonb");
 
 // SAFETY: a RawJsonb is a jsonb datum copied into the SRF's multi-call memory context (see
-// `req`), so it is valid to return as this function's jsonb result.
+// `poll`, `poll_many`), so it is valid to return as this function's jsonb result.
 unsafe impl pgrx::callconv::BoxRet for RawJsonb {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
         // SAFETY: see the impl.
@@ -332,7 +333,9 @@ fn build(r: &Reader, filters: &[Filter], count: bool) -> Sql {
     q.text = match (filters, count) {
         // A time range alone: events_time (community_id, created_at DESC, id) is the whole
         // order, read to the limit (with ties it would read every event of the last second).
-        ([f], false) if time_only(f) => filter_sql(&mut q, r, f, "e.event", order),
+        // Ids: a few primary-key probes whose rows are sorted whatever the form; the plain one
+        // starts up one Limit and one Sort instead of two of each.
+        ([f], false) if time_only(f) || f.ids.is_some() => filter_sql(&mut q, r, f, "e.event", order),
         ([f], false) => {
             // The filter's newest rows with ties, then the tie-break by id and the limit.
             let limit = q.bind(f.limit.into());
@@ -415,28 +418,23 @@ pub(crate) fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
     parse_filters(&v).or_raise()
 }
 
-/// `buzz.req` (declared in src/api/relay.rs).
-pub(crate) fn req(filters: Option<JsonbText>) -> SetOfIterator<'static, RawJsonb> {
+/// `buzz.req` (declared in src/api/relay.rs): the rows go into `out`, the call's result set.
+pub(crate) fn req(filters: Option<JsonbText>, mut out: MaterializedJsonb) -> MaterializedJsonb {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
-        let Some(r) = reader() else { return SetOfIterator::new(Vec::new()) };
+        let Some(r) = reader() else { return };
         if filters.is_empty() {
-            return SetOfIterator::new(Vec::new());
+            return;
         }
         let q = build(&r, &filters, false);
-        // The SRF's multi-call context: results must outlive SPI's own memory.
-        // SAFETY: a plain read of the backend's current memory context.
-        let upper = unsafe { pg_sys::CurrentMemoryContext };
-        let mut rows = Vec::new();
         crate::spi_cache::select_dynamic(&q.text, &q.args, planning(&filters, false), |row| {
             if let Some(d) = row[0] {
-                // SAFETY: `d` is a jsonb datum of the current SPI row, copied into the SRF's
-                // multi-call context.
-                rows.push(unsafe { RawJsonb::copy_into(d, upper) });
+                // SAFETY: `d` is a jsonb datum of the current SPI row.
+                unsafe { out.push(d) };
             }
         });
-        SetOfIterator::new(rows)
-    })
+    });
+    out
 }
 
 /// `buzz.count` (declared in src/api/relay.rs).

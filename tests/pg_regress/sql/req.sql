@@ -70,6 +70,17 @@ SELECT e ->> 'created_at' AS created_at, e ->> 'kind' AS kind, e ->> 'content' A
             THEN (e ->> 'id') < lead(e ->> 'id') OVER () END AS tie_in_id_order
   FROM buzz.req('{}') e;
 SELECT buzz.count('{}') AS everything;
+-- The rows come back whole however the set is taken (req fills its result in one call, in
+-- materialize mode): in FROM, in the select list, and in a PL/pgSQL loop.
+SELECT (SELECT array_agg(e::text) FROM buzz.req('{}') e)
+     = (SELECT array_agg(x::text) FROM (SELECT buzz.req('{}') AS x) s) AS select_list_same,
+       (SELECT count(*) FROM buzz.req('{"limit":2}')) AS limit_two;
+DO $$
+DECLARE n int := 0; r jsonb;
+BEGIN
+    FOR r IN SELECT e FROM buzz.req('{}') e LOOP n := n + 1; END LOOP;
+    RAISE WARNING 'plpgsql loop: % rows, count says %', n, buzz.count('{}');
+END $$;
 -- Each filter field.
 SELECT e ->> 'content' AS by_ids FROM buzz.req(jsonb_build_object('ids', jsonb_build_array(:'carol_note_id', :'in_general_id'))) e;
 SELECT e ->> 'content' AS by_author FROM buzz.req(jsonb_build_object('authors', jsonb_build_array(:'carol'))) e;
