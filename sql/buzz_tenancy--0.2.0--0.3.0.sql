@@ -55,6 +55,7 @@ REVOKE EXECUTE ON FUNCTION buzz.sessions_changed() FROM PUBLIC;
 COMMENT ON FUNCTION buzz.sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
 CREATE TRIGGER session_cache AFTER UPDATE OR TRUNCATE ON buzz.sessions
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
+ALTER TABLE buzz.sessions ENABLE ALWAYS TRIGGER session_cache;
 CREATE FUNCTION buzz.sessions_deleted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -69,8 +70,13 @@ REVOKE EXECUTE ON FUNCTION buzz.sessions_deleted() FROM PUBLIC;
 COMMENT ON FUNCTION buzz.sessions_deleted() IS 'Trigger: queue a session-cache invalidation for every backend when a live session is deleted.';
 CREATE TRIGGER session_cache_delete AFTER DELETE ON buzz.sessions REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_deleted();
+ALTER TABLE buzz.sessions ENABLE ALWAYS TRIGGER session_cache_delete;
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
+ALTER TABLE buzz.members ENABLE ALWAYS TRIGGER session_cache;
+-- ALWAYS: changes applied with session_replication_role = replica (a logical replication
+-- subscriber, a restore) must empty the caches too.
+ALTER TABLE buzz.community_hosts ENABLE ALWAYS TRIGGER host_cache;
 
 -- A per-backend cache of readable channels for req, count and poll, emptied everywhere by
 -- any change to channels, channel members or members (src/store/readable.rs).
@@ -93,10 +99,13 @@ REVOKE EXECUTE ON FUNCTION buzz.readers_changed() FROM PUBLIC;
 COMMENT ON FUNCTION buzz.readers_changed() IS 'Trigger: queue a readable-channels cache invalidation for every backend.';
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.channels
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+ALTER TABLE buzz.channels ENABLE ALWAYS TRIGGER reader_cache;
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.channel_members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+ALTER TABLE buzz.channel_members ENABLE ALWAYS TRIGGER reader_cache;
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON buzz.members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.readers_changed();
+ALTER TABLE buzz.members ENABLE ALWAYS TRIGGER reader_cache;
 
 -- Logins sweep their community's expired sessions and keep at most 256 live ones per pubkey.
 CREATE INDEX sessions_expiry ON buzz.sessions (community_id, expires_at);

@@ -160,6 +160,9 @@ $$;
 COMMENT ON FUNCTION host_map_changed() IS 'Trigger: queue a host-cache invalidation for every backend.';
 CREATE TRIGGER host_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON community_hosts
     FOR EACH STATEMENT EXECUTE FUNCTION host_map_changed();
+-- ALWAYS: changes applied with session_replication_role = replica (a logical replication
+-- subscriber, a restore) must empty the caches too. The same for the triggers below.
+ALTER TABLE community_hosts ENABLE ALWAYS TRIGGER host_cache;
 
 -- Every change that could end a session (an UPDATE, DELETE or TRUNCATE of sessions or of
 -- members: end_session, revocation, a member list) empties every backend's session cache
@@ -174,6 +177,7 @@ $$;
 COMMENT ON FUNCTION sessions_changed() IS 'Trigger: queue a session-cache invalidation for every backend.';
 CREATE TRIGGER session_cache AFTER UPDATE OR TRUNCATE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
+ALTER TABLE sessions ENABLE ALWAYS TRIGGER session_cache;
 -- A DELETE only matters if it took a session that had not expired yet (each login sweeps the
 -- expired ones: that must not empty every cache).
 CREATE FUNCTION sessions_deleted() RETURNS trigger
@@ -188,8 +192,10 @@ $$;
 COMMENT ON FUNCTION sessions_deleted() IS 'Trigger: queue a session-cache invalidation for every backend when a live session is deleted.';
 CREATE TRIGGER session_cache_delete AFTER DELETE ON sessions REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_deleted();
+ALTER TABLE sessions ENABLE ALWAYS TRIGGER session_cache_delete;
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON members
     FOR EACH STATEMENT EXECUTE FUNCTION sessions_changed();
+ALTER TABLE members ENABLE ALWAYS TRIGGER session_cache;
 
 -- Every change to what a member may read (channels, channel members, members) empties every
 -- backend's readable-channels cache (src/store/readable.rs) before its next statement.
@@ -203,10 +209,13 @@ $$;
 COMMENT ON FUNCTION readers_changed() IS 'Trigger: queue a readable-channels cache invalidation for every backend.';
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON channels
     FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+ALTER TABLE channels ENABLE ALWAYS TRIGGER reader_cache;
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON channel_members
     FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+ALTER TABLE channel_members ENABLE ALWAYS TRIGGER reader_cache;
 CREATE TRIGGER reader_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON members
     FOR EACH STATEMENT EXECUTE FUNCTION readers_changed();
+ALTER TABLE members ENABLE ALWAYS TRIGGER reader_cache;
 
 -- The canonical event log. `event` is the event's exact NIP-01 JSON as served by buzz.req;
 -- the other columns are projections of it for filtering. d_tag is '' for replaceable kinds,

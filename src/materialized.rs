@@ -1,22 +1,23 @@
 //! `SETOF jsonb` results in materialize mode: every row goes into the executor's tuplestore
-//! during the one call of the function.
+//! during the one call of the function, written there by the statement that reads it.
 //!
 //! pgrx's `SetOfIterator` answers one row per call (value-per-call), and every call of a
 //! SECURITY DEFINER function goes through `fmgr_security_definer` again, with its
 //! `SET search_path` (a GUC nest level, the setting parsed and applied, and `AtEOXact_GUC`'s
-//! walk over every setting): once per row. Rows were also copied twice (into the SRF's
-//! multi-call memory, then into the executor's tuplestore); here they are copied once.
+//! walk over every setting): once per row. Rows were also copied three times (SPI's tuple
+//! table, the SRF's multi-call memory, the executor's tuplestore); here once.
 
 use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin};
 
-use crate::store::query::RawJsonb;
 
 /// The result set of the current call, open for rows.
 pub struct MaterializedJsonb {
     store: *mut pg_sys::Tuplestorestate,
     desc: pg_sys::TupleDesc,
+    /// The per-query memory the tuplestore lives in.
+    memory: pg_sys::MemoryContext,
 }
 
 impl MaterializedJsonb {
@@ -32,36 +33,76 @@ impl MaterializedJsonb {
         unsafe {
             pg_sys::InitMaterializedSRF(fcinfo, pg_sys::MAT_SRF_USE_EXPECTED_DESC);
             let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
-            MaterializedJsonb { store: (*rsinfo).setResult, desc: (*rsinfo).setDesc }
+            let memory = (*(*rsinfo).econtext).ecxt_per_query_memory;
+            MaterializedJsonb { store: (*rsinfo).setResult, desc: (*rsinfo).setDesc, memory }
         }
     }
 
-    /// Append a jsonb datum as a row (detoasted, so the row holds the value itself).
-    ///
-    /// # Safety
-    /// SAFETY (callers): `d` is a jsonb datum valid now (e.g. of the current SPI row).
-    pub unsafe fn push(&mut self, d: pg_sys::Datum) {
-        // SAFETY: `d` is a valid varlena (the caller's contract); pg_detoast_datum returns it
-        // or a detoasted copy in the current memory context. tuplestore_putvalues copies the
-        // row into the tuplestore's own (per-query) memory; `desc` is its one-column jsonb
-        // descriptor from `start`.
+    /// A receiver for a statement's result rows that appends them to this result set
+    /// (external TOAST values fetched, so each row holds its value). A statement whose rows
+    /// are not one jsonb column is refused when it starts sending (PostgreSQL's rowtype check
+    /// against the result's descriptor).
+    pub fn receiver(&self) -> Receiver {
+        // The receiver is palloc'd in the current memory context and destroyed by Receiver's
+        // drop, before that context goes; its parameters (tuplestore, descriptor, memory) live
+        // in the per-query memory, longer than any statement that writes into them.
+        // SAFETY: as above; the message is a static C string.
         unsafe {
-            let value = pg_sys::pg_detoast_datum(d.cast_mut_ptr());
-            let mut values = [pg_sys::Datum::from(value)];
-            let mut nulls = [false];
-            pg_sys::tuplestore_putvalues(self.store, self.desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+            let dest = CreateTuplestoreDestReceiver();
+            SetTuplestoreDestReceiverParams(
+                dest,
+                self.store,
+                self.memory,
+                true,
+                self.desc,
+                c"statement rows do not match the set-returning function's result".as_ptr(),
+            );
+            Receiver(dest)
         }
     }
 }
 
-// SAFETY: declared `SETOF jsonb`, as `SetOfIterator<RawJsonb>` is; rows are returned through
-// the tuplestore, never as the function's value.
+/// A tuplestore receiver (see [`MaterializedJsonb::receiver`]); destroyed when dropped.
+pub struct Receiver(*mut pg_sys::DestReceiver);
+
+impl Receiver {
+    pub fn as_ptr(&self) -> *mut pg_sys::DestReceiver {
+        self.0
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        // SAFETY: a receiver made by CreateTuplestoreDestReceiver, destroyed exactly once;
+        // its rDestroy only pfrees it.
+        unsafe {
+            if let Some(destroy) = (*self.0).rDestroy {
+                destroy(self.0);
+            }
+        }
+    }
+}
+
+// executor/tstoreReceiver.h, not in pgrx's bindings.
+extern "C-unwind" {
+    fn CreateTuplestoreDestReceiver() -> *mut pg_sys::DestReceiver;
+    fn SetTuplestoreDestReceiverParams(
+        receiver: *mut pg_sys::DestReceiver,
+        store: *mut pg_sys::Tuplestorestate,
+        context: pg_sys::MemoryContext,
+        detoast: bool,
+        target_desc: pg_sys::TupleDesc,
+        map_failure_msg: *const std::ffi::c_char,
+    );
+}
+
+// SAFETY: declared `SETOF jsonb` (its SQL is written out where it is declared); rows are
+// returned through the tuplestore, never as the function's value.
 unsafe impl SqlTranslatable for MaterializedJsonb {
-    const TYPE_IDENT: &'static str = <RawJsonb as SqlTranslatable>::TYPE_IDENT;
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(MaterializedJsonb);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
     const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Err(ArgumentError::SetOf);
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
-        <pgrx::iter::SetOfIterator<'static, RawJsonb> as SqlTranslatable>::RETURN_SQL;
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::SetOf(SqlMappingRef::literal("jsonb")));
 }
 
 // SAFETY: in materialize mode the function's own value is ignored (the rows are in

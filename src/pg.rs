@@ -105,6 +105,26 @@ pub fn now() -> ::nostr::types::Timestamp {
     ::nostr::types::Timestamp::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
+/// Run `f` with a snapshot taken now as the active one: read-only SPI statements inside it see
+/// every transaction committed so far, even when the calling statement's snapshot is older
+/// (READ COMMITTED: a cursor's, a long statement's). Under REPEATABLE READ or SERIALIZABLE
+/// `f` runs in the transaction's own snapshot, so that what it reads stays consistent with
+/// the rest of the transaction (the per-backend caches keep nothing read there). If `f`
+/// raises, the (sub)transaction's abort pops the snapshot.
+pub fn with_latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    if snapshot_is_fixed() {
+        return f();
+    }
+    // SAFETY: GetLatestSnapshot returns a static snapshot that PushActiveSnapshot copies (it
+    // errors only in parallel mode, which the extension's read paths never enter); popped
+    // below, on the same level.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot()) };
+    let out = f();
+    // SAFETY: pops the snapshot pushed above (f leaves the active stack as it found it).
+    unsafe { pg_sys::PopActiveSnapshot() };
+    out
+}
+
 /// Invalidate every backend's relcache entry of `relid` at commit (a cross-backend signal).
 pub fn invalidate_relcache(relid: pg_sys::Oid) {
     // SAFETY: queues an invalidation message; an unknown oid is harmless.

@@ -4,6 +4,12 @@
 //! transaction (and to the changing backend at its next command, or on rollback), and the
 //! callback below moves the table's generation. A cache keeps the generation it was filled
 //! under and starts over when it moved.
+//!
+//! An invalidation of the watched table also forgets its OID, so that the cache looks it up
+//! again (its `note_relid`) before it keeps anything: a pooled backend outlives `DROP
+//! EXTENSION` + `CREATE EXTENSION` (a reinstall, a restore), whose new tables have new OIDs,
+//! and a cache still watching the old one would never be emptied again. Until then every
+//! invalidation counts.
 
 use std::cell::Cell;
 
@@ -38,9 +44,10 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     RELIDS.with(|relids| {
         GENERATIONS.with(|generations| {
             for (ours, generation) in relids.iter().zip(generations) {
-                let ours = ours.get();
-                if relid == pg_sys::InvalidOid || ours == pg_sys::InvalidOid || relid == ours {
+                let known = ours.get();
+                if relid == pg_sys::InvalidOid || known == pg_sys::InvalidOid || relid == known {
                     generation.set(generation.get() + 1);
+                    ours.set(pg_sys::InvalidOid);
                 }
             }
         })
@@ -52,12 +59,29 @@ pub fn init() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
 }
 
+/// Process the invalidations other backends have committed so far (as taking a new lock
+/// does), so that a cache consulted next is emptied by every change committed before now.
+/// Each cache reads a miss under a snapshot taken after this (`pg::with_latest_snapshot`):
+/// a change is visible to new snapshots before its invalidation is sent, so an answer kept
+/// then is never older than an invalidation already processed (one read under an older
+/// snapshot, a cursor's or a long statement's, would outlive it, and nothing would empty it).
+pub fn accept_pending() {
+    // SAFETY: called between statements of the extension's own code, with no relation or SPI
+    // state of its own open; PostgreSQL runs the same processing at any lock acquisition.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+}
+
 /// The table's current generation.
 pub fn generation(table: Table) -> u64 {
     GENERATIONS.with(|g| g[table as usize].get())
 }
 
-/// Records the table's OID (read with a cache's first lookup).
+/// Records the table's OID (read with a cache's lookups).
 pub fn note_relid(table: Table, relid: pg_sys::Oid) {
     RELIDS.with(|r| r[table as usize].set(relid));
+}
+
+/// Whether the table's OID is known (noted, and not forgotten by an invalidation since).
+pub fn relid_known(table: Table) -> bool {
+    RELIDS.with(|r| r[table as usize].get() != pg_sys::InvalidOid)
 }

@@ -88,6 +88,7 @@ pub fn invalidations() -> u64 {
 }
 
 fn cached(host: &str) -> Option<Uuid> {
+    relcache_watch::accept_pending();
     let generation = invalidations();
     HOSTS.with(|m| {
         let mut m = m.borrow_mut();
@@ -101,10 +102,13 @@ fn cached(host: &str) -> Option<Uuid> {
 
 fn lookup(host: &str) -> Option<Uuid> {
     let before = invalidations();
-    let row = crate::spi_cache::read_two::<Uuid, pg_sys::Oid>(
-        "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
-        &[host.into()],
-    );
+    // Under a snapshot taken after the invalidations were accepted (relcache_watch::accept_pending).
+    let row = crate::pg::with_latest_snapshot(|| {
+        crate::spi_cache::read_two::<Uuid, pg_sys::Oid>(
+            "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
+            &[host.into()],
+        )
+    });
     let (Some(community), Some(relid)) = row.or_raise() else { return None };
     relcache_watch::note_relid(Table::Hosts, relid);
     // Cache only what is current: never this transaction's own uncommitted changes (a

@@ -224,3 +224,32 @@ pub fn two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
 pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> spi::Result<()> {
     query(sql, args, |_| Ok(()))
 }
+
+/// Run a dynamic SELECT through its plan cache entry, read-only, and send its rows to `dest`
+/// (a receiver such as [`crate::materialized::MaterializedJsonb::receiver`]): the executor
+/// writes them there directly, without SPI's tuple table.
+pub fn select_to(sql: &str, args: &[DatumWithOid<'_>], planning: Planning, dest: &crate::materialized::Receiver) {
+    Spi::connect_mut(|_client| {
+        let plan = custom_plan(sql, args, planning);
+        // SAFETY: inside connect_mut (SPI connected). makeParamList allocates room for
+        // args.len() parameters, each filled here from an argument that outlives the
+        // execution; `dest` is a live receiver.
+        unsafe {
+            let params = pg_sys::makeParamList(args.len() as i32);
+            for (slot, a) in (*params).params.as_mut_slice(args.len()).iter_mut().zip(args) {
+                let (value, isnull) = match a.datum() {
+                    Some(d) => (d.sans_lifetime(), false),
+                    None => (pg_sys::Datum::from(0), true),
+                };
+                *slot = pg_sys::ParamExternData { value, isnull, pflags: pg_sys::PARAM_FLAG_CONST as u16, ptype: a.oid() };
+            }
+            // read_only: `req` is STABLE, and its statement is a plain SELECT.
+            let options = pg_sys::SPIExecuteOptions { params, read_only: true, dest: dest.as_ptr(), ..Default::default() };
+            let rc = pg_sys::SPI_execute_plan_extended(plan.0, &options);
+            // A SELECT whose rows go to another receiver than SPI's answers SPI_OK_UTILITY.
+            if rc != pg_sys::SPI_OK_UTILITY as i32 && rc != pg_sys::SPI_OK_SELECT as i32 {
+                crate::errors::raise(crate::errors::Error::Internal);
+            }
+        }
+    })
+}

@@ -51,17 +51,14 @@ pub fn mint(community: Uuid, pubkey: &str) -> String {
 /// unknown, expired and foreign tokens are all simply "no session".
 pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, pgrx::spi::Error> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
+    relcache_watch::accept_pending();
     if let Some(actor) = cache::get(community, &hash) {
         return Ok(Some(actor));
     }
     let before = relcache_watch::generation(Table::Sessions);
     let cacheable = cache::enabled()?;
-    let (pubkey, expires_us) = crate::spi_cache::read_two::<String, i64>(
-        "SELECT s.pubkey, (extract(epoch FROM s.expires_at) * 1000000)::int8 FROM buzz.sessions s
-           JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
-          WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > clock_timestamp()",
-        &[community.into(), hash.clone().into()],
-    )?;
+    // Under a snapshot taken after the invalidations were accepted (relcache_watch::accept_pending).
+    let (pubkey, expires_us) = crate::pg::with_latest_snapshot(|| live_session(community, &hash))?;
     let Some(pubkey) = pubkey else { return Ok(None) };
     // Cache only what is current (as the host map does): nothing read under a snapshot older
     // than an invalidation this backend accepted, nothing an invalidation raced with.
@@ -69,6 +66,16 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
         cache::put(community, hash, pubkey.clone(), expires_us.unwrap_or(0), before);
     }
     Ok(Some(pubkey))
+}
+
+/// The holder of a live session (still a member) and the session's expiry, in microseconds.
+fn live_session(community: Uuid, hash: &[u8]) -> Result<(Option<String>, Option<i64>), pgrx::spi::Error> {
+    crate::spi_cache::read_two::<String, i64>(
+        "SELECT s.pubkey, (extract(epoch FROM s.expires_at) * 1000000)::int8 FROM buzz.sessions s
+           JOIN buzz.members m ON m.community_id = s.community_id AND m.pubkey = s.pubkey
+          WHERE s.community_id = $1 AND s.token_hash = $2 AND s.expires_at > clock_timestamp()",
+        &[community.into(), hash.to_vec().into()],
+    )
 }
 
 /// `buzz.invalidate_session_cache` (declared in src/api/operator.rs).
@@ -104,20 +111,25 @@ mod cache {
     thread_local! {
         static MAP: RefCell<HashMap<(Uuid, Vec<u8>), Entry>> = RefCell::new(HashMap::new());
         static GENERATION: Cell<u64> = const { Cell::new(0) };
-        /// Whether this database has the triggers that empty the map (its SQL is 0.3.0 or
-        /// later); asked once per backend. Without them nothing is cached.
+        /// Whether this database has the triggers that empty the map, enabled ALWAYS (its SQL
+        /// is 0.3.0 or later); asked once per backend, and again after the table's OID was
+        /// forgotten (relcache_watch). Without them nothing is cached.
         static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
     }
 
     /// Whether lookups may be kept: the triggers exist (and the table's OID is known, so that
     /// only its invalidations empty the map).
     pub fn enabled() -> Result<bool, pgrx::spi::Error> {
+        // Asked again once an invalidation of the table made relcache_watch forget its OID.
         if let Some(on) = ENABLED.with(Cell::get) {
-            return Ok(on);
+            if !on || relcache_watch::relid_known(Table::Sessions) {
+                return Ok(on);
+            }
         }
         let (relid, triggers) = crate::spi_cache::read_two::<pgrx::pg_sys::Oid, i64>(
             "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
                              WHERE t.tgname IN ('session_cache', 'session_cache_delete')
+                               AND t.tgenabled = 'A'
                                AND t.tgrelid IN (c.oid, 'buzz.members'::regclass))
                FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.sessions'::regclass",
             &[],

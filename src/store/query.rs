@@ -419,7 +419,7 @@ pub(crate) fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
 }
 
 /// `buzz.req` (declared in src/api/relay.rs): the rows go into `out`, the call's result set.
-pub(crate) fn req(filters: Option<JsonbText>, mut out: MaterializedJsonb) -> MaterializedJsonb {
+pub(crate) fn req(filters: Option<JsonbText>, out: MaterializedJsonb) -> MaterializedJsonb {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return };
@@ -427,12 +427,7 @@ pub(crate) fn req(filters: Option<JsonbText>, mut out: MaterializedJsonb) -> Mat
             return;
         }
         let q = build(&r, &filters, false);
-        crate::spi_cache::select_dynamic(&q.text, &q.args, planning(&filters, false), |row| {
-            if let Some(d) = row[0] {
-                // SAFETY: `d` is a jsonb datum of the current SPI row.
-                unsafe { out.push(d) };
-            }
-        });
+        crate::spi_cache::select_to(&q.text, &q.args, planning(&filters, false), &out.receiver());
     });
     out
 }

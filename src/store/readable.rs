@@ -20,9 +20,7 @@ use crate::relcache_watch::{self, Table};
 /// For each of `actors` that is a member of `community`, the channels it may read; a
 /// non-member is absent.
 pub(crate) fn readable_channels<'a>(community: Uuid, actors: impl IntoIterator<Item = &'a str>) -> HashMap<String, Vec<Uuid>> {
-    // SAFETY: processes the invalidations other backends have committed, as taking a new
-    // lock does; called between statements, with no relation or SPI state of ours open.
-    unsafe { pg_sys::AcceptInvalidationMessages() };
+    relcache_watch::accept_pending();
     let mut out = HashMap::new();
     for actor in actors {
         if let Some(channels) = cache::get(community, actor).or_else(|| lookup(community, actor)) {
@@ -42,7 +40,15 @@ pub(crate) fn readable_channels<'a>(community: Uuid, actors: impl IntoIterator<I
 fn lookup(community: Uuid, actor: &str) -> Option<Vec<Uuid>> {
     let before = relcache_watch::generation(Table::Readers);
     let cacheable = cache::enabled();
-    let channels = crate::spi_cache::read_one::<Vec<Uuid>>(
+    // Under a snapshot taken now, after the invalidations were accepted: a change is visible
+    // to new snapshots before its invalidation is sent, so every change whose invalidation
+    // this backend has seen is in the answer. The statement's own snapshot can be older (a
+    // cursor opened, or a statement started, before the change committed): an answer read
+    // under it and kept would outlive that invalidation, and nothing would empty it (an
+    // outside review found a removed member reading a private channel for good). A newer
+    // answer than the statement's snapshot is never wider than what the actor may read now.
+    // (Under REPEATABLE READ or SERIALIZABLE: the transaction's snapshot, and nothing kept.)
+    let channels = crate::pg::with_latest_snapshot(|| crate::spi_cache::read_one::<Vec<Uuid>>(
         "SELECT ARRAY(SELECT c.id FROM buzz.channels c
                        WHERE c.community_id = $1
                          AND (c.visibility = 'open'
@@ -51,7 +57,7 @@ fn lookup(community: Uuid, actor: &str) -> Option<Vec<Uuid>> {
            FROM buzz.members m
           WHERE m.community_id = $1 AND m.pubkey = $2",
         &[community.into(), actor.into()],
-    )
+    ))
     .or_raise()?;
     // Keep only what is current (as the session cache does): nothing read under a snapshot
     // that can predate an invalidation already accepted (REPEATABLE READ, SERIALIZABLE), and
@@ -79,24 +85,35 @@ mod cache {
 
     /// Past this many entries the map starts over (a backend serves a few communities' users).
     const MAX_ENTRIES: usize = 10_000;
+    /// Past this many channel ids in all (16 bytes each: 1.6 MB) the map starts over, and a
+    /// longer list is not kept: a community may have many open channels, and every entry of
+    /// its members lists them all.
+    const MAX_IDS: usize = 100_000;
 
     thread_local! {
         static MAP: RefCell<HashMap<(Uuid, String), Vec<Uuid>>> = RefCell::new(HashMap::new());
         static GENERATION: Cell<u64> = const { Cell::new(0) };
-        /// Whether this database has the triggers that empty the map (its SQL has them);
-        /// asked once per backend. Without them nothing is kept.
+        /// Channel ids held by MAP.
+        static IDS: Cell<usize> = const { Cell::new(0) };
+        /// Whether this database has the triggers that empty the map, enabled ALWAYS (so
+        /// that `session_replication_role = replica` and a subscriber's apply fire them too);
+        /// asked once per backend, and again after the table's OID was forgotten
+        /// (relcache_watch). Without them nothing is kept.
         static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
     }
 
     /// Whether answers may be kept: the three triggers exist, and the watched table's OID is
     /// known (so that only its invalidations empty the map).
     pub fn enabled() -> bool {
+        // Asked again once an invalidation of the table made relcache_watch forget its OID.
         if let Some(on) = ENABLED.with(Cell::get) {
-            return on;
+            if !on || relcache_watch::relid_known(Table::Readers) {
+                return on;
+            }
         }
         let (relid, triggers) = crate::spi_cache::read_two::<pg_sys::Oid, i64>(
             "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
-                             WHERE t.tgname = 'reader_cache'
+                             WHERE t.tgname = 'reader_cache' AND t.tgenabled = 'A'
                                AND t.tgrelid IN (c.oid, 'buzz.channels'::regclass, 'buzz.members'::regclass))
                FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.channel_members'::regclass",
             &[],
@@ -116,6 +133,7 @@ mod cache {
             let mut m = m.borrow_mut();
             if GENERATION.with(Cell::get) != generation {
                 m.clear();
+                IDS.with(|n| n.set(0));
                 GENERATION.with(|g| g.set(generation));
             }
             m.get(&(community, actor.to_owned())).cloned()
@@ -126,13 +144,17 @@ mod cache {
     pub fn put(community: Uuid, actor: &str, channels: Vec<Uuid>, generation: u64) {
         MAP.with(|m| {
             let mut m = m.borrow_mut();
-            if GENERATION.with(Cell::get) != generation {
+            if GENERATION.with(Cell::get) != generation || channels.len() > MAX_IDS {
                 return;
             }
-            if m.len() >= MAX_ENTRIES {
+            if m.len() >= MAX_ENTRIES || IDS.with(Cell::get) + channels.len() > MAX_IDS {
                 m.clear();
+                IDS.with(|n| n.set(0));
             }
-            m.insert((community, actor.to_owned()), channels);
+            IDS.with(|n| n.set(n.get() + channels.len()));
+            if let Some(old) = m.insert((community, actor.to_owned()), channels) {
+                IDS.with(|n| n.set(n.get() - old.len()));
+            }
         })
     }
 }

@@ -180,3 +180,99 @@ BEGIN;
 SELECT buzz.enter('a.example', :'carol_token');
 ROLLBACK;
 RESET ROLE;
+
+-- The per-backend caches (readable channels: src/store/readable.rs; sessions), in this one
+-- backend. carol, logged in again, is a member of the private channel vault, which holds one
+-- event (written by the operator).
+\set host a.example
+\set sk :carol_sk
+\i :abs_srcdir/include/login.psql
+\set carol_token :token
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.create_channel('vault', 'private') AS vault \gset
+SELECT buzz.add_channel_member(:'vault', :'carol') AS added;
+COMMIT;
+RESET ROLE;
+INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, event, position)
+VALUES (:'alpha_id', repeat('e', 64), :'carol', 1, 1, :'vault', '{}', 1000000);
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault,
+       buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault_cached;
+COMMIT;
+-- A change applied as a replica (a logical replication subscriber, a restore) empties the
+-- cache too (mutation: the cache triggers not ENABLE ALWAYS).
+RESET ROLE;
+SET session_replication_role = replica;
+DELETE FROM buzz.channel_members WHERE channel_id = :'vault' AND pubkey = :'carol';
+RESET session_replication_role;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault_after_replica_delete;
+COMMIT;
+-- A trigger that fires only for origin changes turns the cache off: a replica change would
+-- not empty it (mutation: the cache ignores how its triggers fire).
+RESET ROLE;
+ALTER TABLE buzz.channel_members ENABLE TRIGGER reader_cache;
+INSERT INTO buzz.channel_members (community_id, channel_id, pubkey, role) VALUES (:'alpha_id', :'vault', :'carol', 'member');
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault_again,
+       buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault_again_2;
+COMMIT;
+RESET ROLE;
+SET session_replication_role = replica;
+DELETE FROM buzz.channel_members WHERE channel_id = :'vault' AND pubkey = :'carol';
+RESET session_replication_role;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_vault_after_origin_only;
+COMMIT;
+RESET ROLE;
+ALTER TABLE buzz.channel_members ENABLE ALWAYS TRIGGER reader_cache;
+
+-- A pooled backend outlives a re-created extension (a reinstall, a restore): its caches watch
+-- the new tables, whose OIDs are new (mutation: the watched OID kept after its table is
+-- dropped).
+RESET ROLE;
+DROP EXTENSION buzz_tenancy CASCADE;
+\i :abs_srcdir/include/base.psql
+\set VERBOSITY terse
+SELECT id AS alpha_id FROM buzz.communities WHERE slug = 'alpha' \gset
+SET ROLE buzz_relay;
+\set sk :alice_sk
+\i :abs_srcdir/include/login.psql
+\set alice_token :token
+\set sk :carol_sk
+\i :abs_srcdir/include/login.psql
+\set carol_token :token
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.create_channel('vault', 'private') AS vault \gset
+SELECT buzz.add_channel_member(:'vault', :'carol') AS added;
+COMMIT;
+RESET ROLE;
+INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, event, position)
+VALUES (:'alpha_id', repeat('e', 64), :'carol', 1, 1, :'vault', '{}', 1000000);
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_new_vault;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.remove_channel_member(:'vault', :'carol') AS removed;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS carol_reads_new_vault_after_removal;
+SELECT buzz.end_session(:'carol_token') AS ended;
+COMMIT;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token');
+ROLLBACK;

@@ -26,6 +26,7 @@ pub fn run(pg: &Pg, report: &mut Report) {
     report.check("readers: a channel the operator makes private is no longer read by non-members", f.made_private());
     report.check("readers: a channel created by another backend is read at once", f.new_channel());
     report.check("readers: a member revoked during a reader's transaction is refused at its next read", f.revoked_mid_transaction());
+    report.check("readers: a removal that commits while a reader's statement runs is not kept for later reads", f.removed_during_statement());
 }
 
 struct Fixture {
@@ -157,5 +158,38 @@ impl Fixture {
             Err(e) => Err(format!("refused with another answer: {e}")),
             Ok(n) => Err(format!("the revoked member still read {n} events in its transaction")),
         }
+    }
+
+    /// Mutant "the reader probe under the statement's snapshot": a cursor takes its snapshot
+    /// when declared and runs req at its first FETCH; the removal commits in between. The
+    /// FETCH accepts the removal's invalidation, so an answer read under the cursor's older
+    /// snapshot and kept would never be emptied: every later read of this backend would show
+    /// the private channel (an outside review's finding).
+    fn removed_during_statement(&mut self) -> Result<(), String> {
+        let channel = self.channel_with_event("private-2", "private", 1)?;
+        let filters = json!({"#h": [channel]});
+        setup::begin_enter(&mut self.cached, HOST, Some(&self.tokens[1]))?;
+        let declared = self
+            .cached
+            .execute("DECLARE c CURSOR FOR SELECT e::text FROM buzz.req($1::jsonb) e", &[&filters])
+            .map_err(|e| err(&e));
+        let removed = setup::txn(&mut self.other, HOST, Some(&self.tokens[0]), |c| {
+            c.query_one("SELECT buzz.remove_channel_member($1::text, $2::text)", &[&channel, &self.keys.pks[1]])
+                .map(drop)
+                .map_err(|e| err(&e))
+        });
+        let fetched = self.cached.query("FETCH ALL FROM c", &[]).map(|r| r.len()).map_err(|e| err(&e));
+        let committed = setup::commit(&mut self.cached);
+        declared?;
+        removed?;
+        fetched?;
+        committed?;
+        for _ in 0..2 {
+            match self.seen(1, &channel)? {
+                0 => {}
+                n => return Err(format!("{n} events of the private channel read after the removal")),
+            }
+        }
+        Ok(())
     }
 }

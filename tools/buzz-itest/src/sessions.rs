@@ -21,6 +21,7 @@ pub fn run(pg: &Pg, report: &mut Report) {
         Err(e) => return report.check("sessions: setup", Err(e)),
     };
     report.check("sessions: a session ended by another backend is refused in the next transaction", f.ended_elsewhere());
+    report.check("sessions: a session ended while an enter's statement runs is not kept for later transactions", f.ended_during_statement());
     report.check("sessions: a member revoked by the operator is refused in the next transaction", f.revoked());
     report.check("sessions: a cached session is refused once it expires", f.expired());
     report.check("sessions: a session the operator ages (UPDATE) is refused in the next transaction", f.aged());
@@ -75,6 +76,26 @@ impl Fixture {
             c.query_one("SELECT buzz.end_session($1)", &[&token]).map(|r| r.get(0)).map_err(|e| err(&e))
         })?;
         if !ended {
+            return Err("end_session found no session".into());
+        }
+        self.refused(&token)
+    }
+
+    /// Mutant "the session lookup under the statement's snapshot": a cursor takes its
+    /// snapshot when declared and runs `enter` at its first FETCH; the session ends in
+    /// between. The FETCH accepts the invalidation, so a lookup read under the cursor's older
+    /// snapshot and kept would let the ended session enter for good.
+    fn ended_during_statement(&mut self) -> Result<(), String> {
+        let token = self.cached_session(0)?;
+        self.cached.batch_execute("BEGIN").map_err(|e| err(&e))?;
+        let declared = self.cached.execute("DECLARE c CURSOR FOR SELECT buzz.enter($1, $2)", &[&HOST, &token]).map_err(|e| err(&e));
+        let ended: Result<bool, String> = setup::txn(&mut self.other, HOST, Some(&token), |c| {
+            c.query_one("SELECT buzz.end_session($1)", &[&token]).map(|r| r.get(0)).map_err(|e| err(&e))
+        });
+        let _ = self.cached.query("FETCH ALL FROM c", &[]);
+        setup::rollback(&mut self.cached);
+        declared?;
+        if !ended? {
             return Err("end_session found no session".into());
         }
         self.refused(&token)
