@@ -74,8 +74,9 @@ ALTER TABLE buzz.sessions ENABLE ALWAYS TRIGGER session_cache_delete;
 CREATE TRIGGER session_cache AFTER UPDATE OR DELETE OR TRUNCATE ON buzz.members
     FOR EACH STATEMENT EXECUTE FUNCTION buzz.sessions_changed();
 ALTER TABLE buzz.members ENABLE ALWAYS TRIGGER session_cache;
--- ALWAYS: changes applied with session_replication_role = replica (a logical replication
--- subscriber, a restore) must empty the caches too.
+-- ALWAYS: changes made with session_replication_role = replica (a restore, a replication
+-- tool) must empty the caches too (a logical replication subscriber's apply fires no statement
+-- triggers: src/relcache_watch.rs turns the caches off for tables a subscription writes).
 ALTER TABLE buzz.community_hosts ENABLE ALWAYS TRIGGER host_cache;
 
 -- A per-backend cache of readable channels for req, count and poll, emptied everywhere by

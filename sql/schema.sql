@@ -160,8 +160,10 @@ $$;
 COMMENT ON FUNCTION host_map_changed() IS 'Trigger: queue a host-cache invalidation for every backend.';
 CREATE TRIGGER host_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON community_hosts
     FOR EACH STATEMENT EXECUTE FUNCTION host_map_changed();
--- ALWAYS: changes applied with session_replication_role = replica (a logical replication
--- subscriber, a restore) must empty the caches too. The same for the triggers below.
+-- ALWAYS: changes made with session_replication_role = replica (a restore, a replication
+-- tool) must empty the caches too (a logical replication subscriber's apply fires no statement
+-- triggers: src/relcache_watch.rs turns the caches off for tables a subscription writes). The
+-- same for the triggers below.
 ALTER TABLE community_hosts ENABLE ALWAYS TRIGGER host_cache;
 
 -- Every change that could end a session (an UPDATE, DELETE or TRUNCATE of sessions or of

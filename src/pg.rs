@@ -105,19 +105,26 @@ pub fn now() -> ::nostr::types::Timestamp {
     ::nostr::types::Timestamp::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
+/// True when [`with_latest_snapshot`] reads under a snapshot taken now: READ COMMITTED, and
+/// not in a parallel operation (where PostgreSQL takes no new snapshot). The per-backend
+/// caches keep only what was read so.
+pub fn reads_latest() -> bool {
+    // SAFETY: a plain read of the backend's transaction state.
+    !snapshot_is_fixed() && !unsafe { pg_sys::IsInParallelMode() }
+}
+
 /// Run `f` with a snapshot taken now as the active one: read-only SPI statements inside it see
 /// every transaction committed so far, even when the calling statement's snapshot is older
 /// (READ COMMITTED: a cursor's, a long statement's). Under REPEATABLE READ or SERIALIZABLE
 /// `f` runs in the transaction's own snapshot, so that what it reads stays consistent with
-/// the rest of the transaction (the per-backend caches keep nothing read there). If `f`
-/// raises, the (sub)transaction's abort pops the snapshot.
+/// the rest of the transaction, and in a parallel operation in the current one (see
+/// [`reads_latest`]). If `f` raises, the (sub)transaction's abort pops the snapshot.
 pub fn with_latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
-    if snapshot_is_fixed() {
+    if !reads_latest() {
         return f();
     }
     // SAFETY: GetLatestSnapshot returns a static snapshot that PushActiveSnapshot copies (it
-    // errors only in parallel mode, which the extension's read paths never enter); popped
-    // below, on the same level.
+    // errors only in parallel mode, excluded above); popped below, on the same level.
     unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot()) };
     let out = f();
     // SAFETY: pops the snapshot pushed above (f leaves the active stack as it found it).

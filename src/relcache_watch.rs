@@ -1,39 +1,59 @@
-//! Per-backend caches of tables that change rarely (the host map, sessions) are emptied when
-//! their table changes (DESIGN §12.8). A statement trigger on the table queues a relcache
-//! invalidation of it; PostgreSQL delivers it to every backend before that backend's next
-//! transaction (and to the changing backend at its next command, or on rollback), and the
-//! callback below moves the table's generation. A cache keeps the generation it was filled
+//! Per-backend caches of tables that change rarely (the host map, sessions, readable
+//! channels) are emptied when their tables change (DESIGN §12.8). A statement trigger on each
+//! table queues a relcache invalidation; PostgreSQL delivers it to every backend before that
+//! backend's next transaction (and to the changing backend at its next command, or on
+//! rollback; each lookup also accepts pending ones first: [`accept_pending`]), and the
+//! callback below moves the cache's generation. A cache keeps the generation it was filled
 //! under and starts over when it moved.
 //!
-//! An invalidation of the watched table also forgets its OID, so that the cache looks it up
-//! again (its `note_relid`) before it keeps anything: a pooled backend outlives `DROP
-//! EXTENSION` + `CREATE EXTENSION` (a reinstall, a restore), whose new tables have new OIDs,
-//! and a cache still watching the old one would never be emptied again. Until then every
-//! invalidation counts.
+//! A cache keeps anything only while [`enabled`] says so: its triggers exist, fire ALWAYS,
+//! and no subscription replicates into its tables (a logical replication subscriber's apply
+//! fires no statement triggers). An invalidation of any of its tables forgets their OIDs, so
+//! that this is asked again, under a fresh snapshot, before anything more is kept: an
+//! operator's `ALTER TABLE … ENABLE TRIGGER` invalidates the table it alters, and a pooled
+//! backend outlives `DROP EXTENSION` + `CREATE EXTENSION` (a reinstall, a restore), whose new
+//! tables have new OIDs. Until then every invalidation counts.
 
 use std::cell::Cell;
 
 use pgrx::pg_sys;
 
-/// The watched tables.
+use crate::errors::OrRaise;
+
+/// The caches, each with the tables it depends on.
 #[derive(Clone, Copy)]
 pub enum Table {
-    /// buzz.community_hosts (the host map).
+    /// The host map: buzz.community_hosts.
     Hosts = 0,
-    /// buzz.sessions (also moved by changes to buzz.members: see the triggers in schema.sql).
+    /// Sessions: buzz.sessions and buzz.members.
     Sessions = 1,
-    /// buzz.channel_members (also moved by changes to buzz.channels and buzz.members: the
-    /// readable-channels cache, src/store/readable.rs).
+    /// Readable channels (src/store/readable.rs): buzz.channel_members, buzz.channels and
+    /// buzz.members.
     Readers = 2,
 }
 
 const TABLES: usize = 3;
+const MAX_RELS: usize = 3;
+
+impl Table {
+    /// The tables, the triggers that empty the cache, and how many of those there are.
+    fn watched(self) -> (&'static [&'static str], &'static [&'static str], i64) {
+        match self {
+            Table::Hosts => (&["buzz.community_hosts"], &["host_cache"], 1),
+            Table::Sessions => (&["buzz.sessions", "buzz.members"], &["session_cache", "session_cache_delete"], 3),
+            Table::Readers => (&["buzz.channel_members", "buzz.channels", "buzz.members"], &["reader_cache"], 3),
+        }
+    }
+}
 
 thread_local! {
-    /// Each table's OID once known (InvalidOid before: then every invalidation counts).
-    static RELIDS: [Cell<pg_sys::Oid>; TABLES] = const { [const { Cell::new(pg_sys::InvalidOid) }; TABLES] };
-    /// How many invalidations of each table this backend has seen.
+    /// Each cache's tables' OIDs once known (none: then every invalidation counts).
+    static RELIDS: [Cell<[pg_sys::Oid; MAX_RELS]>; TABLES] =
+        const { [const { Cell::new([pg_sys::InvalidOid; MAX_RELS]) }; TABLES] };
+    /// How many invalidations of each cache's tables this backend has seen.
     static GENERATIONS: [Cell<u64>; TABLES] = const { [const { Cell::new(0) }; TABLES] };
+    /// [`enabled`]'s last answer per cache (asked again once the OIDs are forgotten).
+    static ENABLED: [Cell<Option<bool>>; TABLES] = const { [const { Cell::new(None) }; TABLES] };
 }
 
 /// Relcache callback.
@@ -45,9 +65,10 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         GENERATIONS.with(|generations| {
             for (ours, generation) in relids.iter().zip(generations) {
                 let known = ours.get();
-                if relid == pg_sys::InvalidOid || known == pg_sys::InvalidOid || relid == known {
+                let none_known = known.iter().all(|k| *k == pg_sys::InvalidOid);
+                if relid == pg_sys::InvalidOid || none_known || known.contains(&relid) {
                     generation.set(generation.get() + 1);
-                    ours.set(pg_sys::InvalidOid);
+                    ours.set([pg_sys::InvalidOid; MAX_RELS]);
                 }
             }
         })
@@ -76,12 +97,43 @@ pub fn generation(table: Table) -> u64 {
     GENERATIONS.with(|g| g[table as usize].get())
 }
 
-/// Records the table's OID (read with a cache's lookups).
-pub fn note_relid(table: Table, relid: pg_sys::Oid) {
-    RELIDS.with(|r| r[table as usize].set(relid));
-}
-
-/// Whether the table's OID is known (noted, and not forgotten by an invalidation since).
-pub fn relid_known(table: Table) -> bool {
-    RELIDS.with(|r| r[table as usize].get() != pg_sys::InvalidOid)
+/// Whether `table`'s cache may keep answers: its triggers all exist and fire ALWAYS (so that
+/// changes applied with `session_replication_role = replica` empty it too), and no
+/// subscription replicates into its tables. Asked once, then again whenever an invalidation
+/// of one of its tables forgot their OIDs; read under a fresh snapshot (an older one could
+/// still show a trigger the operator has since disabled). Fails closed: a database whose SQL
+/// lacks the triggers never caches.
+pub fn enabled(table: Table) -> bool {
+    let i = table as usize;
+    if let Some(on) = ENABLED.with(|e| e[i].get()) {
+        if !on || RELIDS.with(|r| r[i].get()[0] != pg_sys::InvalidOid) {
+            return on;
+        }
+    }
+    let (rels, triggers, expected) = table.watched();
+    let rels: Vec<&str> = rels.to_vec();
+    let triggers: Vec<&str> = triggers.to_vec();
+    let (oids, count, subscribed) = crate::pg::with_latest_snapshot(|| {
+        crate::spi_cache::read_query(
+            "WITH r AS (SELECT pg_catalog.to_regclass(n)::oid AS oid FROM pg_catalog.unnest($1::text[]) n)
+             SELECT (SELECT pg_catalog.array_agg(oid) FROM r WHERE oid IS NOT NULL),
+                    (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t
+                      WHERE t.tgrelid IN (SELECT oid FROM r) AND t.tgname = ANY($2) AND t.tgenabled = 'A'),
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel s WHERE s.srrelid IN (SELECT oid FROM r))",
+            &[rels.clone().into(), triggers.into()],
+            |rows| {
+                let row = rows.first();
+                Ok((row.get::<Vec<pg_sys::Oid>>(1)?.unwrap_or_default(), row.get::<i64>(2)?.unwrap_or(0), row.get::<bool>(3)?.unwrap_or(true)))
+            },
+        )
+    })
+    .or_raise();
+    let on = oids.len() == rels.len() && count == expected && !subscribed;
+    if on {
+        let mut known = [pg_sys::InvalidOid; MAX_RELS];
+        known[..oids.len()].copy_from_slice(&oids);
+        RELIDS.with(|r| r[i].set(known));
+    }
+    ENABLED.with(|e| e[i].set(Some(on)));
+    on
 }

@@ -102,25 +102,23 @@ fn cached(host: &str) -> Option<Uuid> {
 
 fn lookup(host: &str) -> Option<Uuid> {
     let before = invalidations();
+    let cacheable = relcache_watch::enabled(Table::Hosts);
     // Under a snapshot taken after the invalidations were accepted (relcache_watch::accept_pending).
-    let row = crate::pg::with_latest_snapshot(|| {
-        crate::spi_cache::read_two::<Uuid, pg_sys::Oid>(
-            "SELECT community_id, 'buzz.community_hosts'::regclass::oid FROM buzz.community_hosts WHERE host = $1",
-            &[host.into()],
-        )
-    });
-    let (Some(community), Some(relid)) = row.or_raise() else { return None };
-    relcache_watch::note_relid(Table::Hosts, relid);
+    let community = crate::pg::with_latest_snapshot(|| mapped_community(host)).or_raise()?;
     // Cache only what is current: never this transaction's own uncommitted changes (a
     // trigger-queued invalidation would bump the counter first), nothing an invalidation raced
     // with, and nothing read under REPEATABLE READ / SERIALIZABLE — that snapshot can predate
     // an invalidation this backend already accepted, and a stale entry would then outlive the
     // transaction (a removed host still entering, a remapped one reaching its old community).
-    let snapshot_is_current = !crate::pg::snapshot_is_fixed();
-    if snapshot_is_current && invalidations() == before && HOSTS_GENERATION.with(Cell::get) == before {
+    if cacheable && crate::pg::reads_latest() && invalidations() == before && HOSTS_GENERATION.with(Cell::get) == before {
         HOSTS.with(|m| m.borrow_mut().insert(host.to_owned(), community));
     }
     Some(community)
+}
+
+/// The community `host` is mapped to, as the active snapshot sees it.
+fn mapped_community(host: &str) -> Result<Option<Uuid>, pgrx::spi::Error> {
+    crate::spi_cache::read_one::<Uuid>("SELECT community_id FROM buzz.community_hosts WHERE host = $1", &[host.into()])
 }
 
 /// `buzz.invalidate_host_cache` (declared in src/api/operator.rs).

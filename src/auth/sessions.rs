@@ -56,13 +56,13 @@ pub fn actor_for_token(community: Uuid, token: &str) -> Result<Option<String>, p
         return Ok(Some(actor));
     }
     let before = relcache_watch::generation(Table::Sessions);
-    let cacheable = cache::enabled()?;
+    let cacheable = relcache_watch::enabled(Table::Sessions);
     // Under a snapshot taken after the invalidations were accepted (relcache_watch::accept_pending).
     let (pubkey, expires_us) = crate::pg::with_latest_snapshot(|| live_session(community, &hash))?;
     let Some(pubkey) = pubkey else { return Ok(None) };
     // Cache only what is current (as the host map does): nothing read under a snapshot older
     // than an invalidation this backend accepted, nothing an invalidation raced with.
-    if cacheable && !crate::pg::snapshot_is_fixed() && relcache_watch::generation(Table::Sessions) == before {
+    if cacheable && crate::pg::reads_latest() && relcache_watch::generation(Table::Sessions) == before {
         cache::put(community, hash, pubkey.clone(), expires_us.unwrap_or(0), before);
     }
     Ok(Some(pubkey))
@@ -111,35 +111,6 @@ mod cache {
     thread_local! {
         static MAP: RefCell<HashMap<(Uuid, Vec<u8>), Entry>> = RefCell::new(HashMap::new());
         static GENERATION: Cell<u64> = const { Cell::new(0) };
-        /// Whether this database has the triggers that empty the map, enabled ALWAYS (its SQL
-        /// is 0.3.0 or later); asked once per backend, and again after the table's OID was
-        /// forgotten (relcache_watch). Without them nothing is cached.
-        static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
-    }
-
-    /// Whether lookups may be kept: the triggers exist (and the table's OID is known, so that
-    /// only its invalidations empty the map).
-    pub fn enabled() -> Result<bool, pgrx::spi::Error> {
-        // Asked again once an invalidation of the table made relcache_watch forget its OID.
-        if let Some(on) = ENABLED.with(Cell::get) {
-            if !on || relcache_watch::relid_known(Table::Sessions) {
-                return Ok(on);
-            }
-        }
-        let (relid, triggers) = crate::spi_cache::read_two::<pgrx::pg_sys::Oid, i64>(
-            "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
-                             WHERE t.tgname IN ('session_cache', 'session_cache_delete')
-                               AND t.tgenabled = 'A'
-                               AND t.tgrelid IN (c.oid, 'buzz.members'::regclass))
-               FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.sessions'::regclass",
-            &[],
-        )?;
-        let on = triggers == Some(3) && relid.is_some();
-        if on {
-            relcache_watch::note_relid(Table::Sessions, relid.unwrap_or(pgrx::pg_sys::InvalidOid));
-        }
-        ENABLED.with(|e| e.set(Some(on)));
-        Ok(on)
     }
 
     fn now_us() -> i64 {

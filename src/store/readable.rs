@@ -39,7 +39,7 @@ pub(crate) fn readable_channels<'a>(community: Uuid, actors: impl IntoIterator<I
 /// community; this one is 10 µs and stays an index probe).
 fn lookup(community: Uuid, actor: &str) -> Option<Vec<Uuid>> {
     let before = relcache_watch::generation(Table::Readers);
-    let cacheable = cache::enabled();
+    let cacheable = relcache_watch::enabled(Table::Readers);
     // Under a snapshot taken now, after the invalidations were accepted: a change is visible
     // to new snapshots before its invalidation is sent, so every change whose invalidation
     // this backend has seen is in the answer. The statement's own snapshot can be older (a
@@ -64,7 +64,7 @@ fn lookup(community: Uuid, actor: &str) -> Option<Vec<Uuid>> {
     // nothing an invalidation raced with. This transaction's own changes are kept too: their
     // invalidations were processed here at their command's end (so they come after
     // `before`), and a rollback processes them again, emptying the map.
-    if cacheable && !crate::pg::snapshot_is_fixed() && relcache_watch::generation(Table::Readers) == before {
+    if cacheable && crate::pg::reads_latest() && relcache_watch::generation(Table::Readers) == before {
         cache::put(community, actor, channels.clone(), before);
     }
     Some(channels)
@@ -95,36 +95,6 @@ mod cache {
         static GENERATION: Cell<u64> = const { Cell::new(0) };
         /// Channel ids held by MAP.
         static IDS: Cell<usize> = const { Cell::new(0) };
-        /// Whether this database has the triggers that empty the map, enabled ALWAYS (so
-        /// that `session_replication_role = replica` and a subscriber's apply fire them too);
-        /// asked once per backend, and again after the table's OID was forgotten
-        /// (relcache_watch). Without them nothing is kept.
-        static ENABLED: Cell<Option<bool>> = const { Cell::new(None) };
-    }
-
-    /// Whether answers may be kept: the three triggers exist, and the watched table's OID is
-    /// known (so that only its invalidations empty the map).
-    pub fn enabled() -> bool {
-        // Asked again once an invalidation of the table made relcache_watch forget its OID.
-        if let Some(on) = ENABLED.with(Cell::get) {
-            if !on || relcache_watch::relid_known(Table::Readers) {
-                return on;
-            }
-        }
-        let (relid, triggers) = crate::spi_cache::read_two::<pg_sys::Oid, i64>(
-            "SELECT c.oid, (SELECT count(*) FROM pg_catalog.pg_trigger t
-                             WHERE t.tgname = 'reader_cache' AND t.tgenabled = 'A'
-                               AND t.tgrelid IN (c.oid, 'buzz.channels'::regclass, 'buzz.members'::regclass))
-               FROM pg_catalog.pg_class c WHERE c.oid = 'buzz.channel_members'::regclass",
-            &[],
-        )
-        .or_raise();
-        let on = triggers == Some(3) && relid.is_some();
-        if on {
-            relcache_watch::note_relid(Table::Readers, relid.unwrap_or(pg_sys::InvalidOid));
-        }
-        ENABLED.with(|e| e.set(Some(on)));
-        on
     }
 
     pub fn get(community: Uuid, actor: &str) -> Option<Vec<Uuid>> {

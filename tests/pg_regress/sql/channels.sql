@@ -235,6 +235,42 @@ SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'vault'))) AS caro
 COMMIT;
 RESET ROLE;
 ALTER TABLE buzz.channel_members ENABLE ALWAYS TRIGGER reader_cache;
+-- The same for the trigger of another table the cache depends on: an open channel made
+-- private as a replica, with that table's trigger firing only for origin changes (mutation:
+-- a cache watches only its first table, and never asks about the others' triggers again).
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'alice_token') \gset
+SELECT buzz.create_channel('square', 'open') AS square \gset
+COMMIT;
+RESET ROLE;
+INSERT INTO buzz.events (community_id, id, pubkey, created_at, kind, channel_id, event, position)
+VALUES (:'alpha_id', repeat('f', 64), :'alice', 1, 1, :'square', '{}', 1000001);
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'square'))) AS carol_reads_square,
+       buzz.count(jsonb_build_object('#h', jsonb_build_array(:'square'))) AS carol_reads_square_cached;
+COMMIT;
+RESET ROLE;
+ALTER TABLE buzz.channels ENABLE TRIGGER reader_cache;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'square'))) AS carol_reads_square_origin_only,
+       buzz.count(jsonb_build_object('#h', jsonb_build_array(:'square'))) AS carol_reads_square_origin_only_2;
+COMMIT;
+RESET ROLE;
+SET session_replication_role = replica;
+UPDATE buzz.channels SET visibility = 'private' WHERE id = :'square';
+RESET session_replication_role;
+SET ROLE buzz_relay;
+BEGIN;
+SELECT buzz.enter('a.example', :'carol_token') \gset
+SELECT buzz.count(jsonb_build_object('#h', jsonb_build_array(:'square'))) AS carol_reads_square_made_private;
+COMMIT;
+RESET ROLE;
+ALTER TABLE buzz.channels ENABLE ALWAYS TRIGGER reader_cache;
 
 -- A pooled backend outlives a re-created extension (a reinstall, a restore): its caches watch
 -- the new tables, whose OIDs are new (mutation: the watched OID kept after its table is

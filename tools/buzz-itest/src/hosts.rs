@@ -20,6 +20,7 @@ pub fn run(pg: &Pg, report: &mut Report) {
         Ok(f) => f,
         Err(e) => return report.check("hosts: setup", Err(e)),
     };
+    report.check("hosts: a host removed while an enter's statement runs is not kept for later transactions", f.removed_during_statement());
     for isolation in ["REPEATABLE READ", "SERIALIZABLE"] {
         report.check(
             &format!("hosts: a host remapped during a {isolation} transaction reaches its new community in the next one"),
@@ -69,6 +70,30 @@ impl Fixture {
         let id = self.relay.query_one("SELECT buzz.current_community()::text", &[]).map(|r| r.get(0));
         setup::rollback(&mut self.relay);
         id.map_err(|e| err(&e))
+    }
+
+    /// Mutant "the host lookup under the statement's snapshot": a cursor takes its snapshot
+    /// when declared and runs `enter` at its first FETCH; the host is removed in between. The
+    /// FETCH accepts the invalidation, so a lookup read under the cursor's older snapshot and
+    /// kept would let the removed host enter for good (READ COMMITTED).
+    fn removed_during_statement(&mut self) -> Result<(), String> {
+        self.serial += 1;
+        let host = format!("cache-{}.example", self.serial);
+        self.admin.execute("SELECT buzz.add_host('first', $1)", &[&host]).map_err(|e| err(&e))?;
+        for _ in 0..2 {
+            self.resolve(&host)?;
+        }
+        self.relay.batch_execute("BEGIN").map_err(|e| err(&e))?;
+        let declared = self.relay.execute("DECLARE c CURSOR FOR SELECT buzz.enter($1)", &[&host]).map_err(|e| err(&e));
+        let removed = self.admin.execute("SELECT buzz.remove_host($1)", &[&host]).map_err(|e| err(&e));
+        let _ = self.relay.query("FETCH ALL FROM c", &[]);
+        setup::rollback(&mut self.relay);
+        declared?;
+        removed?;
+        match self.resolve(&host) {
+            Err(e) if e.contains(HOST_UNKNOWN) => Ok(()),
+            got => Err(format!("next transaction: expected '{HOST_UNKNOWN}', got {got:?}")),
+        }
     }
 
     fn scenario(&mut self, isolation: &str, change: Change) -> Result<(), String> {
