@@ -1,35 +1,42 @@
-//! `json` and `jsonb` arguments handed to the extension as text.
+//! `json` and `jsonb` arguments handed to the extension.
 //!
 //! pgrx's own `Json`/`JsonB` arguments parse the value with serde before the function body
 //! runs and panic on anything serde refuses (`1e400`, nesting deeper than 128): the client
 //! would see a raw error naming a Rust source file, with or without a context. These types
-//! only produce the text; the extension parses it with its own limits and answers from the
-//! catalog.
+//! never fail on their own; the extension checks what they hold with its own limits and
+//! answers from the catalog.
 //!
 //! * [`JsonText`] is the `json` value exactly as the client sent it (PostgreSQL keeps `json`
 //!   as text), so an event passed as `json` meets the same strict parser as one passed as text.
-//! * [`JsonbText`] is a `jsonb` value's canonical text (`jsonb_out`). A `jsonb` value has lost
-//!   its duplicate keys and number spellings on input, which is why events are never accepted
-//!   as `jsonb`; filters are.
+//! * [`JsonbValue`] is a `jsonb` value (filters, `poll_many`'s entries) read straight from its
+//!   stored form into a `serde_json::Value`: the same value serde would parse from its
+//!   canonical text (`jsonb_out`), with the same refusals, without printing and re-parsing it
+//!   (issue 15: that was a tenth of req's own time). A `jsonb` value has lost its duplicate
+//!   keys and number spellings on input, which is why events are never accepted as `jsonb`.
 
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use serde_json::{Map, Value};
 
 /// The text of a `json` argument, byte for byte; None if it is longer than
 /// `buzz_tenancy.max_event_size` (the only `json` argument is an event): refused before it
 /// is copied into Rust memory, where a failed allocation aborts the backend.
 pub struct JsonText(pub Option<String>);
 
-/// The canonical text of a `jsonb` argument (filters, `poll_many`'s entries).
-pub struct JsonbText(pub String);
+/// A `jsonb` argument as JSON; None where serde would refuse its canonical text: nesting
+/// deeper than serde's limit, or a number beyond `f64` (`1e400`).
+pub struct JsonbValue(pub Option<Value>);
 
-/// The longest `jsonb` argument text taken (`too_many_filters` past it), checked before it is
+/// The largest `jsonb` argument taken (`too_many_filters` past it), checked before anything is
 /// copied into Rust memory: a Rust allocation that fails aborts the backend and restarts
-/// every session, and a value's text can be six times its stored size (`\u0001` escapes).
-/// Far above any real request: a relay's `poll_many` of 512 subscriptions of 32 KiB each.
-pub const MAX_JSONB_TEXT: usize = 16 << 20;
+/// every session. Far above any real request: a relay's `poll_many` of 512 subscriptions of
+/// 32 KiB each.
+pub const MAX_JSONB_SIZE: usize = 16 << 20;
+
+/// serde_json's nesting limit: a container at this depth is refused.
+const MAX_DEPTH: usize = 128;
 
 impl FromDatum for JsonText {
     /// SAFETY: the caller (pgrx's argument unboxing) passes a datum of the declared type.
@@ -49,29 +56,126 @@ impl FromDatum for JsonText {
     }
 }
 
-impl FromDatum for JsonbText {
+impl FromDatum for JsonbValue {
     /// SAFETY: the caller (pgrx's argument unboxing) passes a datum of the declared type.
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
         if is_null {
             return None;
         }
-        // SAFETY: a non-null jsonb datum: its size is read without detoasting; jsonb_out
-        // detoasts it and returns a palloc'd C string in the current memory context (in
-        // PostgreSQL's memory: running out there is an ordinary error), copied here if not too
-        // long, and freed.
+        // SAFETY: a non-null jsonb datum: its size is read from its header (or TOAST pointer)
+        // without detoasting; `to_value` reads the detoasted copy.
         unsafe {
-            if pg_sys::toast_raw_datum_size(datum) > MAX_JSONB_TEXT {
+            if pg_sys::toast_raw_datum_size(datum) > MAX_JSONB_SIZE {
                 crate::errors::raise(crate::errors::Error::TooManyFilters);
             }
-            let cstr = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])?;
-            if cstr.to_bytes().len() > MAX_JSONB_TEXT {
-                pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
-                crate::errors::raise(crate::errors::Error::TooManyFilters);
-            }
-            let text = cstr.to_string_lossy().into_owned();
-            pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
-            Some(JsonbText(text))
+            let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::Jsonb>();
+            Some(JsonbValue(to_value(jsonb)))
         }
+    }
+}
+
+/// One open container of [`to_value`]: an array (`raw`: the pseudo-array PostgreSQL wraps a
+/// top-level scalar in), or an object and the key of its next value.
+enum Open {
+    Array { items: Vec<Value>, raw: bool },
+    Object { map: Map<String, Value>, key: Option<String> },
+}
+
+/// The JSON value of a jsonb document, walked with PostgreSQL's own iterator.
+///
+/// # Safety
+/// SAFETY (callers): `jsonb` points to a detoasted jsonb value that outlives the call.
+unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Option<Value> {
+    use pg_sys::JsonbIteratorToken as T;
+    // SAFETY: the caller's contract; the iterator and the values it returns are palloc'd in
+    // the current memory context and point into the document, read before it is released.
+    unsafe {
+        let mut it = pg_sys::JsonbIteratorInit(&raw mut (*jsonb).root);
+        let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+        let mut open: Vec<Open> = Vec::new();
+        loop {
+            let done = match pg_sys::JsonbIteratorNext(&raw mut it, &raw mut v, false) {
+                T::WJB_BEGIN_ARRAY | T::WJB_BEGIN_OBJECT if open.len() + 1 >= MAX_DEPTH => return None,
+                T::WJB_BEGIN_ARRAY => {
+                    open.push(Open::Array { items: Vec::new(), raw: v.val.array.rawScalar });
+                    None
+                }
+                T::WJB_BEGIN_OBJECT => {
+                    open.push(Open::Object { map: Map::new(), key: None });
+                    None
+                }
+                T::WJB_KEY => {
+                    if let Some(Open::Object { key, .. }) = open.last_mut() {
+                        *key = Some(string(&v));
+                    }
+                    None
+                }
+                T::WJB_VALUE | T::WJB_ELEM => add(&mut open, scalar(&v)?),
+                T::WJB_END_ARRAY | T::WJB_END_OBJECT => {
+                    let value = match open.pop()? {
+                        Open::Array { mut items, raw: true } => items.pop()?,
+                        Open::Array { items, raw: false } => Value::Array(items),
+                        Open::Object { map, .. } => Value::Object(map),
+                    };
+                    add(&mut open, value)
+                }
+                _ => return None,
+            };
+            if done.is_some() {
+                return done;
+            }
+        }
+    }
+}
+
+/// Put `value` into the innermost open container; the value itself once none is left.
+fn add(open: &mut [Open], value: Value) -> Option<Value> {
+    match open.last_mut() {
+        None => Some(value),
+        Some(Open::Array { items, .. }) => {
+            items.push(value);
+            None
+        }
+        Some(Open::Object { map, key }) => {
+            map.insert(key.take().unwrap_or_default(), value);
+            None
+        }
+    }
+}
+
+/// A scalar of the document; None for a number serde would refuse.
+///
+/// # Safety
+/// SAFETY (callers): `v` was just filled by `JsonbIteratorNext` with a scalar.
+unsafe fn scalar(v: &pg_sys::JsonbValue) -> Option<Value> {
+    // SAFETY: the caller's contract: the union member read is the one `type_` names.
+    unsafe {
+        Some(match v.type_ {
+            pg_sys::jbvType::jbvNull => Value::Null,
+            pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
+            pg_sys::jbvType::jbvString => Value::String(string(v)),
+            pg_sys::jbvType::jbvNumeric => {
+                // The digits jsonb_out would print, read as serde reads them.
+                let digits = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))])?;
+                match serde_json::from_slice::<Value>(digits.to_bytes()) {
+                    Ok(n @ Value::Number(_)) => n,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The text of a string (or key) value, as jsonb_out would print it.
+///
+/// # Safety
+/// SAFETY (callers): `v` is a jbvString just filled by `JsonbIteratorNext`.
+unsafe fn string(v: &pg_sys::JsonbValue) -> String {
+    // SAFETY: the caller's contract: `val.string` points to `len` bytes of the document.
+    unsafe {
+        let s = v.val.string;
+        String::from_utf8_lossy(std::slice::from_raw_parts(s.val.cast::<u8>(), s.len as usize)).into_owned()
     }
 }
 
@@ -93,6 +197,56 @@ macro_rules! arg_abi {
 }
 
 arg_abi!(JsonText);
-arg_abi!(JsonbText);
+arg_abi!(JsonbValue);
 pgrx::impl_sql_translatable!(JsonText, arg_only = "json");
-pgrx::impl_sql_translatable!(JsonbText, arg_only = "jsonb");
+pgrx::impl_sql_translatable!(JsonbValue, arg_only = "jsonb");
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    /// What serde reads from the value's canonical text: what the argument held before it was
+    /// read straight from the stored form (issue 15), and must still hold.
+    fn both(literal: &str) -> (Option<Value>, Option<Value>) {
+        let text = std::ffi::CString::new(literal).unwrap();
+        // SAFETY: jsonb_in takes a C string that outlives the call; jsonb_out and the argument
+        // take the jsonb datum it made.
+        unsafe {
+            let datum = pgrx::direct_function_call::<pg_sys::Datum>(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))]).unwrap();
+            let canonical = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)]).unwrap();
+            let walked = JsonbValue::from_polymorphic_datum(datum, false, pg_sys::JSONBOID).unwrap().0;
+            (walked, serde_json::from_slice(canonical.to_bytes()).ok())
+        }
+    }
+
+    /// Mutation: any change to `to_value`'s containers, scalars, raw scalars or depth limit
+    /// makes one of these differ from serde's reading of jsonb_out.
+    #[pg_test]
+    fn jsonb_reads_as_serde_reads_its_text() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases = [
+            r##"{"ids": ["ab", "c\"d\\e\u0001\u00e9\ud83d\ude00"], "kinds": [0, 1, 65535], "since": 10, "#t": ["x"]}"##.to_owned(),
+            r#"[{"a": {"b": [1, [2, {"c": null}]]}}, {}, [], true, false, null]"#.to_owned(),
+            r#"[0, -0, 1.0, 1e2, 1.5e1, -5, 0.5, 12345678901234567890, 123456789012345678901234567890, 1e308, 1e400, -1e400]"#.to_owned(),
+            r#"[1e400]"#.to_owned(),
+            r#""just a string""#.to_owned(),
+            "5".to_owned(),
+            "null".to_owned(),
+            "{}".to_owned(),
+            r#"{"": 1, "k": {"": []}}"#.to_owned(),
+            deep(126),
+            deep(127),
+            deep(128),
+            format!("{{\"a\": {}}}", deep(127)),
+        ];
+        for c in &cases {
+            let (walked, serde) = both(c);
+            assert_eq!(walked, serde, "{}", &c[..c.len().min(60)]);
+        }
+        // The limits themselves are exercised: the deepest accepted, the first refused.
+        assert!(both(&deep(127)).0.is_some());
+        assert!(both(&deep(128)).0.is_none());
+        assert!(both("[1e400]").0.is_none());
+    }
+}

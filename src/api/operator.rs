@@ -5,7 +5,7 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use crate::json_args::JsonbText;
+use crate::json_args::JsonbValue;
 
 /// `buzz.create_community(slug, name, admission, signing_pubkey, id)` → the new community's id.
 /// `id` adopts an id the relay's rows already carry (from its own registry); NULL draws a
@@ -100,7 +100,7 @@ fn audit_verify_operator() -> TableIterator<'static, (name!(checked, i64), name!
 /// the current context (operators only: for index checks and tuning).
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, String> {
+fn explain_req(filters: Option<JsonbValue>) -> SetOfIterator<'static, String> {
     crate::store::query::explain_req(filters)
 }
 

@@ -8,7 +8,7 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use crate::json_args::{JsonText, JsonbText};
+use crate::json_args::{JsonText, JsonbValue};
 use crate::materialized::MaterializedJsonb;
 use crate::store::query::RawJsonb;
 
@@ -246,14 +246,14 @@ fn publish_entered(
     parallel_unsafe,
     security_definer,
     sql = r#"CREATE  FUNCTION "req"(
-	"filters" jsonb /* Option < JsonbText > */
+	"filters" jsonb /* Option < JsonbValue > */
 ) RETURNS SETOF jsonb /* RawJsonb */
 STABLE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'req_wrapper';"#
 )]
-fn req(filters: Option<JsonbText>, fcinfo: pg_sys::FunctionCallInfo) -> MaterializedJsonb {
+fn req(filters: Option<JsonbValue>, fcinfo: pg_sys::FunctionCallInfo) -> MaterializedJsonb {
     // SAFETY: fcinfo is this call's (pgrx passes it through), and buzz.req is SETOF jsonb.
     let out = unsafe { MaterializedJsonb::start(fcinfo) };
     crate::store::query::req(filters, out)
@@ -262,7 +262,7 @@ fn req(filters: Option<JsonbText>, fcinfo: pg_sys::FunctionCallInfo) -> Material
 /// `buzz.count(filters)`: exactly how many events `buzz.req` would return without limits.
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn count(filters: Option<JsonbText>) -> i64 {
+fn count(filters: Option<JsonbValue>) -> i64 {
     crate::store::query::count(filters)
 }
 
@@ -274,7 +274,7 @@ fn count(filters: Option<JsonbText>) -> i64 {
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn poll(
-    filters: Option<JsonbText>,
+    filters: Option<JsonbValue>,
     cursor: Option<&str>,
 ) -> TableIterator<'static, (name!(event, RawJsonb), name!(cursor, String))> {
     crate::store::live::poll(filters, cursor)
@@ -291,7 +291,7 @@ fn poll(
 #[pg_extern(stable, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn poll_many(
-    entries: Option<JsonbText>,
+    entries: Option<JsonbValue>,
     max_bytes: default!(Option<i32>, 4194304),
 ) -> TableIterator<
     'static,

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
-use crate::json_args::JsonbText;
+use crate::json_args::JsonbValue;
 use crate::store::delivery;
 use crate::store::query::{self, filter_sql, Filter, Order, RawJsonb, Reader, Sql};
 
@@ -73,7 +73,7 @@ pub(crate) fn build(r: &Reader, filters: &[Filter], after: i64, limit: i64) -> S
 }
 
 /// `buzz.poll` (declared in src/api/relay.rs).
-pub(crate) fn poll(filters: Option<JsonbText>, cursor: Option<&str>) -> Rows {
+pub(crate) fn poll(filters: Option<JsonbValue>, cursor: Option<&str>) -> Rows {
     crate::incident::guard(|| {
         let filters = query::parse_request(filters);
         let ctx = crate::context::current().unwrap_or_else(|| raise(Error::ContextMissing));

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error};
 use crate::gucs;
-use crate::json_args::JsonbText;
+use crate::json_args::JsonbValue;
 use crate::store::delivery::{self, Key};
 use crate::store::live;
 use crate::nostr::event::Secs;
@@ -79,17 +79,15 @@ fn ready(community: pgrx::Uuid, cursors: &Key, e: Value) -> Result<Ready, Error>
 }
 
 /// `buzz.poll_many` (declared in src/api/relay.rs).
-pub(crate) fn poll_many(entries: Option<JsonbText>, max_bytes: Option<i32>) -> Rows {
+pub(crate) fn poll_many(entries: Option<JsonbValue>, max_bytes: Option<i32>) -> Rows {
     crate::incident::guard(|| {
         // A host's context (the worker's has none): the entries' logins are its community's.
         let ctx = context::current().filter(|c| !c.worker).unwrap_or_else(|| raise(Error::ContextMissing));
         live::unwritten();
         let entries = match entries {
             None => Vec::new(),
-            Some(JsonbText(text)) => match serde_json::from_str(&text) {
-                Ok(Value::Array(entries)) => entries,
-                _ => raise(Error::MessageInvalid),
-            },
+            Some(JsonbValue(Some(Value::Array(entries)))) => entries,
+            Some(_) => raise(Error::MessageInvalid),
         };
         if entries.len() > MAX_ENTRIES {
             raise(Error::TooManySubs);

@@ -13,7 +13,7 @@ use crate::nostr::event::Secs;
 use crate::context::{self, TokenGrant};
 use crate::errors::{raise, Error, OrRaise};
 use crate::gucs;
-use crate::json_args::JsonbText;
+use crate::json_args::JsonbValue;
 use crate::materialized::MaterializedJsonb;
 use crate::spi_cache::Planning;
 
@@ -410,16 +410,16 @@ fn planning(filters: &[Filter], count: bool) -> Planning {
 
 /// The filters of a request, parsed here rather than by pgrx so that anything serde refuses
 /// (out-of-range numbers, deep nesting) is the catalog's `invalid:` answer.
-pub(crate) fn parse_request(filters: Option<JsonbText>) -> Vec<Filter> {
+pub(crate) fn parse_request(filters: Option<JsonbValue>) -> Vec<Filter> {
     let v = match filters {
         None => Value::Null,
-        Some(JsonbText(text)) => serde_json::from_str(&text).unwrap_or_else(|_| raise(Error::FilterInvalid)),
+        Some(JsonbValue(v)) => v.unwrap_or_else(|| raise(Error::FilterInvalid)),
     };
     parse_filters(&v).or_raise()
 }
 
 /// `buzz.req` (declared in src/api/relay.rs): the rows go into `out`, the call's result set.
-pub(crate) fn req(filters: Option<JsonbText>, out: MaterializedJsonb) -> MaterializedJsonb {
+pub(crate) fn req(filters: Option<JsonbValue>, out: MaterializedJsonb) -> MaterializedJsonb {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return };
@@ -433,7 +433,7 @@ pub(crate) fn req(filters: Option<JsonbText>, out: MaterializedJsonb) -> Materia
 }
 
 /// `buzz.count` (declared in src/api/relay.rs).
-pub(crate) fn count(filters: Option<JsonbText>) -> i64 {
+pub(crate) fn count(filters: Option<JsonbValue>) -> i64 {
     crate::incident::guard(|| {
         let filters = parse_request(filters);
         let Some(r) = reader() else { return 0 };
@@ -450,7 +450,7 @@ pub(crate) fn count(filters: Option<JsonbText>) -> i64 {
 }
 
 /// `buzz.explain_req` (declared in src/api/operator.rs).
-pub(crate) fn explain_req(filters: Option<JsonbText>) -> SetOfIterator<'static, String> {
+pub(crate) fn explain_req(filters: Option<JsonbValue>) -> SetOfIterator<'static, String> {
     let filters = parse_request(filters);
     let r = reader().unwrap_or_else(|| raise(Error::AuthRequired));
     if filters.is_empty() {
