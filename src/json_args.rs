@@ -29,10 +29,10 @@ pub struct JsonText(pub Option<String>);
 /// deeper than serde's limit, or a number beyond `f64` (`1e400`).
 pub struct JsonbValue(pub Option<Value>);
 
-/// The largest `jsonb` argument taken (`too_many_filters` past it), checked before anything is
-/// copied into Rust memory: a Rust allocation that fails aborts the backend and restarts
-/// every session. Far above any real request: a relay's `poll_many` of 512 subscriptions of
-/// 32 KiB each.
+/// The largest `jsonb` argument taken (`too_many_filters` past it), stored, checked before
+/// anything is copied into Rust memory, and printed, counted as it is read (see [`Budget`]):
+/// a Rust allocation that fails aborts the backend and restarts every session. Far above any
+/// real request: a relay's `poll_many` of 512 subscriptions of 32 KiB each.
 pub const MAX_JSONB_SIZE: usize = 16 << 20;
 
 /// serde_json's nesting limit: a container at this depth is refused.
@@ -64,14 +64,26 @@ impl FromDatum for JsonbValue {
         }
         // SAFETY: a non-null jsonb datum: its size is read from its header (or TOAST pointer)
         // without detoasting; `to_value` reads the detoasted copy.
-        unsafe {
+        let value = unsafe {
             if pg_sys::toast_raw_datum_size(datum) > MAX_JSONB_SIZE {
                 crate::errors::raise(crate::errors::Error::TooManyFilters);
             }
-            let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::Jsonb>();
-            Some(JsonbValue(to_value(jsonb)))
+            to_value(pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::Jsonb>())
+        };
+        match value {
+            Ok(v) => Some(JsonbValue(Some(v))),
+            Err(Refused::Invalid) => Some(JsonbValue(None)),
+            Err(Refused::TooLarge) => crate::errors::raise(crate::errors::Error::TooManyFilters),
         }
     }
+}
+
+/// Why [`to_value`] gave up.
+enum Refused {
+    /// serde would refuse the text: too deep, or a number beyond `f64`.
+    Invalid,
+    /// The text would be longer than [`MAX_JSONB_SIZE`].
+    TooLarge,
 }
 
 /// One open container of [`to_value`]: an array (`raw`: the pseudo-array PostgreSQL wraps a
@@ -81,12 +93,37 @@ enum Open {
     Object { map: Map<String, Value>, key: Option<String> },
 }
 
+/// Counts what a value costs to read, and refuses past [`MAX_JSONB_SIZE`]: for each part, the
+/// length jsonb_out's text would give it (escapes not counted, a separator after every
+/// element) or the Rust memory it will take, whichever is more. The text was refused past
+/// that size before it was parsed; counting memory too keeps the walk's allocations within a
+/// few times the cap (an outside review measured 729 MB for a million one-key objects).
+/// A stored value can print far longer than it is: `0e-16383` is a few bytes stored and
+/// 16,385 characters printed (serde reads it as `0.0`), so without a count a 16 MiB argument
+/// made the walk print and build gigabytes; a failed Rust allocation aborts the backend and
+/// restarts every session.
+struct Budget(usize);
+
+/// What any value costs at least: a `serde_json::Value`.
+const VALUE_COST: usize = std::mem::size_of::<Value>();
+/// What an object costs at least: its map's first node (a B-tree leaf of eleven entries).
+const OBJECT_COST: usize = 512;
+
+impl Budget {
+    /// A part of `text` bytes printed, held in a value of `memory` bytes.
+    fn spend(&mut self, text: usize, memory: usize) -> Result<(), Refused> {
+        self.0 = self.0.saturating_add(text.max(memory));
+        if self.0 > MAX_JSONB_SIZE { Err(Refused::TooLarge) } else { Ok(()) }
+    }
+}
+
 /// The JSON value of a jsonb document, walked with PostgreSQL's own iterator.
 ///
 /// # Safety
 /// SAFETY (callers): `jsonb` points to a detoasted jsonb value that outlives the call.
-unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Option<Value> {
+unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Result<Value, Refused> {
     use pg_sys::JsonbIteratorToken as T;
+    let mut budget = Budget(0);
     // SAFETY: the caller's contract; the iterator and the values it returns are palloc'd in
     // the current memory context and point into the document, read before it is released.
     unsafe {
@@ -94,35 +131,46 @@ unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Option<Value> {
         let mut v: pg_sys::JsonbValue = std::mem::zeroed();
         let mut open: Vec<Open> = Vec::new();
         loop {
+            // A long walk answers a cancel or statement_timeout.
+            pgrx::check_for_interrupts!();
             let done = match pg_sys::JsonbIteratorNext(&raw mut it, &raw mut v, false) {
-                T::WJB_BEGIN_ARRAY | T::WJB_BEGIN_OBJECT if open.len() + 1 >= MAX_DEPTH => return None,
+                T::WJB_BEGIN_ARRAY | T::WJB_BEGIN_OBJECT if open.len() + 1 >= MAX_DEPTH => return Err(Refused::Invalid),
                 T::WJB_BEGIN_ARRAY => {
-                    open.push(Open::Array { items: Vec::new(), raw: v.val.array.rawScalar });
+                    let raw = v.val.array.rawScalar;
+                    if !raw {
+                        budget.spend(2, VALUE_COST)?;
+                    }
+                    open.push(Open::Array { items: Vec::new(), raw });
                     None
                 }
                 T::WJB_BEGIN_OBJECT => {
+                    budget.spend(2, OBJECT_COST)?;
                     open.push(Open::Object { map: Map::new(), key: None });
                     None
                 }
                 T::WJB_KEY => {
+                    // `"key": `
+                    let len = v.val.string.len.max(0) as usize;
+                    budget.spend(len + 4, len + VALUE_COST)?;
                     if let Some(Open::Object { key, .. }) = open.last_mut() {
                         *key = Some(string(&v));
                     }
                     None
                 }
-                T::WJB_VALUE | T::WJB_ELEM => add(&mut open, scalar(&v)?),
+                T::WJB_VALUE | T::WJB_ELEM => add(&mut open, scalar(&v, &mut budget)?),
                 T::WJB_END_ARRAY | T::WJB_END_OBJECT => {
-                    let value = match open.pop()? {
-                        Open::Array { mut items, raw: true } => items.pop()?,
-                        Open::Array { items, raw: false } => Value::Array(items),
-                        Open::Object { map, .. } => Value::Object(map),
+                    let value = match open.pop() {
+                        Some(Open::Array { mut items, raw: true }) => items.pop(),
+                        Some(Open::Array { items, raw: false }) => Some(Value::Array(items)),
+                        Some(Open::Object { map, .. }) => Some(Value::Object(map)),
+                        None => None,
                     };
-                    add(&mut open, value)
+                    add(&mut open, value.ok_or(Refused::Invalid)?)
                 }
-                _ => return None,
+                _ => return Err(Refused::Invalid),
             };
-            if done.is_some() {
-                return done;
+            if let Some(value) = done {
+                return Ok(value);
             }
         }
     }
@@ -143,31 +191,47 @@ fn add(open: &mut [Open], value: Value) -> Option<Value> {
     }
 }
 
-/// A scalar of the document; None for a number serde would refuse.
+/// A scalar of the document, its cost spent first.
 ///
 /// # Safety
 /// SAFETY (callers): `v` was just filled by `JsonbIteratorNext` with a scalar.
-unsafe fn scalar(v: &pg_sys::JsonbValue) -> Option<Value> {
+unsafe fn scalar(v: &pg_sys::JsonbValue, budget: &mut Budget) -> Result<Value, Refused> {
     // SAFETY: the caller's contract: the union member read is the one `type_` names.
     unsafe {
-        Some(match v.type_ {
-            pg_sys::jbvType::jbvNull => Value::Null,
-            pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
-            pg_sys::jbvType::jbvString => Value::String(string(v)),
+        Ok(match v.type_ {
+            pg_sys::jbvType::jbvNull => {
+                budget.spend(6, VALUE_COST)?;
+                Value::Null
+            }
+            pg_sys::jbvType::jbvBool => {
+                budget.spend(7, VALUE_COST)?;
+                Value::Bool(v.val.boolean)
+            }
+            pg_sys::jbvType::jbvString => {
+                let len = v.val.string.len.max(0) as usize;
+                budget.spend(len + 4, len + VALUE_COST)?;
+                Value::String(string(v))
+            }
             pg_sys::jbvType::jbvNumeric => {
-                // The digits jsonb_out would print, read as serde reads them.
-                let digits = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))])?;
-                match serde_json::from_slice::<Value>(digits.to_bytes()) {
-                    Ok(n @ Value::Number(_)) => n,
-                    _ => return None,
+                // The digits jsonb_out would print, read as serde reads them, then freed: the
+                // walk may print many.
+                let digits = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))])
+                    .ok_or(Refused::Invalid)?;
+                let spent = budget.spend(digits.to_bytes().len() + 2, VALUE_COST);
+                let parsed = spent.is_ok().then(|| serde_json::from_slice::<Value>(digits.to_bytes()));
+                pg_sys::pfree(digits.as_ptr().cast_mut().cast());
+                spent?;
+                match parsed {
+                    Some(Ok(n @ Value::Number(_))) => n,
+                    _ => return Err(Refused::Invalid),
                 }
             }
-            _ => return None,
+            _ => return Err(Refused::Invalid),
         })
     }
 }
 
-/// The text of a string (or key) value, as jsonb_out would print it.
+/// The text of a string (or key) value, as serde reads it from jsonb_out's text.
 ///
 /// # Safety
 /// SAFETY (callers): `v` is a jbvString just filled by `JsonbIteratorNext`.
@@ -230,6 +294,11 @@ mod tests {
             r#"[{"a": {"b": [1, [2, {"c": null}]]}}, {}, [], true, false, null]"#.to_owned(),
             r#"[0, -0, 1.0, 1e2, 1.5e1, -5, 0.5, 12345678901234567890, 123456789012345678901234567890, 1e308, 1e400, -1e400]"#.to_owned(),
             r#"[1e400]"#.to_owned(),
+            "1e400".to_owned(),
+            r#"[0e-16383, -0.0, 0.0, 1E+2, 1e-400, 1.7976931348623157e308, 1.8e308, 9007199254740993]"#.to_owned(),
+            r#"[18446744073709551615, 18446744073709551616, -9223372036854775808, -9223372036854775809]"#.to_owned(),
+            r#"{"a": 1, "a": {"b": 1, "b": [2]}, "\u2028\n\t\/": "\u007f\b\f\r"}"#.to_owned(),
+            r#"["", {"": ""}, [[]], [{}], {"": {}}]"#.to_owned(),
             r#""just a string""#.to_owned(),
             "5".to_owned(),
             "null".to_owned(),

@@ -111,6 +111,17 @@ COMMIT;
 -- without a context.
 SELECT count(*) FROM buzz.req(to_jsonb(repeat('x', 17000000)));
 SELECT buzz.count(to_jsonb(repeat('x', 17000000)));
+-- A value can print far longer than it is stored: 0e-16383 is a few bytes in the array and
+-- 16,385 characters printed (serde reads it as 0.0). The walk counts what the text would be:
+-- 1,100 of them (18 MB of text) are too_many_filters, 900 (14.7 MB) are read, and refused as
+-- no filter (mutation "jsonb printed without a budget").
+SELECT buzz.count(('[' || rtrim(repeat('0e-16383,', 1100), ',') || ']')::jsonb);
+SELECT buzz.count(('[' || rtrim(repeat('0e-16383,', 900), ',') || ']')::jsonb);
+-- And what it will take in Rust memory, where that is more: 40,000 one-key objects (400 KB of
+-- text, each a map node of several hundred bytes) are too_many_filters, 20,000 are read and
+-- refused as no filter (mutation "objects cost only their text").
+SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 40000), ',') || ']')::jsonb);
+SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 20000), ',') || ']')::jsonb);
 -- One stored in 3 MB is read from its stored form, not from its text (3 MB of control
 -- characters is 18 MB of text, six times as much), and refused as what it is: no filter.
 SELECT count(*) FROM buzz.req(to_jsonb(repeat(chr(1), 3000000)));
