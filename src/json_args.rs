@@ -29,10 +29,9 @@ pub struct JsonText(pub Option<String>);
 /// deeper than serde's limit, or a number beyond `f64` (`1e400`).
 pub struct JsonbValue(pub Option<Value>);
 
-/// The largest `jsonb` argument taken (`too_many_filters` past it), stored, checked before
-/// anything is copied into Rust memory, and printed, counted as it is read (see [`Budget`]):
-/// a Rust allocation that fails aborts the backend and restarts every session. Far above any
-/// real request: a relay's `poll_many` of 512 subscriptions of 32 KiB each.
+/// The largest `jsonb` argument taken (`too_many_filters` past it): stored, checked before
+/// anything is copied into Rust memory, and printed, counted as it is read (see [`Budget`]).
+/// Far above any real request: a relay's `poll_many` of 512 subscriptions of 32 KiB each.
 pub const MAX_JSONB_SIZE: usize = 16 << 20;
 
 /// serde_json's nesting limit: a container at this depth is refused.
@@ -93,27 +92,42 @@ enum Open {
     Object { map: Map<String, Value>, key: Option<String> },
 }
 
-/// Counts what a value costs to read, and refuses past [`MAX_JSONB_SIZE`]: for each part, the
-/// length jsonb_out's text would give it (escapes not counted, a separator after every
-/// element) or the Rust memory it will take, whichever is more. The text was refused past
-/// that size before it was parsed; counting memory too keeps the walk's allocations within a
-/// few times the cap (an outside review measured 729 MB for a million one-key objects).
-/// A stored value can print far longer than it is: `0e-16383` is a few bytes stored and
-/// 16,385 characters printed (serde reads it as `0.0`), so without a count a 16 MiB argument
-/// made the walk print and build gigabytes; a failed Rust allocation aborts the backend and
-/// restarts every session.
-struct Budget(usize);
+/// Counts what reading a value costs, twice, and refuses past either limit:
+/// * the text jsonb_out would print (escapes not counted, a separator after every element),
+///   up to [`MAX_JSONB_SIZE`], the limit the text itself had before it stopped being printed.
+///   A stored value can print far longer than it is: `0e-16383` is a few bytes stored and
+///   16,385 characters printed (serde reads it as `0.0`); without this count a 16 MiB argument
+///   made the walk print gigabytes (an outside review);
+/// * the Rust memory the value will hold, up to [`MAX_JSONB_MEMORY`]: a million one-key
+///   objects are 12 MB of text but took 729 MB of maps in the same review.
+///
+/// A failed Rust allocation aborts the backend and restarts every session.
+struct Budget {
+    text: usize,
+    memory: usize,
+}
 
-/// What any value costs at least: a `serde_json::Value`.
+/// The most Rust memory one `jsonb` argument may take, as [`Budget`] counts it (the real
+/// figure can be about twice that: vectors grow by doubling). Eight times the text limit: a
+/// relay's `poll_many` of 512 subscriptions of 32 KiB of 64-hex authors counts about 24 MiB;
+/// filters of small numbers count about 12 times their text (`{"kinds": [0, 0, …]}`).
+pub const MAX_JSONB_MEMORY: usize = 8 * MAX_JSONB_SIZE;
+
+/// What a value costs at least: a `serde_json::Value`.
 const VALUE_COST: usize = std::mem::size_of::<Value>();
-/// What an object costs at least: its map's first node (a B-tree leaf of eleven entries).
-const OBJECT_COST: usize = 512;
+/// What an array costs once it has an element: a vector of four values and its allocation.
+const ARRAY_COST: usize = 4 * VALUE_COST + 16;
+/// What an object costs once it has a key: a B-tree leaf of eleven entries.
+const OBJECT_COST: usize = 11 * (std::mem::size_of::<String>() + VALUE_COST) + 16;
+/// What each key costs besides its bytes: its share of the map's nodes.
+const KEY_COST: usize = 2 * (std::mem::size_of::<String>() + VALUE_COST);
 
 impl Budget {
-    /// A part of `text` bytes printed, held in a value of `memory` bytes.
+    /// A part of `text` bytes printed, held in `memory` bytes.
     fn spend(&mut self, text: usize, memory: usize) -> Result<(), Refused> {
-        self.0 = self.0.saturating_add(text.max(memory));
-        if self.0 > MAX_JSONB_SIZE { Err(Refused::TooLarge) } else { Ok(()) }
+        self.text = self.text.saturating_add(text);
+        self.memory = self.memory.saturating_add(memory);
+        if self.text > MAX_JSONB_SIZE || self.memory > MAX_JSONB_MEMORY { Err(Refused::TooLarge) } else { Ok(()) }
     }
 }
 
@@ -123,7 +137,7 @@ impl Budget {
 /// SAFETY (callers): `jsonb` points to a detoasted jsonb value that outlives the call.
 unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Result<Value, Refused> {
     use pg_sys::JsonbIteratorToken as T;
-    let mut budget = Budget(0);
+    let mut budget = Budget { text: 0, memory: 0 };
     // SAFETY: the caller's contract; the iterator and the values it returns are palloc'd in
     // the current memory context and point into the document, read before it is released.
     unsafe {
@@ -138,7 +152,7 @@ unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Result<Value, Refused> {
                 T::WJB_BEGIN_ARRAY => {
                     let raw = v.val.array.rawScalar;
                     if !raw {
-                        budget.spend(2, VALUE_COST)?;
+                        budget.spend(2, ARRAY_COST)?;
                     }
                     open.push(Open::Array { items: Vec::new(), raw });
                     None
@@ -151,7 +165,7 @@ unsafe fn to_value(jsonb: *mut pg_sys::Jsonb) -> Result<Value, Refused> {
                 T::WJB_KEY => {
                     // `"key": `
                     let len = v.val.string.len.max(0) as usize;
-                    budget.spend(len + 4, len + VALUE_COST)?;
+                    budget.spend(len + 4, len + KEY_COST)?;
                     if let Some(Open::Object { key, .. }) = open.last_mut() {
                         *key = Some(string(&v));
                     }

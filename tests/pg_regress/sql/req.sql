@@ -117,11 +117,18 @@ SELECT buzz.count(to_jsonb(repeat('x', 17000000)));
 -- no filter (mutation "jsonb printed without a budget").
 SELECT buzz.count(('[' || rtrim(repeat('0e-16383,', 1100), ',') || ']')::jsonb);
 SELECT buzz.count(('[' || rtrim(repeat('0e-16383,', 900), ',') || ']')::jsonb);
--- And what it will take in Rust memory, where that is more: 40,000 one-key objects (400 KB of
--- text, each a map node of several hundred bytes) are too_many_filters, 20,000 are read and
--- refused as no filter (mutation "objects cost only their text").
-SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 40000), ',') || ']')::jsonb);
-SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 20000), ',') || ']')::jsonb);
+-- And the Rust memory it will take: 200,000 one-key objects (2.4 MB of text, each a map node
+-- of several hundred bytes) are too_many_filters, 100,000 are read and refused as no filter
+-- (mutation "objects cost only their text").
+SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 200000), ',') || ']')::jsonb);
+SELECT buzz.count(('[' || rtrim(repeat('{"":null},', 100000), ',') || ']')::jsonb);
+-- What a relay really sends is read: poll_many of 512 subscriptions following 400 authors
+-- each (14 MB), answered here by the missing context, after the argument was read.
+CREATE FUNCTION pg_temp.hex64(i int) RETURNS text LANGUAGE sql AS $$SELECT encode(sha256(i::text::bytea), 'hex')$$;
+SELECT * FROM buzz.poll_many((SELECT jsonb_agg(jsonb_build_object('token', pg_temp.hex64(e), 'cursor', repeat('c', 40),
+    'filters', jsonb_build_array(jsonb_build_object('kinds', '[1,6]'::jsonb, 'limit', 100, 'since', 1700000000,
+        'authors', (SELECT jsonb_agg(pg_temp.hex64(e * 10000 + i)) FROM generate_series(1, 400) i)))))
+  FROM generate_series(1, 512) e), NULL);
 -- One stored in 3 MB is read from its stored form, not from its text (3 MB of control
 -- characters is 18 MB of text, six times as much), and refused as what it is: no filter.
 SELECT count(*) FROM buzz.req(to_jsonb(repeat(chr(1), 3000000)));
