@@ -81,7 +81,7 @@ impl FromDatum for JsonbValue {
 enum Refused {
     /// serde would refuse the text: too deep, or a number beyond `f64`.
     Invalid,
-    /// The text would be longer than [`MAX_JSONB_SIZE`].
+    /// Past a limit of [`Budget`]: its text or the memory it would take.
     TooLarge,
 }
 
@@ -231,12 +231,12 @@ unsafe fn scalar(v: &pg_sys::JsonbValue, budget: &mut Budget) -> Result<Value, R
                 // walk may print many.
                 let digits = pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))])
                     .ok_or(Refused::Invalid)?;
-                let spent = budget.spend(digits.to_bytes().len() + 2, VALUE_COST);
-                let parsed = spent.is_ok().then(|| serde_json::from_slice::<Value>(digits.to_bytes()));
+                let parsed = budget
+                    .spend(digits.to_bytes().len() + 2, VALUE_COST)
+                    .map(|()| serde_json::from_slice::<Value>(digits.to_bytes()));
                 pg_sys::pfree(digits.as_ptr().cast_mut().cast());
-                spent?;
-                match parsed {
-                    Some(Ok(n @ Value::Number(_))) => n,
+                match parsed? {
+                    Ok(n @ Value::Number(_)) => n,
                     _ => return Err(Refused::Invalid),
                 }
             }
